@@ -1,0 +1,1 @@
+"""druginv_agents."""

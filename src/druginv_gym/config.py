@@ -1,0 +1,325 @@
+"""Scenario configuration: one frozen, validated dataclass for a whole DR2O instance.
+
+Units throughout: quantities in units of drug, volumes in ft^3, money in USD, time in slots
+(weeks in the paper). Per-drug arrays are ``(N,)`` float64 (``shelf_life`` and ``priority`` are
+int64); ``drug_budget`` is stored as ``(T, N)`` (the paper's ``B_i(t)``). All arrays are made
+read-only after validation, so a config can be shared between envs safely.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+import numpy as np
+
+from druginv_gym.exogenous import (
+    DemandProcess,
+    PriceProcess,
+    SeasonalDemand,
+    StorageRateProcess,
+    UniformDemand,
+)
+
+__all__ = ["PER_DRUG_FIELDS", "ScenarioConfig"]
+
+#: Per-drug float fields, each shaped ``(N,)``.
+PER_DRUG_FIELDS = (
+    "unit_volume",
+    "alpha",
+    "band_lo",
+    "band_hi",
+    "refill_lo",
+    "refill_hi",
+    "penalty_lo",
+    "penalty_hi",
+    "shortage_cost",
+    "initial_stock",
+    "price_level",
+    "demand_mean",
+)
+
+_DEMAND_KINDS: dict[str, type] = {"uniform": UniformDemand, "seasonal": SeasonalDemand}
+
+
+def _fail(name: str, index: Any, value: Any, why: str) -> NoReturn:
+    where = name if index is None else f"{name}[{index}]"
+    raise ValueError(f"{where} = {value!r} {why}")
+
+
+def _check_array(name: str, arr: np.ndarray, *, positive: bool = False) -> None:
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        i = tuple(int(k) for k in np.argwhere(bad)[0])
+        _fail(name, i[0] if len(i) == 1 else i, arr[i], "is not finite")
+    neg = arr <= 0 if positive else arr < 0
+    if neg.any():
+        i = tuple(int(k) for k in np.argwhere(neg)[0])
+        _fail(
+            name, i[0] if len(i) == 1 else i, arr[i], "must be > 0" if positive else "is negative"
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class ScenarioConfig:
+    """A DR2O scenario: N drugs over a horizon of T slots.
+
+    Per drug ``i`` (arrays ``(N,)`` unless noted):
+
+    Attributes:
+        horizon: number of slots ``T`` (weeks).
+        unit_volume: storage volume of one unit (ft^3/unit), > 0.
+        shelf_life: slots a unit stays usable after arrival (int >= 1): a unit arriving in slot
+            ``t`` can serve demand in slots ``t .. t + shelf_life - 1`` and expires at the end of
+            the last one.
+        alpha: weight ``alpha_i`` of the purchase cost in eq. 3 (dimensionless).
+        band_lo, band_hi: the safe stock band ``[C_lo_i, C_hi_i]`` (units); end-of-slot stock
+            outside it is penalised quadratically (``phi``, eq. 3).
+        refill_lo, refill_hi: refill bounds ``[rho_lo_i, rho_hi_i]`` (units/slot).
+        drug_budget: per-drug, per-slot purchase budget ``B_i(t)`` (USD), ``(N,)`` or ``(T, N)``;
+            stored as ``(T, N)``.
+        penalty_lo, penalty_hi: ``k_lo``, ``k_hi`` of ``phi`` (USD/unit^2).
+        shortage_cost: cost per unit of unmet demand (USD/unit), an emergency purchase.
+        initial_stock: stock at ``t = 0`` (units), all of it fresh (full shelf life).
+        price_level: nominal base price (USD/unit); the price process fluctuates around it.
+        demand_mean: nominal mean demand (units/slot); the "last demand" shown before the first
+            slot, and the scale baselines start from.
+        storage_capacity: total storage volume ``V`` (ft^3), shared by all drugs.
+        total_budget: total purchase budget ``B`` over the horizon (USD).
+        priority: the order in which the sequential env decides drugs (a permutation of
+            ``0..N-1``, highest priority first).
+        demand, price, storage: the exogenous processes (see :mod:`druginv_gym.exogenous`).
+        reward_scale: reward = ``-total slot cost / reward_scale`` (USD), > 0, fixed per
+            scenario so rewards are O(1).
+        n_levels: number of refill levels of the discrete ids (>= 2); level ``k`` orders
+            ``refill_lo + k / (n_levels - 1) * (refill_hi - refill_lo)``.
+        drug_names: one name per drug.
+        name: scenario name (for logs and tables).
+    """
+
+    horizon: int
+    unit_volume: Any
+    shelf_life: Any
+    alpha: Any
+    band_lo: Any
+    band_hi: Any
+    refill_lo: Any
+    refill_hi: Any
+    drug_budget: Any
+    penalty_lo: Any
+    penalty_hi: Any
+    shortage_cost: Any
+    initial_stock: Any
+    price_level: Any
+    demand_mean: Any
+    storage_capacity: float
+    total_budget: float
+    reward_scale: float
+    priority: Any = None
+    demand: Any = field(default_factory=UniformDemand)
+    price: PriceProcess = field(default_factory=PriceProcess)
+    storage: StorageRateProcess = field(default_factory=StorageRateProcess)
+    n_levels: int = 11
+    drug_names: tuple[str, ...] | None = None
+    name: str = "custom"
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        if isinstance(self.horizon, bool) or not isinstance(self.horizon, (int, np.integer)):
+            _fail("horizon", None, self.horizon, "must be an integer number of slots")
+        if self.horizon < 1:
+            _fail("horizon", None, self.horizon, "must be >= 1")
+        set_(self, "horizon", int(self.horizon))
+
+        arrays: dict[str, np.ndarray] = {}
+        for name in PER_DRUG_FIELDS:
+            try:
+                arr = np.array(getattr(self, name), dtype=np.float64)
+            except (TypeError, ValueError):
+                _fail(name, None, getattr(self, name), "is not a numeric array")
+            if arr.ndim != 1:
+                _fail(name, None, getattr(self, name), f"must be 1-D (N,), got shape {arr.shape}")
+            arrays[name] = arr
+        n = arrays["unit_volume"].shape[0]
+        if n < 1:
+            raise ValueError("unit_volume is empty: a scenario needs at least one drug (N >= 1)")
+        for name, arr in arrays.items():
+            if arr.shape != (n,):
+                raise ValueError(
+                    f"{name} has length {arr.shape[0]} but unit_volume has length {n}: "
+                    "every per-drug array must have the same length N"
+                )
+            _check_array(name, arr, positive=name == "unit_volume")
+
+        shelf = np.array(self.shelf_life)
+        if shelf.ndim == 0:
+            shelf = np.full(n, shelf)
+        if shelf.shape != (n,):
+            raise ValueError(f"shelf_life has shape {shelf.shape}; expected ({n},)")
+        shelf_f = shelf.astype(np.float64)
+        _check_array("shelf_life", shelf_f)
+        for i, v in enumerate(shelf_f):
+            if v < 1 or v != np.floor(v):
+                _fail("shelf_life", i, shelf[i], "must be an integer >= 1 (slots)")
+        arrays["shelf_life"] = shelf_f.astype(np.int64)
+
+        budget = np.array(self.drug_budget, dtype=np.float64)
+        if budget.ndim == 0:
+            budget = np.full(n, float(budget))
+        if budget.shape == (n,):
+            budget = np.broadcast_to(budget, (self.horizon, n)).copy()
+        if budget.shape != (self.horizon, n):
+            raise ValueError(
+                f"drug_budget has shape {budget.shape}; expected ({n},) or "
+                f"(horizon, N) = ({self.horizon}, {n})"
+            )
+        _check_array("drug_budget", budget)
+        arrays["drug_budget"] = budget
+
+        for lo, hi in (("band_lo", "band_hi"), ("refill_lo", "refill_hi")):
+            bad = arrays[lo] > arrays[hi]
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise ValueError(
+                    f"{lo}[{i}] = {arrays[lo][i]!r} is greater than {hi}[{i}] = {arrays[hi][i]!r}"
+                )
+
+        for name in ("storage_capacity", "total_budget", "reward_scale"):
+            value = getattr(self, name)
+            try:
+                fv = float(value)
+            except (TypeError, ValueError):
+                _fail(name, None, value, "is not a number")
+            if not np.isfinite(fv) or fv < 0:
+                _fail(name, None, value, "must be finite and >= 0")
+            set_(self, name, fv)
+        if self.reward_scale <= 0:
+            _fail("reward_scale", None, self.reward_scale, "must be > 0")
+        if self.storage_capacity <= 0:
+            _fail("storage_capacity", None, self.storage_capacity, "must be > 0 (ft^3)")
+
+        band_volume = float(np.dot(arrays["band_lo"], arrays["unit_volume"]))
+        if band_volume > self.storage_capacity * (1 + 1e-12):
+            raise ValueError(
+                f"storage_capacity = {self.storage_capacity!r} ft^3 cannot hold the minimum band: "
+                f"sum(band_lo * unit_volume) = {band_volume:.6g} ft^3"
+            )
+        init_volume = float(np.dot(arrays["initial_stock"], arrays["unit_volume"]))
+        if init_volume > self.storage_capacity * (1 + 1e-12):
+            raise ValueError(
+                f"initial_stock needs {init_volume:.6g} ft^3, more than "
+                f"storage_capacity = {self.storage_capacity!r} ft^3"
+            )
+
+        if self.priority is None:
+            prio = np.argsort(
+                -(arrays["alpha"] * arrays["price_level"] * arrays["demand_mean"]), kind="stable"
+            )
+        else:
+            prio = np.array(self.priority)
+            if prio.shape != (n,) or not np.array_equal(np.sort(prio), np.arange(n)):
+                _fail("priority", None, self.priority, f"must be a permutation of 0..{n - 1}")
+        arrays["priority"] = prio.astype(np.int64)
+
+        if isinstance(self.n_levels, bool) or not isinstance(self.n_levels, (int, np.integer)):
+            _fail("n_levels", None, self.n_levels, "must be an integer >= 2")
+        if self.n_levels < 2:
+            _fail("n_levels", None, self.n_levels, "must be >= 2")
+        set_(self, "n_levels", int(self.n_levels))
+
+        if not isinstance(self.demand, DemandProcess):
+            _fail("demand", None, self.demand, "has no sample(rng, batch, horizon, n_drugs)")
+        if not isinstance(self.price, PriceProcess):
+            _fail("price", None, self.price, "must be a PriceProcess")
+        if not isinstance(self.storage, StorageRateProcess):
+            _fail("storage", None, self.storage, "must be a StorageRateProcess")
+
+        names = (
+            tuple(f"drug{i}" for i in range(n))
+            if self.drug_names is None
+            else tuple(str(s) for s in self.drug_names)
+        )
+        if len(names) != n:
+            raise ValueError(f"drug_names has {len(names)} names for {n} drugs")
+        set_(self, "drug_names", names)
+
+        for name, arr in arrays.items():
+            arr.setflags(write=False)
+            set_(self, name, arr)
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def n_drugs(self) -> int:
+        """Number of drugs ``N``."""
+        return int(self.unit_volume.shape[0])
+
+    @property
+    def max_shelf_life(self) -> int:
+        """Length of the age axis of the stock array (slots)."""
+        return int(self.shelf_life.max())
+
+    def replace(self, **changes: Any) -> ScenarioConfig:
+        """A copy with ``changes`` applied, validated again."""
+        return dataclasses.replace(self, **changes)
+
+    # ------------------------------------------------------------ serialisation
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable description (used by checkpoints; no pickle anywhere)."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, np.ndarray):
+                out[f.name] = value.tolist()
+            elif f.name == "demand":
+                kind = next((k for k, c in _DEMAND_KINDS.items() if isinstance(value, c)), None)
+                if kind is None:
+                    raise ValueError(
+                        f"demand process {type(value).__name__} has no JSON form; "
+                        "register it in druginv_gym.config._DEMAND_KINDS"
+                    )
+                params = dataclasses.asdict(value)
+                params = {
+                    k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in params.items()
+                }
+                out[f.name] = {"kind": kind, **params}
+            elif f.name in ("price", "storage"):
+                out[f.name] = dataclasses.asdict(value)
+            elif f.name == "drug_names":
+                out[f.name] = list(value)
+            else:
+                out[f.name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ScenarioConfig:
+        """Inverse of :meth:`to_dict`; raises ``ValueError`` on unknown or missing fields."""
+        if not isinstance(data, dict):
+            raise ValueError(f"scenario config must be a dict, got {type(data).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown scenario config fields: {unknown}")
+        kw = dict(data)
+        if isinstance(kw.get("demand"), dict):
+            params = dict(kw["demand"])
+            kind = params.pop("kind", None)
+            if kind not in _DEMAND_KINDS:
+                raise ValueError(f"unknown demand kind {kind!r}; known: {sorted(_DEMAND_KINDS)}")
+            kw["demand"] = _DEMAND_KINDS[kind](**params)
+        if isinstance(kw.get("price"), dict):
+            kw["price"] = PriceProcess(**kw["price"])
+        if isinstance(kw.get("storage"), dict):
+            kw["storage"] = StorageRateProcess(**kw["storage"])
+        try:
+            return cls(**kw)
+        except TypeError as exc:
+            raise ValueError(f"invalid scenario config: {exc}") from None
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_json(cls, text: str) -> ScenarioConfig:
+        return cls.from_dict(json.loads(text))

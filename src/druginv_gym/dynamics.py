@@ -1,0 +1,243 @@
+"""DR2O dynamics and costs: pure numpy functions, batched over a leading env axis ``B``.
+
+This module is the single source of truth for the model. The single env, the native vector env,
+the evaluation metrics and (in algebraic form) the hindsight solver all follow it; nothing else
+re-implements a step.
+
+Stock is held by remaining shelf life, as an array ``stock[b, i, k]`` (units, float64) of drug
+``i`` in env ``b`` that can still be used for ``k + 1`` slots (``k = 0``: expires at the end of
+this slot). A unit arriving in slot ``t`` enters at ``k = shelf_life_i - 1``.
+
+Within a slot (see ``docs/model.md``, "Order of events"):
+
+1. the order ``x_i(t)`` (units) is clipped to the refill bounds, the per-drug budget
+   ``B_i(t) / p_i(t)``, the remaining total budget and the free storage volume
+   (:func:`clip_orders`); the accepted quantity is kept apart from the requested one;
+2. the accepted units arrive (lead time 0) with full shelf life (:func:`receive`);
+3. demand is served first-in-first-out from the oldest units; unmet demand is lost
+   (:func:`serve_fifo`);
+4. units at the end of their shelf life expire (:func:`expire`);
+5. the slot cost of eq. 3 plus the unmet-demand cost is charged on the end-of-slot stock
+   ``v_i(t)`` (:func:`slot_costs`).
+
+Volume (eq. 2) therefore follows ``v(t) = v(t-1) + accepted(t) - served(t) - expired(t)``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from druginv_gym.config import ScenarioConfig
+
+__all__ = [
+    "COST_TERMS",
+    "SlotOutcome",
+    "band_penalty",
+    "clip_orders",
+    "expire",
+    "initial_stock",
+    "receive",
+    "serve_fifo",
+    "slot_costs",
+    "step_slot",
+    "stock_volume",
+]
+
+#: Cost terms reported per slot (USD); ``total`` is their sum.
+COST_TERMS = ("purchase", "storage", "penalty", "shortage")
+
+# When a hard limit (total budget, free storage) scales orders down, scale by a hair more so
+# that floating-point rounding can never push spend or volume past the limit.
+_SAFETY = 1.0 - 1e-12
+
+
+class SlotOutcome(NamedTuple):
+    """Everything one slot produced, batched. Per-drug arrays are ``(B, N)`` float64."""
+
+    stock: np.ndarray  #: (B, N, L) stock by remaining shelf life after the slot (units)
+    spent: np.ndarray  #: (B,) cumulative purchase spend after the slot (USD)
+    ordered: np.ndarray  #: requested order (units)
+    accepted: np.ndarray  #: order after clipping, received this slot (units)
+    served: np.ndarray  #: demand served from stock (units)
+    unmet: np.ndarray  #: demand lost (units)
+    expired: np.ndarray  #: units that reached the end of their shelf life (units)
+    level: np.ndarray  #: end-of-slot stock ``v_i(t)`` (units)
+    spend: np.ndarray  #: (B, N) money paid this slot, ``p_i(t) * accepted`` (USD)
+    purchase: np.ndarray  #: ``alpha_i p_i(t) x_i(t)`` (USD)
+    storage: np.ndarray  #: ``R_i = r_i(t) * unit_volume_i * v_i(t)`` (USD)
+    penalty: np.ndarray  #: ``phi_i(v_i(t))`` (USD)
+    shortage: np.ndarray  #: ``shortage_cost_i * unmet`` (USD)
+
+    @property
+    def total(self) -> np.ndarray:
+        """(B, N) slot cost per drug (USD)."""
+        return self.purchase + self.storage + self.penalty + self.shortage
+
+
+def initial_stock(config: ScenarioConfig, batch: int) -> np.ndarray:
+    """(B, N, L) stock at ``t = 0``: ``initial_stock`` units per drug, all fresh."""
+    stock = np.zeros((batch, config.n_drugs, config.max_shelf_life))
+    stock[:, np.arange(config.n_drugs), config.shelf_life - 1] = config.initial_stock
+    return stock
+
+
+def stock_volume(stock: np.ndarray, unit_volume: np.ndarray) -> np.ndarray:
+    """(B,) storage volume in use (ft^3) of ``stock`` (B, N, L)."""
+    return stock.sum(axis=-1) @ unit_volume
+
+
+def clip_orders(
+    requested: np.ndarray,
+    price: np.ndarray,
+    drug_budget: np.ndarray,
+    volume_used: np.ndarray,
+    spent: np.ndarray,
+    config: ScenarioConfig,
+) -> np.ndarray:
+    """Accepted order (B, N) in units: the request made feasible.
+
+    Args:
+        requested: (B, N) requested units (finite, >= 0).
+        price: (B, N) purchase price ``p_i(t)`` (USD/unit), eq. 1.
+        drug_budget: (N,) or (B, N) per-drug budget ``B_i(t)`` for this slot (USD).
+        volume_used: (B,) storage volume in use before arrival (ft^3).
+        spent: (B,) purchase spend so far (USD).
+        config: the scenario.
+
+    Clipping, in this order: the refill bounds ``[rho_lo, rho_hi]``; the per-drug budget
+    ``x_i <= B_i(t) / p_i(t)``; then one common factor for all drugs of an env, the largest
+    that keeps total spend within the remaining total budget and the order volume within the
+    free storage (proportional rationing). The hard limits win over ``rho_lo``: a budget or
+    storage shortfall can push an order below its refill lower bound.
+    """
+    x = np.clip(requested, config.refill_lo, config.refill_hi)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        affordable = np.where(price > 0, drug_budget / price, np.inf)
+    x = np.minimum(x, affordable)
+
+    remaining = np.maximum(config.total_budget - spent, 0.0)
+    spend = (price * x).sum(axis=-1)
+    free = np.maximum(config.storage_capacity - volume_used, 0.0)
+    volume = x @ config.unit_volume
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f_budget = np.where(spend > remaining, remaining / spend, 1.0)
+        f_space = np.where(volume > free, free / volume, 1.0)
+    factor = np.minimum(f_budget, f_space)
+    factor = np.where(factor < 1.0, factor * _SAFETY, 1.0)
+    return x * factor[:, None]
+
+
+def receive(stock: np.ndarray, accepted: np.ndarray, shelf_life: np.ndarray) -> np.ndarray:
+    """Stock (B, N, L) after the accepted units (B, N) arrive with full shelf life."""
+    out = stock.copy()
+    out[:, np.arange(stock.shape[1]), shelf_life - 1] += accepted
+    return out
+
+
+def serve_fifo(stock: np.ndarray, demand: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Serve demand (B, N) from the oldest units first.
+
+    Returns ``(stock_after, served, unmet)``: stock (B, N, L), served and unmet (B, N) units.
+    The units taken from age ``k`` are ``min(stock_k, max(demand - sum_{j<k} stock_j, 0))``.
+    """
+    before = np.cumsum(stock, axis=-1) - stock
+    taken = np.clip(demand[..., None] - before, 0.0, stock)
+    served = taken.sum(axis=-1)
+    return stock - taken, served, np.maximum(demand - served, 0.0)
+
+
+def expire(stock: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Age the stock by one slot: units with one slot of life left expire.
+
+    Returns ``(stock_after, expired)``: stock (B, N, L) and expired units (B, N).
+    """
+    out = np.zeros_like(stock)
+    out[..., :-1] = stock[..., 1:]
+    return out, stock[..., 0].copy()
+
+
+def band_penalty(
+    level: np.ndarray,
+    band_lo: np.ndarray,
+    band_hi: np.ndarray,
+    k_lo: np.ndarray,
+    k_hi: np.ndarray,
+) -> np.ndarray:
+    """``phi(v) = k_lo max(C_lo - v, 0)^2 + k_hi max(v - C_hi, 0)^2`` (USD), eq. 3."""
+    below = np.maximum(band_lo - level, 0.0)
+    above = np.maximum(level - band_hi, 0.0)
+    return k_lo * below * below + k_hi * above * above
+
+
+def slot_costs(
+    accepted: np.ndarray,
+    price: np.ndarray,
+    level: np.ndarray,
+    storage_rate: np.ndarray,
+    unmet: np.ndarray,
+    config: ScenarioConfig,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The four cost terms (B, N) in USD: purchase, storage, penalty, shortage.
+
+    Eq. 3: ``alpha_i p_i(t) x_i(t) + R_i(v_i(t), r_i(t)) + phi_i(v_i(t))`` with
+    ``R = r * unit_volume * v``, plus ``shortage_cost_i * unmet_i(t)``.
+    """
+    purchase = config.alpha * price * accepted
+    storage = storage_rate * config.unit_volume * level
+    penalty = band_penalty(
+        level, config.band_lo, config.band_hi, config.penalty_lo, config.penalty_hi
+    )
+    shortage = config.shortage_cost * unmet
+    return purchase, storage, penalty, shortage
+
+
+def step_slot(
+    stock: np.ndarray,
+    spent: np.ndarray,
+    requested: np.ndarray,
+    demand: np.ndarray,
+    price: np.ndarray,
+    storage_rate: np.ndarray,
+    drug_budget: np.ndarray,
+    config: ScenarioConfig,
+) -> SlotOutcome:
+    """One slot for B envs: clip, receive, serve FIFO, expire, cost.
+
+    Args:
+        stock: (B, N, L) stock by remaining shelf life (units).
+        spent: (B,) spend so far (USD).
+        requested: (B, N) requested units.
+        demand: (B, N) demand ``A_i(t)`` (units).
+        price: (B, N) price ``p_i(t)`` (USD/unit).
+        storage_rate: (B, N) ``r_i(t)`` (USD/ft^3/slot).
+        drug_budget: (N,) ``B_i(t)`` (USD).
+        config: the scenario.
+    """
+    accepted = clip_orders(
+        requested, price, drug_budget, stock_volume(stock, config.unit_volume), spent, config
+    )
+    spend = price * accepted
+    arrived = receive(stock, accepted, config.shelf_life)
+    after_demand, served, unmet = serve_fifo(arrived, demand)
+    new_stock, expired = expire(after_demand)
+    level = new_stock.sum(axis=-1)
+    purchase, storage, penalty, shortage = slot_costs(
+        accepted, price, level, storage_rate, unmet, config
+    )
+    return SlotOutcome(
+        stock=new_stock,
+        spent=spent + spend.sum(axis=-1),
+        ordered=np.asarray(requested, dtype=np.float64),
+        accepted=accepted,
+        served=served,
+        unmet=unmet,
+        expired=expired,
+        level=level,
+        spend=spend,
+        purchase=purchase,
+        storage=storage,
+        penalty=penalty,
+        shortage=shortage,
+    )

@@ -1,0 +1,342 @@
+"""The batched episode core shared by every single and vector env.
+
+``RefillCore`` runs ``B`` episodes of one scenario in lock-step (all at the same slot, which
+holds because every episode has the same length). It turns actions into orders, calls
+:func:`druginv_gym.dynamics.step_slot`, builds observations and info. A single env is a core
+with ``B = 1``; the native vector env is a core with ``B = num_envs`` plus autoreset. Nothing
+here re-implements the dynamics.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+from gymnasium import spaces
+
+from druginv_gym.config import ScenarioConfig
+from druginv_gym.dynamics import COST_TERMS, SlotOutcome, initial_stock, step_slot, stock_volume
+from druginv_gym.exogenous import TRACE_FIELDS
+
+ActionMode = Literal["box", "discrete", "sequential"]
+ACTION_MODES: tuple[str, ...] = ("box", "discrete", "sequential")
+
+#: Per-drug observation features, in order (see ``RefillCore.observe``).
+DRUG_FEATURES = (
+    "price",
+    "storage_rate",
+    "last_demand",
+    "drug_budget",
+    "stock",
+    "expiring",
+    "band_lo",
+    "band_hi",
+    "refill_lo",
+    "refill_hi",
+    "shelf_life",
+)
+#: Global observation features, in order.
+GLOBAL_FEATURES = ("budget_left", "storage_used", "time_left")
+#: Extra features of the sequential id (per drug, then global).
+SEQ_DRUG_FEATURES = ("pending_order", "is_current")
+SEQ_GLOBAL_FEATURES = ("pending_spend", "pending_volume")
+
+#: Upper bound of unbounded normalised features; values beyond are clipped (documented).
+OBS_HIGH = 1.0e3
+#: Box actions may exceed [0, 1] by this much (float32 rounding) and are then clipped.
+ACTION_TOL = 1e-6
+
+PER_DRUG_INFO = ("stock", "ordered", "accepted", "served", "unmet", "expired", "demand")
+
+
+class RefillCore:
+    """State and step logic for ``num_envs`` DR2O episodes in lock-step.
+
+    Args:
+        config: the validated scenario.
+        num_envs: batch size ``B``.
+        mode: ``"box"`` (fractions in [0, 1]^N), ``"discrete"`` (levels 0..n_levels-1 per
+            drug) or ``"sequential"`` (one level for one drug per step, in priority order).
+    """
+
+    def __init__(
+        self, config: ScenarioConfig, num_envs: int, mode: ActionMode, batched: bool = True
+    ) -> None:
+        if mode not in ACTION_MODES:
+            raise ValueError(f"mode = {mode!r}; expected one of {ACTION_MODES}")
+        if num_envs < 1:
+            raise ValueError(f"num_envs = {num_envs!r} must be >= 1")
+        self.config = config
+        self.num_envs = int(num_envs)
+        self.mode = mode
+        self.batched = batched  # False: error messages speak of one env's action (no batch axis)
+        n, b = config.n_drugs, self.num_envs
+        self._arange_n = np.arange(n)
+        self._range = config.refill_hi - config.refill_lo  # units
+        # Normalisation scales (documented in docs/model.md, "Observation").
+        self.price_scale = float(max(config.price_level.max(), 1e-12))
+        self.units_scale = float(
+            max(config.band_hi.max(), config.refill_hi.max(), config.demand_mean.max(), 1e-12)
+        )
+        self.rate_scale = float(max(config.storage.high, 1e-12))
+        self.budget_scale = self.price_scale * self.units_scale
+        self._static = np.stack(
+            [
+                config.band_lo / self.units_scale,
+                config.band_hi / self.units_scale,
+                config.refill_lo / self.units_scale,
+                config.refill_hi / self.units_scale,
+                config.shelf_life / config.max_shelf_life,
+            ],
+            axis=-1,
+        )  # (N, 5)
+        self.n_drug_features = len(DRUG_FEATURES) + (
+            len(SEQ_DRUG_FEATURES) if mode == "sequential" else 0
+        )
+        self.n_global_features = len(GLOBAL_FEATURES) + (
+            len(SEQ_GLOBAL_FEATURES) if mode == "sequential" else 0
+        )
+        self.obs_dim = n * self.n_drug_features + self.n_global_features
+        self.t = 0
+        self.cursor = 0  # sequential: index into config.priority of the drug to decide next
+        self.stock = np.zeros((b, n, config.max_shelf_life))
+        self.spent = np.zeros(b)
+        self.last_demand = np.zeros((b, n))
+        self.pending = np.zeros((b, n))  # sequential: requested units decided this slot
+        self.exo: dict[str, np.ndarray] = {}
+        self.price = np.zeros((b, config.horizon, n))
+
+    # ------------------------------------------------------------------ spaces
+    @property
+    def steps_per_episode(self) -> int:
+        """Env steps in one episode (``T``, or ``N * T`` for the sequential id)."""
+        c = self.config
+        return c.horizon * (c.n_drugs if self.mode == "sequential" else 1)
+
+    def single_action_space(self) -> spaces.Space:
+        n, levels = self.config.n_drugs, self.config.n_levels
+        if self.mode == "box":
+            return spaces.Box(0.0, 1.0, shape=(n,), dtype=np.float32)
+        if self.mode == "discrete":
+            return spaces.MultiDiscrete(np.full(n, levels, dtype=np.int64))
+        return spaces.Discrete(levels)
+
+    def single_observation_space(self) -> spaces.Box:
+        n = self.config.n_drugs
+        drug_high = np.full((n, self.n_drug_features), OBS_HIGH, dtype=np.float32)
+        drug_high[:, 6:11] = 1.0  # static band/refill/shelf features are <= 1 by construction
+        if self.mode == "sequential":
+            drug_high[:, len(DRUG_FEATURES) + 1] = 1.0  # is_current
+        glob_high = np.ones(self.n_global_features, dtype=np.float32)
+        if self.mode == "sequential":
+            glob_high[len(GLOBAL_FEATURES) :] = OBS_HIGH
+        high = np.concatenate([drug_high.ravel(), glob_high])
+        return spaces.Box(np.zeros_like(high), high, dtype=np.float32)
+
+    def feature_groups(self) -> tuple[list[str], list[str]]:
+        """``(per-drug feature names, global feature names)`` of this mode."""
+        drug_feats = list(DRUG_FEATURES)
+        glob_feats = list(GLOBAL_FEATURES)
+        if self.mode == "sequential":
+            drug_feats += list(SEQ_DRUG_FEATURES)
+            glob_feats += list(SEQ_GLOBAL_FEATURES)
+        return drug_feats, glob_feats
+
+    def feature_names(self) -> list[str]:
+        """Names of the flat observation entries: ``"<drug>/<feature>"`` then globals.
+
+        The observation reshapes as ``obs[: N * F].reshape(N, F)`` (drug-major) followed by
+        the global features.
+        """
+        drug_feats, glob_feats = self.feature_groups()
+        names = [f"{d}/{f}" for d in self.config.drug_names for f in drug_feats]
+        return names + glob_feats
+
+    # ------------------------------------------------------------------ reset
+    def reset(self, traces: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, Any]]:
+        """Start all episodes on ``traces`` (each field ``(B, T, N)``)."""
+        c = self.config
+        self.exo = {k: np.ascontiguousarray(traces[k], dtype=np.float64) for k in TRACE_FIELDS}
+        self.price = self.exo["base_price"] + self.exo["premium"]
+        self.t = 0
+        self.cursor = 0
+        self.stock = initial_stock(c, self.num_envs)
+        self.spent = np.zeros(self.num_envs)
+        self.last_demand = np.broadcast_to(c.demand_mean, (self.num_envs, c.n_drugs)).copy()
+        self.pending = np.zeros((self.num_envs, c.n_drugs))
+        return self.observe(), self._reset_info()
+
+    # ------------------------------------------------------------------ actions
+    def decode(self, action: Any) -> np.ndarray:
+        """Validate a batched action and return requested units.
+
+        Returns (B, N) units for ``box``/``discrete``, or (B,) units for the current drug of
+        each env for ``sequential``. Raises ``ValueError`` naming the bad value.
+        """
+        b, n = self.num_envs, self.config.n_drugs
+        shape = (b,) if self.mode == "sequential" else (b, n)
+        try:
+            arr = np.asarray(action)
+        except Exception as exc:  # ragged lists and the like
+            raise ValueError(f"action could not be read as an array: {exc}") from None
+        if arr.shape != shape:
+            raise ValueError(f"action has shape {arr.shape}; expected {shape}")
+
+        def where(bad: np.ndarray) -> str:
+            idx = tuple(int(k) for k in np.argwhere(bad)[0])
+            shown = idx if self.batched else idx[1:]
+            return f"action{list(shown)} = {arr[idx]!r}" if shown else f"action = {arr[idx]!r}"
+
+        if arr.dtype.kind not in "biuf":
+            raise ValueError(f"action has dtype {arr.dtype}; expected a numeric array")
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            raise ValueError(f"{where(~np.isfinite(arr))} is not finite")
+        if self.mode == "box":
+            frac = arr.astype(np.float64)
+            bad = (frac < -ACTION_TOL) | (frac > 1.0 + ACTION_TOL)
+            if bad.any():
+                raise ValueError(f"{where(bad)} is outside the Box [0, 1]")
+            frac = np.clip(frac, 0.0, 1.0)
+        else:
+            levels = self.config.n_levels
+            if arr.dtype.kind == "f" and not np.array_equal(arr, np.floor(arr)):
+                raise ValueError(f"{where(arr != np.floor(arr))} is not an integer level")
+            lv = arr.astype(np.int64)
+            bad = (lv < 0) | (lv >= levels)
+            if bad.any():
+                raise ValueError(f"{where(bad)} is outside the levels 0..{levels - 1}")
+            frac = lv / (levels - 1)
+        if self.mode == "sequential":
+            drug = self.config.priority[self.cursor]
+            return self.config.refill_lo[drug] + frac * self._range[drug]
+        return self.config.refill_lo + frac * self._range
+
+    # ------------------------------------------------------------------ step
+    def step(self, action: Any) -> tuple[np.ndarray, np.ndarray, bool, dict[str, Any]]:
+        """Advance every episode by one env step.
+
+        Returns ``(obs (B, D) float32, reward (B,) float64, terminated, info)``; ``terminated``
+        is one bool for the whole batch (episodes run in lock-step).
+        """
+        if self.t >= self.config.horizon:
+            raise RuntimeError("episode is over: call reset() before step()")
+        requested = self.decode(action)
+        if self.mode == "sequential":
+            drug = int(self.config.priority[self.cursor])
+            self.pending[:, drug] = requested
+            self.cursor += 1
+            if self.cursor < self.config.n_drugs:
+                return self.observe(), np.zeros(self.num_envs), False, self._pending_info(drug)
+            requested = self.pending
+        outcome = self._advance(requested)
+        reward = -outcome.total.sum(axis=-1) / self.config.reward_scale
+        info = self._step_info(outcome)
+        if self.mode == "sequential":
+            info["drug"] = np.full(self.num_envs, int(self.config.priority[-1]))
+            info["slot_done"] = np.ones(self.num_envs, dtype=bool)
+            self.cursor = 0
+            self.pending = np.zeros_like(self.pending)
+        return self.observe(), reward, self.t >= self.config.horizon, info
+
+    def _advance(self, requested: np.ndarray) -> SlotOutcome:
+        t = self.t
+        demand = self.exo["demand"][:, t]
+        outcome = step_slot(
+            self.stock,
+            self.spent,
+            requested,
+            demand,
+            self.price[:, t],
+            self.exo["storage_rate"][:, t],
+            self.config.drug_budget[t],
+            self.config,
+        )
+        self.stock = outcome.stock
+        self.spent = outcome.spent
+        self.last_demand = demand.copy()
+        self.t = t + 1
+        return outcome
+
+    # ------------------------------------------------------------------ observation
+    def observe(self) -> np.ndarray:
+        """(B, D) float32 normalised observation (see ``docs/model.md``, "Observation")."""
+        c = self.config
+        b, n = self.num_envs, c.n_drugs
+        t = min(self.t, c.horizon - 1)  # after the last slot, show the last slot's prices
+        level = self.stock.sum(axis=-1)
+        drug = np.empty((b, n, self.n_drug_features))
+        drug[..., 0] = self.price[:, t] / self.price_scale
+        drug[..., 1] = self.exo["storage_rate"][:, t] / self.rate_scale
+        drug[..., 2] = self.last_demand / self.units_scale
+        drug[..., 3] = c.drug_budget[t] / self.budget_scale
+        drug[..., 4] = level / self.units_scale
+        drug[..., 5] = self.stock[..., 0] / self.units_scale
+        drug[..., 6:11] = self._static
+        glob = np.empty((b, self.n_global_features))
+        glob[:, 0] = (
+            np.maximum(c.total_budget - self.spent, 0.0) / c.total_budget
+            if c.total_budget > 0
+            else 0.0
+        )
+        glob[:, 1] = stock_volume(self.stock, c.unit_volume) / c.storage_capacity
+        glob[:, 2] = (c.horizon - self.t) / c.horizon
+        if self.mode == "sequential":
+            drug[..., 11] = self.pending / self.units_scale
+            drug[..., 12] = 0.0
+            if self.t < c.horizon:
+                drug[:, c.priority[self.cursor], 12] = 1.0
+            spend = (self.pending * self.price[:, t]).sum(axis=-1)
+            glob[:, 3] = spend / c.total_budget if c.total_budget > 0 else 0.0
+            glob[:, 4] = (self.pending @ c.unit_volume) / c.storage_capacity
+        obs = np.concatenate([drug.reshape(b, -1), glob], axis=-1)
+        np.clip(obs, 0.0, self._obs_high, out=obs)
+        return obs.astype(np.float32)
+
+    @property
+    def _obs_high(self) -> np.ndarray:
+        high = getattr(self, "_obs_high_cache", None)
+        if high is None:
+            high = self.single_observation_space().high.astype(np.float64)
+            self._obs_high_cache = high
+        return high
+
+    # ------------------------------------------------------------------ info
+    def _zeros_info(self) -> dict[str, Any]:
+        b, n = self.num_envs, self.config.n_drugs
+        info: dict[str, Any] = {k: np.zeros((b, n)) for k in PER_DRUG_INFO}
+        info["stock"] = self.stock.sum(axis=-1)
+        info["costs"] = {k: np.zeros(b) for k in (*COST_TERMS, "total")}
+        info["t"] = np.full(b, self.t)
+        return info
+
+    def _reset_info(self) -> dict[str, Any]:
+        return {"stock": self.stock.sum(axis=-1), "t": np.full(self.num_envs, self.t)}
+
+    def _pending_info(self, drug: int) -> dict[str, Any]:
+        info = self._zeros_info()
+        info["ordered"] = self.pending.copy()
+        info["drug"] = np.full(self.num_envs, drug)
+        info["slot_done"] = np.zeros(self.num_envs, dtype=bool)
+        return info
+
+    def _step_info(self, o: SlotOutcome) -> dict[str, Any]:
+        total = o.total
+        return {
+            "stock": o.level,
+            "ordered": o.ordered,
+            "accepted": o.accepted,
+            "served": o.served,
+            "unmet": o.unmet,
+            "expired": o.expired,
+            "demand": self.last_demand.copy(),
+            "spend": o.spend.sum(axis=-1),
+            "costs": {
+                "purchase": o.purchase.sum(axis=-1),
+                "storage": o.storage.sum(axis=-1),
+                "penalty": o.penalty.sum(axis=-1),
+                "shortage": o.shortage.sum(axis=-1),
+                "total": total.sum(axis=-1),
+            },
+            "drug_costs": total,
+            "t": np.full(self.num_envs, self.t),
+        }

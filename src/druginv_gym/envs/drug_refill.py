@@ -1,0 +1,420 @@
+"""``DrugRefill-v0`` and its variants: single envs and their native vector twins side by side."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from druginv_gym.config import ScenarioConfig
+from druginv_gym.envs.core import ActionMode, RefillCore
+from druginv_gym.exogenous import TRACE_FIELDS, ExogenousTrace, as_trace, sample_exogenous
+from druginv_gym.scenarios import make_scenario
+
+__all__ = [
+    "DrugRefillDiscreteEnv",
+    "DrugRefillDiscreteVectorEnv",
+    "DrugRefillEnv",
+    "DrugRefillSequentialEnv",
+    "DrugRefillSequentialVectorEnv",
+    "DrugRefillVectorEnv",
+    "resolve_config",
+]
+
+
+def resolve_config(
+    scenario: str = "paper",
+    n_drugs: int | None = None,
+    horizon: int | None = None,
+    config: ScenarioConfig | Mapping[str, Any] | None = None,
+    scenario_seed: int = 0,
+    n_levels: int | None = None,
+) -> ScenarioConfig:
+    """The scenario an env is built for, from its keyword arguments.
+
+    ``config`` (a :class:`ScenarioConfig` or its ``to_dict()`` form) wins over ``scenario``;
+    ``n_drugs``/``horizon`` must then agree with it. ``n_levels`` overrides the config's.
+    """
+    if config is None:
+        cfg = make_scenario(scenario, n_drugs=n_drugs, horizon=horizon, scenario_seed=scenario_seed)
+    else:
+        if isinstance(config, Mapping):
+            cfg = ScenarioConfig.from_dict(dict(config))
+        elif isinstance(config, ScenarioConfig):
+            cfg = config
+        else:
+            raise ValueError(
+                f"config must be a ScenarioConfig or a dict, got {type(config).__name__}"
+            )
+        if n_drugs is not None and n_drugs != cfg.n_drugs:
+            raise ValueError(f"n_drugs = {n_drugs!r} disagrees with config.n_drugs = {cfg.n_drugs}")
+        if horizon is not None and horizon != cfg.horizon:
+            raise ValueError(f"horizon = {horizon!r} disagrees with config.horizon = {cfg.horizon}")
+    if n_levels is not None and n_levels != cfg.n_levels:
+        cfg = cfg.replace(n_levels=n_levels)
+    return cfg
+
+
+def _replay_traces(value: Any, config: ScenarioConfig, batch: int) -> dict[str, np.ndarray]:
+    """Batched trace arrays from ``options["exogenous"]``: one trace (shared by every env) or
+    a sequence of ``batch`` traces."""
+    if isinstance(value, (ExogenousTrace, Mapping)):
+        traces = [as_trace(value)] * batch
+    elif isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+        traces = [as_trace(v) for v in value]
+        if len(traces) != batch:
+            raise ValueError(f"options['exogenous'] has {len(traces)} traces for {batch} envs")
+    else:
+        raise ValueError(
+            "options['exogenous'] must be an ExogenousTrace, a mapping of its fields, or a "
+            f"sequence of them; got {type(value).__name__}"
+        )
+    for trace in traces:
+        trace.check_shape(config.horizon, config.n_drugs)
+    return {k: np.stack([getattr(tr, k) for tr in traces]) for k in TRACE_FIELDS}
+
+
+def _check_options(options: dict[str, Any] | None) -> dict[str, Any]:
+    options = {} if options is None else options
+    if not isinstance(options, Mapping):
+        raise ValueError(f"options must be a dict, got {type(options).__name__}")
+    unknown = sorted(set(options) - {"exogenous"})
+    if unknown:
+        raise ValueError(f"unknown reset options {unknown}; supported: ['exogenous']")
+    return dict(options)
+
+
+def _render_ansi(core: RefillCore, max_rows: int = 12) -> str:
+    c = core.config
+    level = core.stock[0].sum(axis=-1)
+    volume = float(level @ c.unit_volume)
+    lines = [
+        f"{c.name}: slot {core.t}/{c.horizon}  spent {core.spent[0]:,.0f} / "
+        f"{c.total_budget:,.0f} USD  storage {volume:.2f} / {c.storage_capacity:.2f} ft^3",
+        f"{'drug':>10} {'stock':>8} {'band':>15} {'last dem':>8} {'price':>8} {'expiring':>8}",
+    ]
+    t = min(core.t, c.horizon - 1)
+    for i in c.priority[:max_rows]:
+        flag = "<" if level[i] < c.band_lo[i] else (">" if level[i] > c.band_hi[i] else " ")
+        lines.append(
+            f"{c.drug_names[i]:>10} {level[i]:8.1f}{flag}[{c.band_lo[i]:6.1f},{c.band_hi[i]:6.1f}] "
+            f"{core.last_demand[0, i]:8.1f} {core.price[0, t, i]:8.2f} {core.stock[0, i, 0]:8.1f}"
+        )
+    if c.n_drugs > max_rows:
+        lines.append(f"... {c.n_drugs - max_rows} more drugs (priority order)")
+    return "\n".join(lines)
+
+
+class DrugRefillEnv(gym.Env[np.ndarray, np.ndarray]):
+    """Hospital drug refilling (DR2O): order N drugs every week over a finite horizon.
+
+    ## Description
+    The DR2O model of "drug refilling optimization ... Deep Reinforcement Learning" (Appl. Sci.
+    2021, 11, 2726). Each slot (a week) the hospital sees prices (with emergency premiums),
+    storage-cost rates, last week's demand, its stock, budgets and storage, and orders each
+    drug. Orders are clipped to refill bounds, per-drug and total budgets and free storage;
+    stock arrives at once, serves demand FIFO (unmet demand is lost), and units past their
+    shelf life expire. See ``docs/model.md`` for every equation and default.
+
+    ## Action Space
+    ``Box(0, 1, (N,), float32)``: for each drug the fraction of its refill range,
+    ``x_i = rho_lo_i + a_i (rho_hi_i - rho_lo_i)`` units. NaN/inf, a wrong shape, or values
+    outside ``[0, 1]`` (beyond 1e-6) raise ``ValueError``; in-range requests are then clipped
+    by budgets and storage (``info["accepted"]`` vs ``info["ordered"]``).
+
+    ## Observation Space
+    ``Box(0, high, (11 N + 3,), float32)``: per drug (drug-major) ``price``,
+    ``storage_rate``, ``last_demand``, ``drug_budget``, ``stock``, ``expiring`` (units with one
+    slot of life left), ``band_lo``, ``band_hi``, ``refill_lo``, ``refill_hi``,
+    ``shelf_life``; then ``budget_left``, ``storage_used``, ``time_left`` (fractions).
+    Prices are divided by the largest price level, quantities by the largest band top (or
+    refill top), budgets by their product; values are clipped to the Box. ``feature_names``
+    lists every entry.
+
+    ## Rewards
+    ``-(purchase + storage + penalty + shortage) / config.reward_scale`` for the slot
+    (eq. 3 summed over drugs plus the unmet-demand cost), a Python ``float``.
+
+    ## Starting State
+    ``initial_stock`` fresh units per drug, nothing spent, slot 0; the whole exogenous trace
+    (demand, prices, premiums, storage rates) is drawn from the seed, or replayed with
+    ``reset(options={"exogenous": trace})``.
+
+    ## Episode End
+    ``terminated=True`` after slot ``T`` (the horizon is part of the MDP; ``time_left`` is
+    observed). No truncation unless a ``TimeLimit`` is added.
+
+    ## Arguments
+    ``gym.make("DrugRefill-v0", scenario="paper", n_drugs=None, horizon=None, config=None,
+    scenario_seed=0, n_levels=None, render_mode=None)``.
+
+    ## Vectorized environment
+    ``gym.make_vec("DrugRefill-v0", num_envs=k)`` returns :class:`DrugRefillVectorEnv`, numpy-
+    batched with NEXT_STEP autoreset, sharing ``druginv_gym.dynamics``.
+
+    ## Version History
+    * v0: initial version.
+    """
+
+    metadata = {"render_modes": ["ansi"], "render_fps": 1}
+    action_mode: ActionMode = "box"
+
+    def __init__(
+        self,
+        scenario: str = "paper",
+        n_drugs: int | None = None,
+        horizon: int | None = None,
+        config: ScenarioConfig | Mapping[str, Any] | None = None,
+        scenario_seed: int = 0,
+        n_levels: int | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode = {render_mode!r}; supported: {self.metadata['render_modes']}"
+            )
+        self.config = resolve_config(scenario, n_drugs, horizon, config, scenario_seed, n_levels)
+        self._core = RefillCore(self.config, 1, self.action_mode, batched=False)
+        self.action_space = self._core.single_action_space()
+        self.observation_space = self._core.single_observation_space()
+        self.feature_names: list[str] = self._core.feature_names()
+        self.drug_feature_names, self.global_feature_names = self._core.feature_groups()
+        self.render_mode = render_mode
+        self._exogenous: ExogenousTrace | None = None
+
+    @property
+    def exogenous(self) -> ExogenousTrace:
+        """This episode's trace (arrays ``(T, N)``); raises before the first ``reset``."""
+        if self._exogenous is None:
+            raise gym.error.ResetNeeded("call reset() before reading env.exogenous")
+        return self._exogenous
+
+    @property
+    def t(self) -> int:
+        """Index of the slot about to be decided (0..T)."""
+        return self._core.t
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        options = _check_options(options)
+        if "exogenous" in options:
+            traces = _replay_traces(options["exogenous"], self.config, 1)
+        else:
+            traces = sample_exogenous(self.config, self.np_random, 1)
+        obs, info = self._core.reset(traces)
+        self._exogenous = ExogenousTrace(**{k: v[0] for k, v in traces.items()})
+        return obs[0], _unbatch(info)
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        if self._exogenous is None:
+            raise gym.error.ResetNeeded("call reset() before step()")
+        try:
+            arr = np.asarray(action)
+        except Exception as exc:
+            raise ValueError(f"action could not be read as an array: {exc}") from None
+        if arr.shape != self.action_space.shape:
+            raise ValueError(f"action has shape {arr.shape}; expected {self.action_space.shape}")
+        obs, reward, terminated, info = self._core.step(arr[None])
+        return obs[0], float(reward[0]), bool(terminated), False, _unbatch(info)
+
+    def render(self) -> str | None:
+        if self.render_mode == "ansi":
+            if self._exogenous is None:
+                raise gym.error.ResetNeeded("call reset() before render()")
+            return _render_ansi(self._core)
+        return None
+
+
+class DrugRefillDiscreteEnv(DrugRefillEnv):
+    """``DrugRefillDiscrete-v0``: as :class:`DrugRefillEnv` with ``MultiDiscrete`` levels.
+
+    ## Action Space
+    ``MultiDiscrete([n_levels] * N)``: level ``k`` of drug ``i`` requests
+    ``rho_lo_i + k / (n_levels - 1) (rho_hi_i - rho_lo_i)`` units (``n_levels`` = 11 by
+    default). Non-integer, negative or too-large levels raise ``ValueError``.
+
+    Everything else (observation, reward, episode end, vector twin) is as in ``DrugRefill-v0``.
+    """
+
+    action_mode: ActionMode = "discrete"
+
+
+class DrugRefillSequentialEnv(DrugRefillEnv):
+    """``DrugRefillSequential-v0``: the paper's section 4.4, one drug per step.
+
+    ## Description
+    Within a slot the drugs are decided one at a time in ``config.priority`` order (highest
+    priority first), so each decision sees the ones before it; the slot is played after the
+    last drug. An episode has ``N * T`` steps.
+
+    ## Action Space
+    ``Discrete(n_levels)``: the refill level of the current drug.
+
+    ## Observation Space
+    As ``DrugRefill-v0`` plus, per drug, ``pending_order`` (units requested so far this slot)
+    and ``is_current`` (1 for the drug being decided), and the globals ``pending_spend``
+    (requested spend / total budget) and ``pending_volume`` (requested volume / capacity):
+    ``13 N + 5`` entries. ``info["drug"]`` is the drug just decided and ``info["slot_done"]``
+    says whether the slot was played.
+
+    ## Rewards
+    0 for every decision but the last of a slot, which gets the slot's reward.
+    """
+
+    action_mode: ActionMode = "sequential"
+
+
+def _unbatch(info: dict[str, Any]) -> dict[str, Any]:
+    """Strip the batch axis of a batch-1 info dict: arrays (N,), scalars as Python types."""
+    out: dict[str, Any] = {}
+    for key, value in info.items():
+        if isinstance(value, dict):
+            out[key] = {k: float(v[0]) for k, v in value.items()}
+        elif value.ndim == 1:
+            out[key] = value[0].item()
+        else:
+            out[key] = value[0]
+    return out
+
+
+class DrugRefillVectorEnv(VectorEnv):
+    """Native numpy-batched ``DrugRefill-v0``: ``num_envs`` episodes stepped as arrays.
+
+    Same model, observation and action encoding as the single env (both call
+    :class:`~druginv_gym.envs.core.RefillCore`, hence ``druginv_gym.dynamics``). Every
+    episode has the same length, so all sub-envs run in lock-step and end together; with
+    NEXT_STEP autoreset the step after an end resets them all (its actions are ignored,
+    rewards are 0). ``reset(seed=s)`` at ``num_envs=1`` reproduces the single env's
+    ``reset(seed=s)`` exactly.
+
+    ``info`` holds the single env's keys batched: per-drug arrays ``(num_envs, N)``,
+    ``costs`` a dict of ``(num_envs,)`` arrays.
+
+    Args:
+        num_envs: number of episodes run side by side.
+        max_episode_steps: truncate episodes after this many steps (``None``: no limit).
+        The other keyword arguments are those of the single env.
+    """
+
+    metadata = {
+        "render_modes": ["ansi"],
+        "render_fps": 1,
+        "autoreset_mode": AutoresetMode.NEXT_STEP,
+    }
+    action_mode: ActionMode = "box"
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        scenario: str = "paper",
+        n_drugs: int | None = None,
+        horizon: int | None = None,
+        config: ScenarioConfig | Mapping[str, Any] | None = None,
+        scenario_seed: int = 0,
+        n_levels: int | None = None,
+        max_episode_steps: int | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        if (
+            isinstance(num_envs, bool)
+            or not isinstance(num_envs, (int, np.integer))
+            or num_envs < 1
+        ):
+            raise ValueError(f"num_envs = {num_envs!r} must be an integer >= 1")
+        if max_episode_steps is not None and max_episode_steps < 1:
+            raise ValueError(f"max_episode_steps = {max_episode_steps!r} must be >= 1")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode = {render_mode!r}; supported: {self.metadata['render_modes']}"
+            )
+        self.metadata = dict(self.metadata)
+        self.num_envs = int(num_envs)
+        self.config = resolve_config(scenario, n_drugs, horizon, config, scenario_seed, n_levels)
+        self._core = RefillCore(self.config, self.num_envs, self.action_mode)
+        self.single_action_space = self._core.single_action_space()
+        self.single_observation_space = self._core.single_observation_space()
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.feature_names: list[str] = self._core.feature_names()
+        self.drug_feature_names, self.global_feature_names = self._core.feature_groups()
+        self.max_episode_steps = max_episode_steps
+        self.render_mode = render_mode
+        self._steps = 0
+        self._autoreset = False
+        self._started = False
+
+    @property
+    def exogenous(self) -> list[ExogenousTrace]:
+        """The current episodes' traces, one per sub-env."""
+        if not self._started:
+            raise gym.error.ResetNeeded("call reset() before reading env.exogenous")
+        return [
+            ExogenousTrace(**{k: self._core.exo[k][b] for k in TRACE_FIELDS})
+            for b in range(self.num_envs)
+        ]
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        options = _check_options(options)
+        if "exogenous" in options:
+            traces = _replay_traces(options["exogenous"], self.config, self.num_envs)
+        else:
+            traces = sample_exogenous(self.config, self.np_random, self.num_envs)
+        self._steps = 0
+        self._autoreset = False
+        self._started = True
+        return self._core.reset(traces)
+
+    def step(
+        self, actions: Any
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        if not self._started:
+            raise gym.error.ResetNeeded("call reset() before step()")
+        b = self.num_envs
+        if self._autoreset:
+            obs, info = self._core.reset(sample_exogenous(self.config, self.np_random, b))
+            self._steps = 0
+            self._autoreset = False
+            return obs, np.zeros(b), np.zeros(b, dtype=bool), np.zeros(b, dtype=bool), info
+        obs, reward, terminated, info = self._core.step(actions)
+        self._steps += 1
+        truncated = (
+            not terminated
+            and self.max_episode_steps is not None
+            and self._steps >= self.max_episode_steps
+        )
+        self._autoreset = bool(terminated or truncated)
+        return (
+            obs,
+            reward,
+            np.full(b, terminated, dtype=bool),
+            np.full(b, truncated, dtype=bool),
+            info,
+        )
+
+    def render(self) -> str | None:
+        if self.render_mode == "ansi":
+            if not self._started:
+                raise gym.error.ResetNeeded("call reset() before render()")
+            return _render_ansi(self._core)
+        return None
+
+
+class DrugRefillDiscreteVectorEnv(DrugRefillVectorEnv):
+    """Native vector ``DrugRefillDiscrete-v0`` (``MultiDiscrete`` levels per drug)."""
+
+    action_mode: ActionMode = "discrete"
+
+
+class DrugRefillSequentialVectorEnv(DrugRefillVectorEnv):
+    """Native vector ``DrugRefillSequential-v0`` (one drug per step, ``Discrete`` levels)."""
+
+    action_mode: ActionMode = "sequential"

@@ -1,0 +1,157 @@
+"""Named scenarios: the paper's Table 2 defaults and the documented choices for what it leaves open.
+
+``make_scenario("paper", n_drugs=70, horizon=30)`` is the default of every env id. Static per-drug
+parameters (unit volume, price level, shelf life) are drawn once from ``scenario_seed`` so that a
+scenario name plus its seed always denotes the same hospital; the per-episode randomness
+(demand, prices, premiums, storage rates) comes from the env's seed at ``reset``.
+
+See ``docs/model.md`` (section "Defaults") for the reason behind each number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from druginv_gym.config import ScenarioConfig
+from druginv_gym.exogenous import PriceProcess, SeasonalDemand, StorageRateProcess, UniformDemand
+
+__all__ = ["SCENARIOS", "make_scenario", "paper_scenario", "register_scenario", "seasonal_scenario"]
+
+#: The paper's storage volume (Table 2) for up to 70 drugs, ft^3.
+PAPER_STORAGE_FT3 = 40.0
+PAPER_N_DRUGS = 70
+PAPER_HORIZON = 30
+
+
+def paper_scenario(
+    n_drugs: int = PAPER_N_DRUGS,
+    horizon: int = PAPER_HORIZON,
+    scenario_seed: int = 0,
+    **overrides: Any,
+) -> ScenarioConfig:
+    """The DR2O instance of the paper's Table 2, with documented defaults for the rest.
+
+    Table 2: unit volume U(0.001, 0.005) ft^3, total storage 40 ft^3, refill (base) price
+    U(5, 100) USD/unit, storage cost U(2, 5) USD/ft^3, demand U{5..20} units/slot, T = 30
+    weekly slots, 30/50/70 drugs. Chosen here (the paper is silent): shelf life U{4..26}
+    weeks; band ``[1, 3]`` x mean demand; refill bounds ``[0, 4]`` x mean demand; per-drug
+    budget 3 x level x mean demand per slot; total budget 1.2 x the nominal spend of the
+    horizon; ``k_lo = level / band_lo``, ``k_hi = k_lo / 4``; shortage cost 1.5 x level;
+    initial stock 2 x mean demand (mid band). Storage grows with ``n_drugs`` beyond 70 drugs
+    (40 ft^3 per 70 drugs) so that larger instances stay feasible.
+
+    Args:
+        n_drugs: number of drugs N (>= 1).
+        horizon: number of weekly slots T (>= 1).
+        scenario_seed: seed of the static per-drug draws.
+        **overrides: any :class:`ScenarioConfig` field, replacing the default.
+    """
+    if isinstance(n_drugs, bool) or not isinstance(n_drugs, (int, np.integer)) or n_drugs < 1:
+        raise ValueError(f"n_drugs = {n_drugs!r} must be an integer >= 1")
+    n = int(n_drugs)
+    rng = np.random.default_rng(np.random.SeedSequence([20210318, int(scenario_seed)]))
+    unit_volume = rng.uniform(0.001, 0.005, size=n)
+    price_level = rng.uniform(5.0, 100.0, size=n)
+    shelf_life = rng.integers(4, 27, size=n)
+    demand = UniformDemand(5.0, 20.0, integer=True)
+    demand_mean = np.full(n, demand.mean)
+    band_lo = 1.0 * demand_mean
+    band_hi = 3.0 * demand_mean
+    penalty_lo = price_level / band_lo
+    nominal_slot_spend = float(np.dot(price_level, demand_mean))
+    defaults: dict[str, Any] = dict(
+        horizon=int(horizon),
+        unit_volume=unit_volume,
+        shelf_life=shelf_life,
+        alpha=np.ones(n),
+        band_lo=band_lo,
+        band_hi=band_hi,
+        refill_lo=np.zeros(n),
+        refill_hi=4.0 * demand_mean,
+        drug_budget=3.0 * price_level * demand_mean,
+        penalty_lo=penalty_lo,
+        penalty_hi=0.25 * penalty_lo,
+        shortage_cost=1.5 * price_level,
+        initial_stock=2.0 * demand_mean,
+        price_level=price_level,
+        demand_mean=demand_mean,
+        storage_capacity=PAPER_STORAGE_FT3 * max(1.0, n / PAPER_N_DRUGS),
+        total_budget=1.2 * nominal_slot_spend * int(horizon),
+        reward_scale=nominal_slot_spend,
+        demand=demand,
+        price=PriceProcess(),
+        storage=StorageRateProcess(2.0, 5.0),
+        drug_names=tuple(f"drug{i:03d}" for i in range(n)),
+        name=f"paper-{n}",
+    )
+    defaults.update(overrides)
+    return ScenarioConfig(**defaults)
+
+
+def seasonal_scenario(
+    n_drugs: int = PAPER_N_DRUGS,
+    horizon: int = 52,
+    scenario_seed: int = 0,
+    **overrides: Any,
+) -> ScenarioConfig:
+    """The paper's hospital with seasonal, trending, shock-prone Poisson demand.
+
+    Same static parameters as :func:`paper_scenario`; demand follows
+    :class:`~druginv_gym.exogenous.SeasonalDemand` with mean 12.5 units/slot, a 30 % yearly
+    swing, +0.2 %/slot trend and 2 % outbreak weeks at twice the mean; one year by default.
+    """
+    demand = overrides.pop(
+        "demand", SeasonalDemand(mean=12.5, amplitude=0.3, period=52, trend=0.002)
+    )
+    cfg = paper_scenario(n_drugs, horizon, scenario_seed, demand=demand, **overrides)
+    if "name" not in overrides:
+        cfg = cfg.replace(name=f"seasonal-{cfg.n_drugs}")
+    return cfg
+
+
+ScenarioFactory = Callable[..., ScenarioConfig]
+
+#: Scenario name -> factory taking ``(n_drugs=..., horizon=..., scenario_seed=..., **overrides)``.
+SCENARIOS: dict[str, ScenarioFactory] = {
+    "paper": paper_scenario,
+    "seasonal": seasonal_scenario,
+}
+
+
+def register_scenario(name: str, factory: ScenarioFactory, *, overwrite: bool = False) -> None:
+    """Make ``factory`` available to ``make_scenario(name)`` and ``gym.make(..., scenario=name)``."""
+    if name in SCENARIOS and not overwrite:
+        raise ValueError(f"scenario {name!r} is already registered (pass overwrite=True)")
+    SCENARIOS[name] = factory
+
+
+def make_scenario(
+    name: str = "paper",
+    n_drugs: int | None = None,
+    horizon: int | None = None,
+    scenario_seed: int = 0,
+    **overrides: Any,
+) -> ScenarioConfig:
+    """Build a registered scenario by name (``"paper"``, ``"paper-30"``, ``"seasonal"``, ...).
+
+    A numeric suffix sets the number of drugs: ``"paper-50"`` is ``paper`` with 50 drugs.
+    ``n_drugs``/``horizon`` left as ``None`` keep the scenario's defaults.
+    """
+    if not isinstance(name, str):
+        raise ValueError(f"scenario = {name!r} must be a string; known: {sorted(SCENARIOS)}")
+    base, _, suffix = name.rpartition("-")
+    if base in SCENARIOS and suffix.isdigit():
+        if n_drugs is not None and n_drugs != int(suffix):
+            raise ValueError(f"scenario = {name!r} fixes {suffix} drugs but n_drugs = {n_drugs!r}")
+        name, n_drugs = base, int(suffix)
+    if name not in SCENARIOS:
+        raise ValueError(f"unknown scenario = {name!r}; known: {sorted(SCENARIOS)}")
+    kw: dict[str, Any] = dict(overrides, scenario_seed=scenario_seed)
+    if n_drugs is not None:
+        kw["n_drugs"] = n_drugs
+    if horizon is not None:
+        kw["horizon"] = horizon
+    return SCENARIOS[name](**kw)
