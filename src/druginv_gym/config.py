@@ -44,9 +44,16 @@ PER_DRUG_FIELDS = (
 _DEMAND_KINDS: dict[str, type] = {"uniform": UniformDemand, "seasonal": SeasonalDemand}
 
 
+def _plain(value: Any) -> Any:
+    """Numpy scalars as Python scalars, so messages read ``-0.5``, not ``np.float64(-0.5)``."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _fail(name: str, index: Any, value: Any, why: str) -> NoReturn:
+    if isinstance(index, tuple):
+        index = ", ".join(str(i) for i in index)
     where = name if index is None else f"{name}[{index}]"
-    raise ValueError(f"{where} = {value!r} {why}")
+    raise ValueError(f"{where} = {_plain(value)!r} {why}")
 
 
 def _check_array(name: str, arr: np.ndarray, *, positive: bool = False) -> None:
@@ -183,7 +190,8 @@ class ScenarioConfig:
             if bad.any():
                 i = int(np.argmax(bad))
                 raise ValueError(
-                    f"{lo}[{i}] = {arrays[lo][i]!r} is greater than {hi}[{i}] = {arrays[hi][i]!r}"
+                    f"{lo}[{i}] = {arrays[lo][i].item()!r} is greater than "
+                    f"{hi}[{i}] = {arrays[hi][i].item()!r}"
                 )
 
         for name in ("storage_capacity", "total_budget", "reward_scale"):

@@ -113,20 +113,27 @@ def clip_orders(
     storage shortfall can push an order below its refill lower bound.
     """
     x = np.clip(requested, config.refill_lo, config.refill_hi)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        affordable = np.where(price > 0, drug_budget / price, np.inf)
-    x = np.minimum(x, affordable)
+    x = np.minimum(
+        x, _ratio(np.broadcast_to(drug_budget, x.shape), price, where=price > 0, fill=np.inf)
+    )
 
     remaining = np.maximum(config.total_budget - spent, 0.0)
     spend = (price * x).sum(axis=-1)
     free = np.maximum(config.storage_capacity - volume_used, 0.0)
     volume = x @ config.unit_volume
-    with np.errstate(divide="ignore", invalid="ignore"):
-        f_budget = np.where(spend > remaining, remaining / spend, 1.0)
-        f_space = np.where(volume > free, free / volume, 1.0)
-    factor = np.minimum(f_budget, f_space)
+    factor = np.minimum(
+        _ratio(remaining, spend, where=spend > remaining, fill=1.0),
+        _ratio(free, volume, where=volume > free, fill=1.0),
+    )
     factor = np.where(factor < 1.0, factor * _SAFETY, 1.0)
     return x * factor[:, None]
+
+
+def _ratio(num: np.ndarray, den: np.ndarray, where: np.ndarray, fill: float) -> np.ndarray:
+    """``num / den`` where ``where`` holds, ``fill`` elsewhere; never divides elsewhere."""
+    out = np.full(np.shape(den), fill)
+    np.divide(num, den, out=out, where=where)
+    return out
 
 
 def receive(stock: np.ndarray, accepted: np.ndarray, shelf_life: np.ndarray) -> np.ndarray:

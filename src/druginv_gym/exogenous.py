@@ -258,13 +258,13 @@ class ExogenousTrace:
             if bad.any():
                 t, i = np.argwhere(bad)[0]
                 raise ValueError(
-                    f"exogenous trace field {name!r}[{t}, {i}] = {arr[t, i]!r} is not finite"
+                    f"exogenous trace field {name!r}[{t}, {i}] = {arr[t, i].item()!r} is not finite"
                 )
             neg = arr < 0
             if neg.any():
                 t, i = np.argwhere(neg)[0]
                 raise ValueError(
-                    f"exogenous trace field {name!r}[{t}, {i}] = {arr[t, i]!r} is negative"
+                    f"exogenous trace field {name!r}[{t}, {i}] = {arr[t, i].item()!r} is negative"
                 )
             arr.setflags(write=False)
             object.__setattr__(self, name, arr)

@@ -122,7 +122,7 @@ SCENARIOS: dict[str, ScenarioFactory] = {
 
 
 def register_scenario(name: str, factory: ScenarioFactory, *, overwrite: bool = False) -> None:
-    """Make ``factory`` available to ``make_scenario(name)`` and ``gym.make(..., scenario=name)``."""
+    """Make ``factory`` available to ``make_scenario(name)`` and ``gym.make(scenario=name)``."""
     if name in SCENARIOS and not overwrite:
         raise ValueError(f"scenario {name!r} is already registered (pass overwrite=True)")
     SCENARIOS[name] = factory

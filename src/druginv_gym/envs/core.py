@@ -185,7 +185,8 @@ class RefillCore:
         def where(bad: np.ndarray) -> str:
             idx = tuple(int(k) for k in np.argwhere(bad)[0])
             shown = idx if self.batched else idx[1:]
-            return f"action{list(shown)} = {arr[idx]!r}" if shown else f"action = {arr[idx]!r}"
+            value = arr[idx].item()
+            return f"action{list(shown)} = {value!r}" if shown else f"action = {value!r}"
 
         if arr.dtype.kind not in "biuf":
             raise ValueError(f"action has dtype {arr.dtype}; expected a numeric array")
