@@ -31,6 +31,8 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
 test: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest -q
 
 benchmark: $(VENV)/.installed
