@@ -17,6 +17,7 @@ from druginv_gym.envs import (
     DrugRefillVectorEnv,
     register_envs,
 )
+from druginv_gym.evaluation import compare, evaluate, summarize
 from druginv_gym.exogenous import ExogenousTrace, SeasonalDemand, UniformDemand
 from druginv_gym.scenarios import SCENARIOS, make_scenario, register_scenario
 
@@ -36,7 +37,10 @@ __all__ = [
     "SeasonalDemand",
     "UniformDemand",
     "__version__",
+    "compare",
+    "evaluate",
     "make_scenario",
     "register_envs",
     "register_scenario",
+    "summarize",
 ]

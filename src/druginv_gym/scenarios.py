@@ -37,7 +37,7 @@ def paper_scenario(
     Table 2: unit volume U(0.001, 0.005) ft^3, total storage 40 ft^3, refill (base) price
     U(5, 100) USD/unit, storage cost U(2, 5) USD/ft^3, demand U{5..20} units/slot, T = 30
     weekly slots, 30/50/70 drugs. Chosen here (the paper is silent): shelf life U{4..26}
-    weeks; band ``[1, 3]`` x mean demand; refill bounds ``[0, 4]`` x mean demand; per-drug
+    weeks; band ``[0.5, 3]`` x mean demand; refill bounds ``[0, 4]`` x mean demand; per-drug
     budget 3 x level x mean demand per slot; total budget 1.2 x the nominal spend of the
     horizon; ``k_lo = level / band_lo``, ``k_hi = k_lo / 4``; shortage cost 1.5 x level;
     initial stock 2 x mean demand (mid band). Storage grows with ``n_drugs`` beyond 70 drugs
@@ -58,7 +58,7 @@ def paper_scenario(
     shelf_life = rng.integers(4, 27, size=n)
     demand = UniformDemand(5.0, 20.0, integer=True)
     demand_mean = np.full(n, demand.mean)
-    band_lo = 1.0 * demand_mean
+    band_lo = 0.5 * demand_mean
     band_hi = 3.0 * demand_mean
     penalty_lo = price_level / band_lo
     nominal_slot_spend = float(np.dot(price_level, demand_mean))

@@ -9,7 +9,7 @@ here re-implements the dynamics.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 from gymnasium import spaces
@@ -49,6 +49,24 @@ ACTION_TOL = 1e-6
 PER_DRUG_INFO = ("stock", "ordered", "accepted", "served", "unmet", "expired", "demand")
 
 
+class ObservationScales(NamedTuple):
+    """Divisors of the observation features (documented in docs/model.md, "Observation")."""
+
+    price: float  #: USD/unit: the largest price level
+    units: float  #: units: the largest of band_hi, refill_hi, demand_mean
+    rate: float  #: USD/ft^3/slot: the upper end of the storage-rate process
+    budget: float  #: USD: price * units
+
+
+def observation_scales(config: ScenarioConfig) -> ObservationScales:
+    """The normalisation scales of ``config``'s observations."""
+    price = float(max(config.price_level.max(), 1e-12))
+    units = float(
+        max(config.band_hi.max(), config.refill_hi.max(), config.demand_mean.max(), 1e-12)
+    )
+    return ObservationScales(price, units, float(max(config.storage.high, 1e-12)), price * units)
+
+
 class RefillCore:
     """State and step logic for ``num_envs`` DR2O episodes in lock-step.
 
@@ -73,13 +91,8 @@ class RefillCore:
         n, b = config.n_drugs, self.num_envs
         self._arange_n = np.arange(n)
         self._range = config.refill_hi - config.refill_lo  # units
-        # Normalisation scales (documented in docs/model.md, "Observation").
-        self.price_scale = float(max(config.price_level.max(), 1e-12))
-        self.units_scale = float(
-            max(config.band_hi.max(), config.refill_hi.max(), config.demand_mean.max(), 1e-12)
-        )
-        self.rate_scale = float(max(config.storage.high, 1e-12))
-        self.budget_scale = self.price_scale * self.units_scale
+        self.scales = observation_scales(config)
+        self.price_scale, self.units_scale, self.rate_scale, self.budget_scale = self.scales
         self._static = np.stack(
             [
                 config.band_lo / self.units_scale,
