@@ -42,3 +42,17 @@ def constant_trace(config: ScenarioConfig, demand, price=10.0, rate=2.0, premium
         "premium": np.full(shape, float(premium)),
         "storage_rate": np.full(shape, float(rate)),
     }
+
+
+def deterministic_config(**overrides) -> ScenarioConfig:
+    """One drug, constant demand 3 and price 10, storage rate 2: every trace is the same."""
+    from druginv_gym.exogenous import PriceProcess, StorageRateProcess, UniformDemand
+
+    kw = dict(
+        demand=UniformDemand(3.0, 3.0),
+        price=PriceProcess(volatility=0.0, premium_prob=0.0),
+        storage=StorageRateProcess(2.0, 2.0),
+        horizon=6,
+    )
+    kw.update(overrides)
+    return one_drug_config(**kw)

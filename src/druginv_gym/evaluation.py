@@ -215,7 +215,7 @@ def compare(
         run_env = env
         if isinstance(item, tuple):
             run_env, policy = item
-        elif callable(item) and not hasattr(item, "act"):
+        elif isinstance(item, type) or (callable(item) and not hasattr(item, "act")):
             policy = item(env)
         else:
             policy = item

@@ -14,7 +14,7 @@ import numpy as np
 from druginv_gym.dynamics import band_penalty
 from druginv_gym.policies import ObservationView, OrderPolicy
 
-__all__ = ["BaseStock", "MaxMin", "OverProvisioning", "SS", "SkiRental"]
+__all__ = ["SS", "BaseStock", "MaxMin", "OverProvisioning", "SkiRental"]
 
 
 def _nonneg(name: str, value: float) -> float:
@@ -151,7 +151,7 @@ class SS(OrderPolicy):
     ``order = S - U`` if ``U < s`` else 0. Tune with :func:`druginv_gym.baselines.tune_ss`.
     """
 
-    def __init__(self, env: gym.Env, s_level: float = 1.0, S_level: float = 2.5) -> None:  # noqa: N803
+    def __init__(self, env: gym.Env, s_level: float = 1.0, S_level: float = 2.5) -> None:
         self.s_level = _nonneg("s_level", s_level)
         self.S_level = _nonneg("S_level", S_level)
         if self.s_level > self.S_level:

@@ -67,7 +67,7 @@ def tune_base_stock(
 def tune_ss(
     env: gym.Env,
     s_levels: Sequence[float] = (0.0, 0.5, 1.0, 1.5, 2.0),
-    S_levels: Sequence[float] = (1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0),  # noqa: N803
+    S_levels: Sequence[float] = (1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0),
     n_episodes: int = 8,
     seed: int = TRAIN_SEED_BASE,
     progress: bool | None = None,

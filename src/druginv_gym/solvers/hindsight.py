@@ -1,0 +1,409 @@
+"""The hindsight-optimal plan: the whole episode solved with demand and prices known (Ipopt).
+
+Given a scenario and one episode's exogenous trace, :func:`solve_hindsight` minimises the env's
+exact refilling cost (eq. 3 plus the shortage cost, same weights) over the horizon, subject to
+the env's refill bounds, per-drug and total budgets, storage capacity, shelf-life expiry and lost
+sales. The problem is a convex QP; it is solved with Ipopt through cyipopt, with a sparse
+Jacobian and Hessian (both constant, and declared so).
+
+Variables, per slot ``t`` and drug ``i`` (all ``(T, N)``; see ``docs/hindsight.md``):
+
+* ``X[t]``: cumulative units arrived by the end of slot ``t``, the initial stock included
+  (it arrives fresh at slot 0); the order is ``x_t = X[t] - X[t-1]``.
+* ``S[t]``: cumulative units served; ``E[t]``: cumulative units expired.
+* ``lo[t]``, ``hi[t]`` >= 0: stock below ``C_lo`` and above ``C_hi`` (band slacks).
+
+The end-of-slot stock is ``v_t = X[t] - S[t] - E[t]``. FIFO expiry in cumulative form: all units
+that arrived by slot ``t - L + 1`` are gone (served or expired) by the end of slot ``t``:
+``E[t] + S[t] >= X[t-L+1]``; and no younger unit expires: ``E[t] <= X[t-L+1]``.
+
+Because it is a relaxation of the env (it may leave demand unmet while stock is on hand, and
+serve young units while old ones expire), its optimum is a lower bound on the cost of every
+policy on the same trace; at the optimum it rarely uses that freedom, and replaying the plan
+through the env gives back its objective (tested).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from druginv_gym import dynamics as dyn
+from druginv_gym.config import ScenarioConfig
+from druginv_gym.exogenous import ExogenousTrace, as_trace
+
+__all__ = ["HindsightSolution", "solve_hindsight"]
+
+_INF = 2.0e19  # Ipopt's "no bound" (nlp_upper_bound_inf is 1e19)
+
+# Ipopt ApplicationReturnStatus -> our status.
+_STATUS = {
+    0: "optimal",
+    1: "acceptable",
+    2: "infeasible",
+    3: "not_converged",  # search direction too small
+    4: "not_converged",  # diverging iterates
+    5: "stopped",
+    6: "acceptable",  # feasible point found (square problems)
+    -1: "not_converged",  # maximum iterations
+    -2: "not_converged",  # restoration failed
+    -3: "error",  # error in step computation
+    -4: "not_converged",  # maximum CPU time
+    -5: "not_converged",  # maximum wall time
+}
+
+
+@dataclass(frozen=True, eq=False)
+class HindsightSolution:
+    """The result of :func:`solve_hindsight`.
+
+    Attributes:
+        orders: ``(T, N)`` planned orders (units), feasible for the env's bounds.
+        objective: the plan's refilling cost (USD), the lower bound.
+        costs: the objective by term, ``purchase``, ``storage``, ``penalty``, ``shortage``.
+        stock: ``(T, N)`` planned end-of-slot stock (units).
+        status: ``"optimal"``, ``"acceptable"``, ``"infeasible"``, ``"not_converged"``,
+            ``"stopped"`` or ``"error"``.
+        status_code: Ipopt's return code (``None`` when Ipopt did not run).
+        message: Ipopt's message, or why it did not run.
+        iterations: Ipopt iterations.
+        solve_seconds: wall time of the solve (s).
+    """
+
+    orders: np.ndarray
+    objective: float
+    costs: dict[str, float]
+    stock: np.ndarray
+    status: str
+    status_code: int | None
+    message: str
+    iterations: int
+    solve_seconds: float
+    n_variables: int = 0
+    n_constraints: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def success(self) -> bool:
+        """True when Ipopt found an optimal (or acceptable) point."""
+        return self.status in ("optimal", "acceptable")
+
+
+class _QP:
+    """The hindsight QP of one (config, trace) pair in cyipopt's callback form."""
+
+    def __init__(self, config: ScenarioConfig, trace: ExogenousTrace) -> None:
+        c = config
+        T, N = c.horizon, c.n_drugs
+        self.T, self.N = T, N
+        tn = T * N
+        self.n = 5 * tn
+        price = trace.price
+        demand = trace.demand
+        init = c.initial_stock
+        # Variable blocks.
+        idx = np.arange(tn).reshape(T, N)
+        iX, iS, iE, iLo, iHi = (idx + k * tn for k in range(5))
+
+        rows: list[np.ndarray] = []
+        cols: list[np.ndarray] = []
+        vals: list[np.ndarray] = []
+        lower: list[np.ndarray] = []
+        upper: list[np.ndarray] = []
+        self._row = 0
+
+        def add(entries: list[tuple[np.ndarray, float | np.ndarray]], lo: Any, up: Any, k: int):
+            """Add ``k`` rows; ``entries`` are (column index array (k,), coefficient)."""
+            r = np.arange(self._row, self._row + k)
+            for col, coef in entries:
+                rows.append(r)
+                cols.append(np.asarray(col).ravel())
+                vals.append(np.broadcast_to(np.asarray(coef, dtype=np.float64), (k,)).ravel())
+            lower.append(np.broadcast_to(np.asarray(lo, dtype=np.float64), (k,)).ravel())
+            upper.append(np.broadcast_to(np.asarray(up, dtype=np.float64), (k,)).ravel())
+            self._row += k
+
+        # Order bounds: x_t = X[t] - X[t-1] (X[-1] = initial stock, a constant).
+        with np.errstate(divide="ignore", invalid="ignore"):
+            affordable = np.where(price > 0, c.drug_budget / price, np.inf)
+        x_hi = np.minimum(c.refill_hi, affordable)
+        x_lo = np.minimum(c.refill_lo, x_hi)
+        shift = np.zeros((T, N))
+        shift[0] = init
+        add([(iX[0], 1.0)], x_lo[0] + init, x_hi[0] + init, N)
+        if T > 1:
+            add([(iX[1:], 1.0), (iX[:-1], -1.0)], x_lo[1:].ravel(), x_hi[1:].ravel(), (T - 1) * N)
+        # Served per slot in [0, A_t].
+        add([(iS[0], 1.0)], 0.0, demand[0], N)
+        if T > 1:
+            add([(iS[1:], 1.0), (iS[:-1], -1.0)], 0.0, demand[1:].ravel(), (T - 1) * N)
+        # Expired is cumulative: non-decreasing.
+        if T > 1:
+            add([(iE[1:], 1.0), (iE[:-1], -1.0)], 0.0, _INF, (T - 1) * N)
+        # Expiry by shelf life: with a = t - L + 1 >= 0, E[t] + S[t] >= X[a] and E[t] <= X[a];
+        # for a < 0 nothing can have expired (E[t] = 0, set by variable bounds below).
+        t_grid, i_grid = np.meshgrid(np.arange(T), np.arange(N), indexing="ij")
+        arr = t_grid - c.shelf_life[None, :] + 1
+        ok = arr >= 0
+        k = int(ok.sum())
+        if k:
+            src = iX[arr[ok], i_grid[ok]]
+            add([(iE[ok], 1.0), (iS[ok], 1.0), (src, -1.0)], 0.0, _INF, k)
+            add([(src, 1.0), (iE[ok], -1.0)], 0.0, _INF, k)
+        # Stock: v = X - S - E >= 0, and the band slacks.
+        add([(iX, 1.0), (iS, -1.0), (iE, -1.0)], 0.0, _INF, tn)
+        add([(iLo, 1.0), (iX, 1.0), (iS, -1.0), (iE, -1.0)], np.tile(c.band_lo, T), _INF, tn)
+        add([(iHi, 1.0), (iX, -1.0), (iS, 1.0), (iE, 1.0)], -np.tile(c.band_hi, T), _INF, tn)
+        # Storage at arrival: sum_i u_i (v_{t-1} + x_t) = sum_i u_i (X[t] - S[t-1] - E[t-1]) <= V.
+        rows.append(np.repeat(np.arange(T), N) + self._row)
+        cols.append(iX.ravel())
+        vals.append(np.tile(c.unit_volume, T))
+        if T > 1:
+            r_prev = np.repeat(np.arange(1, T), N) + self._row
+            for blk in (iS, iE):
+                rows.append(r_prev)
+                cols.append(blk[:-1].ravel())
+                vals.append(-np.tile(c.unit_volume, T - 1))
+        lower.append(np.full(T, -_INF))
+        upper.append(np.full(T, c.storage_capacity))
+        self._row += T
+        # Total budget: sum_t p_t x_t = sum_t (p_t - p_{t+1}) X[t] - p_0 . init <= B.
+        p_next = np.vstack([price[1:], np.zeros((1, N))])
+        rows.append(np.full(tn, self._row))
+        cols.append(iX.ravel())
+        vals.append((price - p_next).ravel())
+        lower.append(np.array([-_INF]))
+        upper.append(np.array([c.total_budget + float(price[0] @ init)]))
+        self._row += 1
+
+        self.m = self._row
+        self.jrows = np.concatenate(rows).astype(np.int64)
+        self.jcols = np.concatenate(cols).astype(np.int64)
+        self.jvals = np.concatenate(vals)
+        self.cl = np.concatenate(lower)
+        self.cu = np.concatenate(upper)
+        self.jac = sp.csr_matrix((self.jvals, (self.jrows, self.jcols)), shape=(self.m, self.n))
+
+        # Variable bounds.
+        self.lb = np.zeros(self.n)
+        self.ub = np.full(self.n, _INF)
+        self.ub[iS.ravel()] = np.cumsum(demand, axis=0).ravel()
+        self.ub[iE[~ok].ravel()] = 0.0
+        self.lb[iX.ravel()] = 0.0
+
+        # Objective: linear part g . z + constant, plus sum k_lo lo^2 + k_hi hi^2.
+        w = trace.storage_rate * c.unit_volume  # USD per unit of end-of-slot stock
+        g = np.zeros(self.n)
+        g[iX.ravel()] = (c.alpha * (price - p_next) + w).ravel()
+        g[iS.ravel()] = -w.ravel()
+        g[iS[-1]] += -c.shortage_cost  # shortage = sum A - S[T-1]
+        g[iE.ravel()] = -w.ravel()
+        self.g = g
+        self.const = float(c.shortage_cost @ demand.sum(axis=0) - (c.alpha * price[0]) @ init)
+        self.q = np.zeros(self.n)
+        self.q[iLo.ravel()] = np.tile(c.penalty_lo, T)
+        self.q[iHi.ravel()] = np.tile(c.penalty_hi, T)
+        self.hidx = np.flatnonzero(self.q)
+        self.blocks = (iX, iS, iE, iLo, iHi)
+        self.iterations = 0
+        self.config, self.trace, self.shift = c, trace, shift
+
+    # -------------------------------------------------------------- callbacks
+    def objective(self, z: np.ndarray) -> float:
+        return float(self.g @ z + self.q @ (z * z) + self.const)
+
+    def gradient(self, z: np.ndarray) -> np.ndarray:
+        return self.g + 2.0 * self.q * z
+
+    def constraints(self, z: np.ndarray) -> np.ndarray:
+        return self.jac @ z
+
+    def jacobianstructure(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.jrows, self.jcols
+
+    def jacobian(self, z: np.ndarray) -> np.ndarray:
+        return self.jvals
+
+    def hessianstructure(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.hidx, self.hidx
+
+    def hessian(self, z: np.ndarray, lagrange: np.ndarray, obj_factor: float) -> np.ndarray:
+        return obj_factor * 2.0 * self.q[self.hidx]
+
+    def intermediate(self, alg_mod, iter_count, *args) -> bool:
+        self.iterations = int(iter_count)
+        return True
+
+    # -------------------------------------------------------------- helpers
+    def pack(self, X: np.ndarray, S: np.ndarray, E: np.ndarray) -> np.ndarray:
+        c = self.config
+        v = X - S - E
+        return np.concatenate(
+            [
+                X.ravel(),
+                S.ravel(),
+                E.ravel(),
+                np.maximum(c.band_lo - v, 0.0).ravel(),
+                np.maximum(v - c.band_hi, 0.0).ravel(),
+            ]
+        )
+
+    def unpack(self, z: np.ndarray) -> tuple[np.ndarray, ...]:
+        T, N = self.T, self.N
+        return tuple(z[b.ravel()].reshape(T, N) for b in self.blocks)
+
+    def costs(self, z: np.ndarray) -> dict[str, float]:
+        c, tr = self.config, self.trace
+        X, S, E, lo, hi = self.unpack(z)
+        x = np.diff(np.vstack([c.initial_stock[None, :], X]), axis=0)
+        v = X - S - E
+        served = np.diff(np.vstack([np.zeros((1, self.N)), S]), axis=0)
+        return {
+            "purchase": float((c.alpha * tr.price * x).sum()),
+            "storage": float((tr.storage_rate * c.unit_volume * v).sum()),
+            "penalty": float((c.penalty_lo * lo**2 + c.penalty_hi * hi**2).sum()),
+            "shortage": float((c.shortage_cost * (tr.demand - served)).sum()),
+        }
+
+
+def _warm_start(qp: _QP) -> np.ndarray:
+    """A starting point from the env's own dynamics: each slot order up to the middle of the
+    band plus the slot's (known) demand."""
+    c, tr = qp.config, qp.trace
+    stock = dyn.initial_stock(c, 1)
+    spent = np.zeros(1)
+    target = 0.5 * (c.band_lo + c.band_hi)
+    X, S, E = (np.zeros((c.horizon, c.n_drugs)) for _ in range(3))
+    arrived, served, expired = c.initial_stock.copy(), np.zeros(c.n_drugs), np.zeros(c.n_drugs)
+    for t in range(c.horizon):
+        level = stock.sum(axis=-1)[0]
+        request = np.maximum(target + tr.demand[t] - level, 0.0)[None, :]
+        o = dyn.step_slot(
+            stock,
+            spent,
+            request,
+            tr.demand[t][None, :],
+            tr.price[t][None, :],
+            tr.storage_rate[t][None, :],
+            c.drug_budget[t],
+            c,
+        )
+        stock, spent = o.stock, o.spent
+        arrived = arrived + o.accepted[0]
+        served = served + o.served[0]
+        expired = expired + o.expired[0]
+        X[t], S[t], E[t] = arrived, served, expired
+    return qp.pack(X, S, E)
+
+
+def solve_hindsight(
+    config: ScenarioConfig,
+    exogenous: ExogenousTrace | dict[str, Any],
+    *,
+    tol: float = 1e-8,
+    max_iter: int = 500,
+    max_wall_time: float | None = None,
+    warm_start: bool = True,
+    print_level: int = 0,
+    options: dict[str, Any] | None = None,
+) -> HindsightSolution:
+    """Solve one episode with the future known; the optimum lower-bounds every policy's cost.
+
+    Args:
+        config: the scenario.
+        exogenous: the episode's trace (``env.unwrapped.exogenous``), ``(T, N)`` arrays.
+        tol: Ipopt's convergence tolerance (``tol``).
+        max_iter: Ipopt's iteration limit.
+        max_wall_time: wall-time limit in seconds (``None``: none).
+        warm_start: start from the env's own simulation of an order-up-to-band plan.
+        print_level: Ipopt's verbosity (0 silent, 5 default log).
+        options: further Ipopt options, e.g. ``{"linear_solver": "mumps"}``.
+
+    Returns:
+        A :class:`HindsightSolution`. It never raises for a hard instance: an infeasible one,
+        one that did not converge, or an Ipopt failure is reported through ``status`` and
+        ``message`` (check ``solution.success``). A trace that does not fit the config raises
+        ``ValueError``; a missing cyipopt raises ``ImportError`` naming the package to install.
+    """
+    trace = as_trace(exogenous)
+    trace.check_shape(config.horizon, config.n_drugs)
+    if not (np.isfinite(tol) and tol > 0):
+        raise ValueError(f"tol = {tol!r} must be > 0")
+    if max_iter < 0:
+        raise ValueError(f"max_iter = {max_iter!r} must be >= 0")
+    try:
+        import cyipopt
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ImportError(
+            "the hindsight solver needs cyipopt: pip install 'druginv-gym[solver]' "
+            "(cyipopt-wheels), or conda install -c conda-forge cyipopt"
+        ) from exc
+
+    start = time.perf_counter()
+    qp = _QP(config, trace)
+    z0 = _warm_start(qp) if warm_start else np.zeros(qp.n)
+    problem = cyipopt.Problem(
+        n=qp.n, m=qp.m, problem_obj=qp, lb=qp.lb, ub=qp.ub, cl=qp.cl, cu=qp.cu
+    )
+    opts: dict[str, Any] = {
+        "tol": tol,
+        "max_iter": int(max_iter),
+        "print_level": int(print_level),
+        "sb": "yes",
+        "jac_c_constant": "yes",
+        "jac_d_constant": "yes",
+        "hessian_constant": "yes",
+        "mu_strategy": "adaptive",
+        # Scale the objective to O(1): a slot's nominal spend is the reward scale.
+        "obj_scaling_factor": 1.0 / (config.reward_scale * config.horizon),
+    }
+    if max_wall_time is not None:
+        opts["max_wall_time"] = float(max_wall_time)
+    opts.update(options or {})
+    try:
+        for key, value in opts.items():
+            problem.add_option(key, value)
+        z, info = problem.solve(z0)
+    except Exception as exc:  # cyipopt raises on bad options or callback failures
+        T, N = config.horizon, config.n_drugs
+        return HindsightSolution(
+            orders=np.zeros((T, N)),
+            objective=float("nan"),
+            costs={},
+            stock=np.zeros((T, N)),
+            status="error",
+            status_code=None,
+            message=f"{type(exc).__name__}: {exc}",
+            iterations=qp.iterations,
+            solve_seconds=time.perf_counter() - start,
+            n_variables=qp.n,
+            n_constraints=qp.m,
+        )
+    code = int(info["status"])
+    msg = info["status_msg"]
+    status = _STATUS.get(code, "error")
+    X, S, E, _, _ = qp.unpack(z)
+    orders = np.diff(np.vstack([config.initial_stock[None, :], X]), axis=0)
+    # The plan is feasible for the env's bounds up to Ipopt's tolerance: snap the last 1e-9.
+    affordable = np.divide(
+        config.drug_budget, trace.price, out=np.full_like(orders, np.inf), where=trace.price > 0
+    )
+    orders = np.clip(orders, 0.0, np.minimum(config.refill_hi, affordable))
+    return HindsightSolution(
+        orders=orders,
+        # Only a point Ipopt iterated on has an objective; after an error z is the start point.
+        objective=float("nan") if status == "error" else qp.objective(z),
+        costs={} if status == "error" else qp.costs(z),
+        stock=X - S - E,
+        status=status,
+        status_code=code,
+        message=msg.decode() if isinstance(msg, bytes) else str(msg),
+        iterations=qp.iterations,
+        solve_seconds=time.perf_counter() - start,
+        n_variables=qp.n,
+        n_constraints=qp.m,
+    )
