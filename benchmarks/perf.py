@@ -22,7 +22,6 @@ import argparse
 import os
 import platform
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,6 +30,9 @@ import numpy as np
 import pandas as pd
 
 import druginv_gym  # noqa: F401  (registers the ids)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import write_csv_atomic
 
 
 def _time_steps(env, actions, vector: bool) -> float:
@@ -79,14 +81,6 @@ def measure(kind: str, n_drugs: int, num_envs: int, steps: int, repeats: int) ->
         "steps_per_s_max": rates.max(),
         "drug_steps_per_s_median": float(np.median(rates)) * n_drugs,
     }
-
-
-def write_csv_atomic(df: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    df.to_csv(tmp, index=False)
-    os.replace(tmp, path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,36 @@
+"""Helpers shared by the benchmark scripts: atomic writes and environment facts."""
+
+from __future__ import annotations
+
+import os
+import platform
+import tempfile
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pandas as pd
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file and a rename (never half-written)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_csv_atomic(df: pd.DataFrame, path: Path) -> None:
+    write_atomic(path, df.to_csv(index=False))
+
+
+def machine() -> str:
+    return (
+        f"python {platform.python_version()}, numpy {np.__version__}, "
+        f"gymnasium {gym.__version__}, {os.cpu_count()} cpus"
+    )

@@ -1,0 +1,121 @@
+"""Hindsight solver: solve time and Ipopt iterations against problem size.
+
+For each size ``N x T`` (drugs x weekly slots) and seed, draws the paper scenario's trace,
+solves it with :func:`druginv_gym.solvers.solve_hindsight`, and records wall time, Ipopt
+iterations, problem dimensions and status. Writes ``hindsight.csv`` and a plot of time against
+problem size (``hindsight_time.png``) to ``--out``.
+
+Usage::
+
+    python benchmarks/hindsight.py                              # 30/50/70 x 30 and 500 x 52
+    python benchmarks/hindsight.py --sizes 70x30 --seeds 0 1 2
+    python benchmarks/hindsight.py --quick                      # seconds: checks that it runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+import pandas as pd
+
+import druginv_gym  # noqa: F401
+from druginv_gym.solvers import solve_hindsight
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine, write_csv_atomic
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        n, t = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"size {text!r} is not of the form NxT (e.g. 70x30)"
+        ) from None
+    if n < 1 or t < 1:
+        raise argparse.ArgumentTypeError(f"size {text!r} needs N >= 1 and T >= 1")
+    return n, t
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument(
+        "--sizes", type=parse_size, nargs="+", default=[(30, 30), (50, 30), (70, 30), (500, 52)]
+    )
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--out", type=Path, default=Path("results/hindsight"))
+    args = p.parse_args(argv)
+    if args.quick:
+        args.sizes, args.seeds = [(5, 6), (10, 8)], [0]
+    rows = []
+    for n, t in args.sizes:
+        env = gym.make("DrugRefill-v0", n_drugs=n, horizon=t)
+        for seed in args.seeds:
+            env.reset(seed=seed)
+            u = env.unwrapped
+            sol = solve_hindsight(u.config, u.exogenous)
+            rows.append(
+                {
+                    "n_drugs": n,
+                    "horizon": t,
+                    "seed": seed,
+                    "status": sol.status,
+                    "iterations": sol.iterations,
+                    "solve_s": sol.solve_seconds,
+                    "objective": sol.objective,
+                    "n_variables": sol.n_variables,
+                    "n_constraints": sol.n_constraints,
+                }
+            )
+            print(
+                f"{n:>5} x {t:<3} seed {seed}: {sol.status:<13} {sol.iterations:>3} it "
+                f"{sol.solve_seconds:8.2f} s  objective {sol.objective:,.0f}",
+                flush=True,
+            )
+    df = pd.DataFrame(rows)
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_csv_atomic(df, args.out / "hindsight.csv")
+    summary = df.groupby(["n_drugs", "horizon"]).agg(
+        variables=("n_variables", "first"),
+        constraints=("n_constraints", "first"),
+        iterations=("iterations", "median"),
+        time_min=("solve_s", "min"),
+        time_median=("solve_s", "median"),
+        time_max=("solve_s", "max"),
+    )
+    print("\n" + summary.to_string())
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(5, 3.5))
+        ax.loglog(df.n_variables, df.solve_s, "o", alpha=0.7)
+        for (n, t), g in df.groupby(["n_drugs", "horizon"]):
+            ax.annotate(
+                f"{n}x{t}",
+                (g.n_variables.iloc[0], g.solve_s.median()),
+                textcoords="offset points",
+                xytext=(5, -10),
+                fontsize=8,
+            )
+        ax.set_xlabel("NLP variables")
+        ax.set_ylabel("solve time (s)")
+        ax.set_title("Hindsight solve time (Ipopt + MUMPS)")
+        ax.grid(True, which="both", alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(args.out / "hindsight_time.png", dpi=120)
+        print(f"wrote {args.out / 'hindsight_time.png'}")
+    except ImportError:
+        print("matplotlib not installed: no plot")
+    print(f"wrote {args.out / 'hindsight.csv'}  ({machine()})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
