@@ -20,11 +20,11 @@ $(VENV)/.torch: | $(PY)
 	touch $@
 
 $(VENV)/.installed: pyproject.toml $(VENV)/.torch
-	$(PIP) install --quiet -e ".[torch,solver,bench]"
+	$(PIP) install --quiet -e ".[torch,solver,forecast,bench]"
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.torch
-	$(PIP) install --quiet -e ".[torch,solver,bench,test]"
+	$(PIP) install --quiet -e ".[torch,solver,forecast,bench,test]"
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed

@@ -18,6 +18,7 @@ import numpy as np
 from druginv_gym.exogenous import (
     DemandProcess,
     PriceProcess,
+    ReplayDemand,
     SeasonalDemand,
     StorageRateProcess,
     UniformDemand,
@@ -41,7 +42,11 @@ PER_DRUG_FIELDS = (
     "demand_mean",
 )
 
-_DEMAND_KINDS: dict[str, type] = {"uniform": UniformDemand, "seasonal": SeasonalDemand}
+_DEMAND_KINDS: dict[str, type] = {
+    "uniform": UniformDemand,
+    "seasonal": SeasonalDemand,
+    "replay": ReplayDemand,
+}
 
 
 def _plain(value: Any) -> Any:
@@ -289,7 +294,8 @@ class ScenarioConfig:
                     )
                 params = dataclasses.asdict(value)
                 params = {
-                    k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in params.items()
+                    k: (v.tolist() if isinstance(v, (np.ndarray, tuple)) else v)
+                    for k, v in params.items()
                 }
                 out[f.name] = {"kind": kind, **params}
             elif f.name in ("price", "storage"):

@@ -14,15 +14,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+import pandas as pd
 
 __all__ = [
     "TRACE_FIELDS",
     "DemandProcess",
     "ExogenousTrace",
     "PriceProcess",
+    "ReplayDemand",
     "SeasonalDemand",
     "StorageRateProcess",
     "UniformDemand",
@@ -153,6 +156,94 @@ class SeasonalDemand:
             k = 1.0 / self.noise_cv**2
             lam = lam * rng.gamma(k, 1.0 / k, size=lam.shape)
         return rng.poisson(lam).astype(np.float64)
+
+
+@lru_cache(maxsize=8)
+def _replay_series(
+    source: str, split: str, split_date: str, columns: tuple[str, ...]
+) -> np.ndarray:
+    from druginv_gym.data import load_pharma_sales
+
+    if source != "pharma_weekly":
+        raise ValueError(f"ReplayDemand.source = {source!r}; known: ['pharma_weekly']")
+    frame = load_pharma_sales("weekly")
+    unknown = [c for c in columns if c not in frame.columns]
+    if unknown:
+        raise ValueError(f"ReplayDemand.columns {unknown} are not in {list(frame.columns)}")
+    cut = pd.Timestamp(split_date)
+    rows = {
+        "train": frame.index < cut,
+        "test": frame.index >= cut,
+        "all": np.ones(len(frame), bool),
+    }
+    if split not in rows:
+        raise ValueError(f"ReplayDemand.split = {split!r}; expected 'train', 'test' or 'all'")
+    values = frame.loc[rows[split], list(columns)].to_numpy(dtype=np.float64)
+    values.setflags(write=False)
+    return values
+
+
+@dataclass(frozen=True)
+class ReplayDemand:
+    """Demand replayed from real weekly sales: each episode starts at a random week of a split.
+
+    The series are the "Pharma sales data" weekly sales (see ``druginv_gym.data``), one column
+    per drug, multiplied per drug by ``scale``. An episode of ``T`` slots replays ``T``
+    consecutive weeks starting at a uniformly drawn week such that the whole episode lies in
+    the split: weeks before ``split_date`` (``"train"``), from it on (``"test"``), or
+    ``"all"``. Agents trained on ``"train"`` can thus be evaluated on weeks they never saw.
+
+    Args:
+        columns: the ATC groups to replay, one per drug.
+        split: ``"train"``, ``"test"`` or ``"all"``.
+        split_date: first date of the test split (ISO format).
+        scale: per-drug multipliers (``None``: 1, raw units sold).
+        source: the data set (only ``"pharma_weekly"``).
+    """
+
+    columns: tuple[str, ...] = ("M01AB", "M01AE", "N02BA", "N02BE", "N05B", "N05C", "R03", "R06")
+    split: str = "train"
+    split_date: str = "2018-06-01"
+    scale: tuple[float, ...] | None = None
+    source: str = "pharma_weekly"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "columns", tuple(self.columns))
+        if self.scale is not None:
+            scale = tuple(float(v) for v in self.scale)
+            if len(scale) != len(self.columns) or not all(np.isfinite(scale)) or min(scale) < 0:
+                raise ValueError(
+                    f"ReplayDemand.scale = {self.scale!r} needs {len(self.columns)} finite "
+                    "values >= 0, one per column"
+                )
+            object.__setattr__(self, "scale", scale)
+        try:
+            pd.Timestamp(self.split_date)
+        except (ValueError, TypeError):
+            raise ValueError(
+                f"ReplayDemand.split_date = {self.split_date!r} is not a date"
+            ) from None
+        self.series  # noqa: B018 - validate source, split and columns now, not at the first reset
+
+    @property
+    def series(self) -> np.ndarray:
+        """``(weeks, N)`` demand of the split (units/slot), scaled."""
+        raw = _replay_series(self.source, self.split, self.split_date, self.columns)
+        return raw if self.scale is None else raw * np.asarray(self.scale)
+
+    def sample(
+        self, rng: np.random.Generator, batch: int, horizon: int, n_drugs: int
+    ) -> np.ndarray:
+        series = self.series
+        if n_drugs != series.shape[1]:
+            raise ValueError(f"ReplayDemand has {series.shape[1]} columns for {n_drugs} drugs")
+        weeks = series.shape[0]
+        if horizon > weeks:
+            raise ValueError(
+                f"horizon = {horizon} slots is longer than the {self.split!r} split ({weeks} weeks)"
+            )
+        start = rng.integers(0, weeks - horizon + 1, size=batch)
+        return series[start[:, None] + np.arange(horizon)[None, :]]
 
 
 @dataclass(frozen=True)

@@ -16,14 +16,90 @@ from typing import Any
 import numpy as np
 
 from druginv_gym.config import ScenarioConfig
-from druginv_gym.exogenous import PriceProcess, SeasonalDemand, StorageRateProcess, UniformDemand
+from druginv_gym.exogenous import (
+    PriceProcess,
+    ReplayDemand,
+    SeasonalDemand,
+    StorageRateProcess,
+    UniformDemand,
+)
 
-__all__ = ["SCENARIOS", "make_scenario", "paper_scenario", "register_scenario", "seasonal_scenario"]
+__all__ = [
+    "SCENARIOS",
+    "make_scenario",
+    "paper_scenario",
+    "pharma_scenario",
+    "register_scenario",
+    "seasonal_scenario",
+]
 
 #: The paper's storage volume (Table 2) for up to 70 drugs, ft^3.
 PAPER_STORAGE_FT3 = 40.0
 PAPER_N_DRUGS = 70
 PAPER_HORIZON = 30
+
+
+def _hospital(
+    n: int,
+    horizon: int,
+    scenario_seed: int,
+    demand: Any,
+    demand_mean: np.ndarray,
+    name: str,
+    drug_names: tuple[str, ...],
+    overrides: dict[str, Any],
+) -> ScenarioConfig:
+    """The paper's hospital around per-drug mean demands ``demand_mean`` (units/slot).
+
+    Every per-drug default that the paper leaves open is a multiple of the drug's mean demand
+    (band, refill bounds, initial stock) or of its price level (penalties, shortage cost,
+    budgets); see ``docs/model.md``, "Defaults".
+    """
+    rng = np.random.default_rng(np.random.SeedSequence([20210318, int(scenario_seed)]))
+    unit_volume = rng.uniform(0.001, 0.005, size=n)
+    price_level = rng.uniform(5.0, 100.0, size=n)
+    shelf_life = rng.integers(4, 27, size=n)
+    demand_mean = np.asarray(demand_mean, dtype=np.float64)
+    band_lo = 0.5 * demand_mean
+    band_hi = 3.0 * demand_mean
+    # k_lo = level / band_lo: ending a slot empty costs as much as buying the band bottom.
+    penalty_lo = np.divide(price_level, band_lo, out=np.zeros(n), where=band_lo > 0)
+    nominal_slot_spend = float(np.dot(price_level, demand_mean))
+    defaults: dict[str, Any] = dict(
+        horizon=int(horizon),
+        unit_volume=unit_volume,
+        shelf_life=shelf_life,
+        alpha=np.ones(n),
+        band_lo=band_lo,
+        band_hi=band_hi,
+        refill_lo=np.zeros(n),
+        refill_hi=4.0 * demand_mean,
+        drug_budget=3.0 * price_level * demand_mean,
+        penalty_lo=penalty_lo,
+        penalty_hi=0.25 * penalty_lo,
+        shortage_cost=1.5 * price_level,
+        initial_stock=2.0 * demand_mean,
+        price_level=price_level,
+        demand_mean=demand_mean,
+        storage_capacity=PAPER_STORAGE_FT3 * max(1.0, n / PAPER_N_DRUGS),
+        total_budget=1.2 * nominal_slot_spend * int(horizon),
+        reward_scale=max(nominal_slot_spend, 1e-9),
+        demand=demand,
+        price=PriceProcess(),
+        storage=StorageRateProcess(2.0, 5.0),
+        drug_names=drug_names,
+        name=name,
+    )
+    defaults.update(overrides)
+    return ScenarioConfig(**defaults)
+
+
+def _check_n(n_drugs: Any, most: int | None = None) -> int:
+    if isinstance(n_drugs, bool) or not isinstance(n_drugs, (int, np.integer)) or n_drugs < 1:
+        raise ValueError(f"n_drugs = {n_drugs!r} must be an integer >= 1")
+    if most is not None and n_drugs > most:
+        raise ValueError(f"n_drugs = {n_drugs!r}: this scenario has at most {most} drugs")
+    return int(n_drugs)
 
 
 def paper_scenario(
@@ -49,46 +125,19 @@ def paper_scenario(
         scenario_seed: seed of the static per-drug draws.
         **overrides: any :class:`ScenarioConfig` field, replacing the default.
     """
-    if isinstance(n_drugs, bool) or not isinstance(n_drugs, (int, np.integer)) or n_drugs < 1:
-        raise ValueError(f"n_drugs = {n_drugs!r} must be an integer >= 1")
-    n = int(n_drugs)
-    rng = np.random.default_rng(np.random.SeedSequence([20210318, int(scenario_seed)]))
-    unit_volume = rng.uniform(0.001, 0.005, size=n)
-    price_level = rng.uniform(5.0, 100.0, size=n)
-    shelf_life = rng.integers(4, 27, size=n)
-    demand = UniformDemand(5.0, 20.0, integer=True)
-    demand_mean = np.full(n, demand.mean)
-    band_lo = 0.5 * demand_mean
-    band_hi = 3.0 * demand_mean
-    penalty_lo = price_level / band_lo
-    nominal_slot_spend = float(np.dot(price_level, demand_mean))
-    defaults: dict[str, Any] = dict(
-        horizon=int(horizon),
-        unit_volume=unit_volume,
-        shelf_life=shelf_life,
-        alpha=np.ones(n),
-        band_lo=band_lo,
-        band_hi=band_hi,
-        refill_lo=np.zeros(n),
-        refill_hi=4.0 * demand_mean,
-        drug_budget=3.0 * price_level * demand_mean,
-        penalty_lo=penalty_lo,
-        penalty_hi=0.25 * penalty_lo,
-        shortage_cost=1.5 * price_level,
-        initial_stock=2.0 * demand_mean,
-        price_level=price_level,
-        demand_mean=demand_mean,
-        storage_capacity=PAPER_STORAGE_FT3 * max(1.0, n / PAPER_N_DRUGS),
-        total_budget=1.2 * nominal_slot_spend * int(horizon),
-        reward_scale=nominal_slot_spend,
-        demand=demand,
-        price=PriceProcess(),
-        storage=StorageRateProcess(2.0, 5.0),
-        drug_names=tuple(f"drug{i:03d}" for i in range(n)),
-        name=f"paper-{n}",
+    n = _check_n(n_drugs)
+    demand = overrides.pop("demand", UniformDemand(5.0, 20.0, integer=True))
+    mean = getattr(demand, "mean", 12.5)
+    return _hospital(
+        n,
+        horizon,
+        scenario_seed,
+        demand,
+        np.full(n, float(np.mean(mean))),
+        overrides.pop("name", f"paper-{n}"),
+        overrides.pop("drug_names", tuple(f"drug{i:03d}" for i in range(n))),
+        overrides,
     )
-    defaults.update(overrides)
-    return ScenarioConfig(**defaults)
 
 
 def seasonal_scenario(
@@ -106,10 +155,58 @@ def seasonal_scenario(
     demand = overrides.pop(
         "demand", SeasonalDemand(mean=12.5, amplitude=0.3, period=52, trend=0.002)
     )
-    cfg = paper_scenario(n_drugs, horizon, scenario_seed, demand=demand, **overrides)
-    if "name" not in overrides:
-        cfg = cfg.replace(name=f"seasonal-{cfg.n_drugs}")
-    return cfg
+    overrides.setdefault("name", f"seasonal-{_check_n(n_drugs)}")
+    return paper_scenario(n_drugs, horizon, scenario_seed, demand=demand, **overrides)
+
+
+def pharma_scenario(
+    n_drugs: int = 8,
+    horizon: int = PAPER_HORIZON,
+    scenario_seed: int = 0,
+    split: str = "train",
+    split_date: str = "2018-06-01",
+    units: str = "paper",
+    **overrides: Any,
+) -> ScenarioConfig:
+    """The paper's hospital with real weekly demand: the "Pharma sales data" set replayed.
+
+    One drug per ATC group (M01AB, M01AE, N02BA, N02BE, N05B, N05C, R03, R06; ``n_drugs`` <= 8
+    takes the first ``n_drugs``). Each episode replays ``horizon`` consecutive real weeks
+    starting at a random week of ``split``: ``"train"`` (weeks before ``split_date``,
+    2014-01-12 to 2018-05-27 by default, 229 weeks), ``"test"`` (from ``split_date`` on, 70
+    weeks) or ``"all"``.
+
+    ``units="paper"`` (default) scales each group's series so that its mean over the train
+    weeks is 12.5 units/slot, the paper's mean demand, keeping the real shape (seasonality,
+    trend, shocks) and relative variability; ``units="raw"`` replays units sold as recorded
+    (means from 4 to 209 units/week). Band, refill bounds, budgets and initial stock follow
+    each drug's train-weeks mean demand as in :func:`paper_scenario`.
+    """
+    from druginv_gym.data import ATC_GROUPS
+
+    n = _check_n(n_drugs, most=len(ATC_GROUPS))
+    columns = ATC_GROUPS[:n]
+    if units not in ("paper", "raw"):
+        raise ValueError(f"units = {units!r}; expected 'paper' or 'raw'")
+    train = ReplayDemand(columns, "train", split_date).series
+    train_mean = train.mean(axis=0)
+    if units == "paper":
+        scale = 12.5 / np.maximum(train_mean, 1e-9)
+        mean = np.full(n, 12.5)
+    else:
+        scale = np.ones(n)
+        mean = train_mean
+    demand = overrides.pop("demand", ReplayDemand(columns, split, split_date, tuple(scale)))
+    return _hospital(
+        n,
+        horizon,
+        scenario_seed,
+        demand,
+        mean,
+        overrides.pop("name", f"pharma-{split}"),
+        overrides.pop("drug_names", columns),
+        overrides,
+    )
 
 
 ScenarioFactory = Callable[..., ScenarioConfig]
@@ -118,6 +215,7 @@ ScenarioFactory = Callable[..., ScenarioConfig]
 SCENARIOS: dict[str, ScenarioFactory] = {
     "paper": paper_scenario,
     "seasonal": seasonal_scenario,
+    "pharma": pharma_scenario,
 }
 
 
@@ -154,4 +252,7 @@ def make_scenario(
         kw["n_drugs"] = n_drugs
     if horizon is not None:
         kw["horizon"] = horizon
-    return SCENARIOS[name](**kw)
+    try:
+        return SCENARIOS[name](**kw)
+    except TypeError as exc:  # an option the factory does not take
+        raise ValueError(f"scenario {name!r}: {exc}") from None

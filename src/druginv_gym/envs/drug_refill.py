@@ -33,15 +33,28 @@ def resolve_config(
     config: ScenarioConfig | Mapping[str, Any] | None = None,
     scenario_seed: int = 0,
     n_levels: int | None = None,
+    **scenario_options: Any,
 ) -> ScenarioConfig:
     """The scenario an env is built for, from its keyword arguments.
 
     ``config`` (a :class:`ScenarioConfig` or its ``to_dict()`` form) wins over ``scenario``;
     ``n_drugs``/``horizon`` must then agree with it. ``n_levels`` overrides the config's.
+    Other keyword arguments go to the scenario's factory (e.g. ``split="test"`` for
+    ``scenario="pharma"``).
     """
     if config is None:
-        cfg = make_scenario(scenario, n_drugs=n_drugs, horizon=horizon, scenario_seed=scenario_seed)
+        cfg = make_scenario(
+            scenario,
+            n_drugs=n_drugs,
+            horizon=horizon,
+            scenario_seed=scenario_seed,
+            **scenario_options,
+        )
     else:
+        if scenario_options:
+            raise ValueError(
+                f"scenario options {sorted(scenario_options)} cannot be combined with config="
+            )
         if isinstance(config, Mapping):
             cfg = ScenarioConfig.from_dict(dict(config))
         elif isinstance(config, ScenarioConfig):
@@ -172,12 +185,15 @@ class DrugRefillEnv(gym.Env[np.ndarray, np.ndarray]):
         scenario_seed: int = 0,
         n_levels: int | None = None,
         render_mode: str | None = None,
+        **scenario_options: Any,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
                 f"render_mode = {render_mode!r}; supported: {self.metadata['render_modes']}"
             )
-        self.config = resolve_config(scenario, n_drugs, horizon, config, scenario_seed, n_levels)
+        self.config = resolve_config(
+            scenario, n_drugs, horizon, config, scenario_seed, n_levels, **scenario_options
+        )
         self._core = RefillCore(self.config, 1, self.action_mode, batched=False)
         self.action_space = self._core.single_action_space()
         self.observation_space = self._core.single_observation_space()
@@ -320,6 +336,7 @@ class DrugRefillVectorEnv(VectorEnv):
         n_levels: int | None = None,
         max_episode_steps: int | None = None,
         render_mode: str | None = None,
+        **scenario_options: Any,
     ) -> None:
         if (
             isinstance(num_envs, bool)
@@ -335,7 +352,9 @@ class DrugRefillVectorEnv(VectorEnv):
             )
         self.metadata = dict(self.metadata)
         self.num_envs = int(num_envs)
-        self.config = resolve_config(scenario, n_drugs, horizon, config, scenario_seed, n_levels)
+        self.config = resolve_config(
+            scenario, n_drugs, horizon, config, scenario_seed, n_levels, **scenario_options
+        )
         self._core = RefillCore(self.config, self.num_envs, self.action_mode)
         self.single_action_space = self._core.single_action_space()
         self.single_observation_space = self._core.single_observation_space()
