@@ -294,7 +294,13 @@ class ScenarioConfig:
                     )
                 params = dataclasses.asdict(value)
                 params = {
-                    k: (v.tolist() if isinstance(v, (np.ndarray, tuple)) else v)
+                    k: (
+                        v.tolist()
+                        if isinstance(v, np.ndarray)
+                        else list(v)
+                        if isinstance(v, tuple)
+                        else v
+                    )
                     for k, v in params.items()
                 }
                 out[f.name] = {"kind": kind, **params}

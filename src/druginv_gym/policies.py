@@ -21,13 +21,7 @@ import gymnasium as gym
 import numpy as np
 
 from druginv_gym.config import ScenarioConfig
-from druginv_gym.envs.core import (
-    DRUG_FEATURES,
-    GLOBAL_FEATURES,
-    SEQ_DRUG_FEATURES,
-    SEQ_GLOBAL_FEATURES,
-    observation_scales,
-)
+from druginv_gym.envs.core import observation_scales
 
 __all__ = [
     "ObservationReader",
@@ -101,11 +95,10 @@ class ObservationReader:
         self.config: ScenarioConfig = env.unwrapped.config
         self.scales = observation_scales(self.config)
         n = self.config.n_drugs
-        drug_feats = list(DRUG_FEATURES)
-        glob_feats = list(GLOBAL_FEATURES)
-        if self.mode == "sequential":
-            drug_feats += list(SEQ_DRUG_FEATURES)
-            glob_feats += list(SEQ_GLOBAL_FEATURES)
+        # Feature names of the outermost env, so wrappers that add per-drug features
+        # (e.g. ForecastObservation) are read correctly.
+        drug_feats = list(env.get_wrapper_attr("drug_feature_names"))
+        glob_feats = list(env.get_wrapper_attr("global_feature_names"))
         self._f = {name: k for k, name in enumerate(drug_feats)}
         self._g = {name: n * len(drug_feats) + k for k, name in enumerate(glob_feats)}
         self._n_f = len(drug_feats)

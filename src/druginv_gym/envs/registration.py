@@ -6,13 +6,15 @@ import gymnasium as gym
 
 __all__ = ["ENV_IDS", "register_envs"]
 
-_MODULE = "druginv_gym.envs.drug_refill"
+_MODULE = "druginv_gym.envs.factory"
 
-#: id -> (single-env class, native vector-env class), both in ``druginv_gym.envs.drug_refill``.
+#: id -> (single-env entry point, native vector-env entry point) in ``druginv_gym.envs.factory``.
+#: Both build the env classes of ``druginv_gym.envs.drug_refill`` and add the forecast wrapper
+#: when ``forecaster=`` is given.
 ENV_IDS: dict[str, tuple[str, str]] = {
-    "DrugRefill-v0": ("DrugRefillEnv", "DrugRefillVectorEnv"),
-    "DrugRefillDiscrete-v0": ("DrugRefillDiscreteEnv", "DrugRefillDiscreteVectorEnv"),
-    "DrugRefillSequential-v0": ("DrugRefillSequentialEnv", "DrugRefillSequentialVectorEnv"),
+    "DrugRefill-v0": ("make_box", "make_box_vector"),
+    "DrugRefillDiscrete-v0": ("make_discrete", "make_discrete_vector"),
+    "DrugRefillSequential-v0": ("make_sequential", "make_sequential_vector"),
 }
 
 
