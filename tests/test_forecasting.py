@@ -162,7 +162,9 @@ def test_transfer_learning_freezes_lower_layers():
     before = [layer.weight.detach().clone() for layer in mlp.model.layers]
     mlp.fine_tune(target, freeze=2, epochs=10)
     after = [layer.weight.detach() for layer in mlp.model.layers]
-    assert all(np.array_equal(b.numpy(), a.numpy()) for b, a in zip(before[:2], after[:2]))
+    assert all(
+        np.array_equal(b.numpy(), a.numpy()) for b, a in zip(before[:2], after[:2], strict=True)
+    )
     assert not np.array_equal(before[2].numpy(), after[2].numpy())
     assert all(p.requires_grad for p in mlp.model.parameters())
     with pytest.raises(ValueError, match=r"freeze = 3 must be in \[0, 2\]"):
