@@ -1,0 +1,53 @@
+"""Every benchmark script runs at tiny size (checks that it runs, not how fast)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(script: str, out: Path) -> str:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), "--quick", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return proc.stdout
+
+
+def test_perf(tmp_path):
+    run("perf.py", tmp_path)
+    df = pd.read_csv(tmp_path / "perf.csv")
+    assert set(df.kind) == {"single", "single-unwrapped", "native-vector", "sync-vector"}
+    assert (df.steps_per_s_median > 0).all()
+
+
+def test_hindsight(tmp_path):
+    run("hindsight.py", tmp_path)
+    df = pd.read_csv(tmp_path / "hindsight.csv")
+    assert (df.status == "optimal").all()
+    assert (tmp_path / "hindsight_time.png").stat().st_size > 5_000
+
+
+def test_baselines(tmp_path):
+    out = run("baselines.py", tmp_path)
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert "hindsight-optimal" in set(summary.policy)
+    assert (summary.gap_to_optimum >= -1e-6).all(), out
+
+
+@pytest.mark.slow
+def test_forecasting(tmp_path):
+    run("forecasting.py", tmp_path)
+    errors = pd.read_csv(tmp_path / "forecast_errors.csv")
+    assert set(errors.horizon) == {1, 2, 3} and errors[["mae", "rmse", "smape"]].notna().all().all()
+    assert (tmp_path / "forecast_vs_actual.png").stat().st_size > 20_000
