@@ -34,3 +34,16 @@ def machine() -> str:
         f"python {platform.python_version()}, numpy {np.__version__}, "
         f"gymnasium {gym.__version__}, {os.cpu_count()} cpus"
     )
+
+
+def pyplot():
+    """matplotlib's pyplot on the headless Agg backend, or ``None`` (with a note) without it."""
+    try:
+        import matplotlib
+    except ImportError:
+        print("matplotlib not installed (pip install 'druginv-gym[bench]'): no plot")
+        return None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt

@@ -44,7 +44,7 @@ from druginv_gym.forecasting import (
 from druginv_gym.forecasting.metrics import mae, rmse, smape
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, write_csv_atomic
+from _common import machine, pyplot, write_csv_atomic
 
 HORIZON = 3
 
@@ -163,12 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     print(transfer.pivot(index="group", columns="model", values="smape").round(1).to_string())
     print(transfer.groupby("model")[["mae", "smape"]].mean().round(2).to_string())
 
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
+    plt = pyplot()
+    if plt is not None:
         weeks = load_pharma_sales("weekly").index
         shown = ["N02BE", "R03", "R06", "M01AB"]
         fig, axes = plt.subplots(2, 2, figsize=(10, 6), sharex=True)
@@ -195,8 +191,6 @@ def main(argv: list[str] | None = None) -> int:
         fig.tight_layout()
         fig.savefig(args.out / "forecast_vs_actual.png", dpi=110)
         print(f"wrote {args.out / 'forecast_vs_actual.png'}")
-    except ImportError:
-        print("matplotlib not installed: no plot")
     print(f"wrote {args.out}/forecast_errors.csv, transfer.csv  ({machine()})")
     return 0
 

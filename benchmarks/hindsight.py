@@ -25,7 +25,7 @@ import druginv_gym  # noqa: F401
 from druginv_gym.solvers import solve_hindsight
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, write_csv_atomic
+from _common import machine, pyplot, write_csv_atomic
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -88,12 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         time_max=("solve_s", "max"),
     )
     print("\n" + summary.to_string())
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
+    plt = pyplot()
+    if plt is not None:
         fig, ax = plt.subplots(figsize=(5, 3.5))
         ax.loglog(df.n_variables, df.solve_s, "o", alpha=0.7)
         for (n, t), g in df.groupby(["n_drugs", "horizon"]):
@@ -111,8 +107,6 @@ def main(argv: list[str] | None = None) -> int:
         fig.tight_layout()
         fig.savefig(args.out / "hindsight_time.png", dpi=120)
         print(f"wrote {args.out / 'hindsight_time.png'}")
-    except ImportError:
-        print("matplotlib not installed: no plot")
     print(f"wrote {args.out / 'hindsight.csv'}  ({machine()})")
     return 0
 

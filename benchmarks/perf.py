@@ -19,8 +19,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -32,7 +30,7 @@ import pandas as pd
 import druginv_gym  # noqa: F401  (registers the ids)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import write_csv_atomic
+from _common import machine, write_csv_atomic
 
 
 def _time_steps(env, actions, vector: bool) -> float:
@@ -128,10 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  num_envs={k:<5} median x{med:.1f}  (worst x{lo:.1f}, best x{hi:.1f})")
     path = args.out / "perf.csv"
     write_csv_atomic(df, path)
-    print(
-        f"\nwrote {path}  (python {platform.python_version()}, numpy {np.__version__}, "
-        f"gymnasium {gym.__version__}, {os.cpu_count()} cpus)"
-    )
+    print(f"\nwrote {path}  ({machine()})")
     return 0
 
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from druginv_gym.config import ScenarioConfig
+from druginv_gym.config import PER_DRUG_FIELDS, ScenarioConfig
 from druginv_gym.exogenous import ExogenousTrace, SeasonalDemand, UniformDemand, as_trace
 from druginv_gym.scenarios import SCENARIOS, make_scenario, register_scenario
 
@@ -84,23 +84,7 @@ def test_register_scenario_refuses_silent_overwrite():
 )
 def test_bad_config_names_field_and_value(override, message):
     if override.get("unit_volume") == []:
-        override = {
-            k: []
-            for k in (
-                "unit_volume",
-                "alpha",
-                "band_lo",
-                "band_hi",
-                "refill_lo",
-                "refill_hi",
-                "penalty_lo",
-                "penalty_hi",
-                "shortage_cost",
-                "initial_stock",
-                "price_level",
-                "demand_mean",
-            )
-        }
+        override = {k: [] for k in PER_DRUG_FIELDS}
         override["shelf_life"] = np.zeros(0, dtype=int)
         override["drug_budget"] = np.zeros(0)
     with pytest.raises(ValueError, match=message):
