@@ -209,3 +209,10 @@ def test_trace_helper_shapes():
     cfg = one_drug_config()
     tr = constant_trace(cfg, 3.0)
     assert all(v.shape == (3, 1) for v in tr.values())
+
+
+def test_denormal_price_means_no_budget_cap_and_no_warning():
+    """Found by hypothesis: budget / 2.2e-313 overflowed (a RuntimeWarning, an error here)."""
+    cfg = one_drug_config(drug_budget=[1.0])
+    o = run_slots(cfg, [[7.0]], [[0.0]], price=2.2e-313)[0]
+    assert o.accepted[0, 0] == 7.0 and np.isfinite(o.total).all()

@@ -39,6 +39,7 @@ __all__ = [
     "expire",
     "initial_stock",
     "receive",
+    "safe_divide",
     "serve_fifo",
     "slot_costs",
     "step_slot",
@@ -114,7 +115,7 @@ def clip_orders(
     """
     x = np.clip(requested, config.refill_lo, config.refill_hi)
     x = np.minimum(
-        x, _ratio(np.broadcast_to(drug_budget, x.shape), price, where=price > 0, fill=np.inf)
+        x, safe_divide(np.broadcast_to(drug_budget, x.shape), price, where=price > 0, fill=np.inf)
     )
 
     remaining = np.maximum(config.total_budget - spent, 0.0)
@@ -122,17 +123,20 @@ def clip_orders(
     free = np.maximum(config.storage_capacity - volume_used, 0.0)
     volume = x @ config.unit_volume
     factor = np.minimum(
-        _ratio(remaining, spend, where=spend > remaining, fill=1.0),
-        _ratio(free, volume, where=volume > free, fill=1.0),
+        safe_divide(remaining, spend, where=spend > remaining, fill=1.0),
+        safe_divide(free, volume, where=volume > free, fill=1.0),
     )
     factor = np.where(factor < 1.0, factor * _SAFETY, 1.0)
     return x * factor[:, None]
 
 
-def _ratio(num: np.ndarray, den: np.ndarray, where: np.ndarray, fill: float) -> np.ndarray:
+def safe_divide(num: np.ndarray, den: np.ndarray, where: np.ndarray, fill: float) -> np.ndarray:
     """``num / den`` where ``where`` holds, ``fill`` elsewhere; never divides elsewhere."""
     out = np.full(np.shape(den), fill)
-    np.divide(num, den, out=out, where=where)
+    # A tiny (even denormal) denominator may overflow to inf: for the per-drug budget cap
+    # B / p that is the right limit (no cap); the other ratios are < 1 where computed.
+    with np.errstate(over="ignore"):
+        np.divide(num, den, out=out, where=where)
     return out
 
 

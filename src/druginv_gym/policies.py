@@ -21,6 +21,7 @@ import gymnasium as gym
 import numpy as np
 
 from druginv_gym.config import ScenarioConfig
+from druginv_gym.dynamics import safe_divide
 from druginv_gym.envs.core import observation_scales
 
 __all__ = [
@@ -145,9 +146,7 @@ def orders_to_action(
     """
     orders = np.asarray(orders, dtype=np.float64)
     span = config.refill_hi - config.refill_lo
-    frac = np.divide(
-        orders - config.refill_lo, span, out=np.zeros_like(orders), where=span > 0
-    ).clip(0.0, 1.0)
+    frac = safe_divide(orders - config.refill_lo, span, where=span > 0, fill=0.0).clip(0.0, 1.0)
     if mode == "box":
         return frac.astype(np.float32)
     levels = np.rint(frac * (config.n_levels - 1)).astype(np.int64)

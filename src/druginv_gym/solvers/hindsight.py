@@ -128,8 +128,7 @@ class _QP:
             self._row += k
 
         # Order bounds: x_t = X[t] - X[t-1] (X[-1] = initial stock, a constant).
-        with np.errstate(divide="ignore", invalid="ignore"):
-            affordable = np.where(price > 0, c.drug_budget / price, np.inf)
+        affordable = dyn.safe_divide(c.drug_budget, price, where=price > 0, fill=np.inf)
         x_hi = np.minimum(c.refill_hi, affordable)
         x_lo = np.minimum(c.refill_lo, x_hi)
         shift = np.zeros((T, N))
@@ -389,8 +388,8 @@ def solve_hindsight(
     X, S, E, _, _ = qp.unpack(z)
     orders = np.diff(np.vstack([config.initial_stock[None, :], X]), axis=0)
     # The plan is feasible for the env's bounds up to Ipopt's tolerance: snap the last 1e-9.
-    affordable = np.divide(
-        config.drug_budget, trace.price, out=np.full_like(orders, np.inf), where=trace.price > 0
+    affordable = dyn.safe_divide(
+        config.drug_budget, trace.price, where=trace.price > 0, fill=np.inf
     )
     orders = np.clip(orders, 0.0, np.minimum(config.refill_hi, affordable))
     return HindsightSolution(

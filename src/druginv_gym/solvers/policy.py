@@ -7,6 +7,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from druginv_gym.dynamics import safe_divide
 from druginv_gym.policies import ObservationReader, orders_to_action
 from druginv_gym.solvers.hindsight import HindsightSolution, solve_hindsight
 
@@ -43,9 +44,7 @@ class HindsightPolicy:
         orders = self.orders[min(view.t, cfg.horizon - 1)]
         if self.reader.mode == "box":
             span = cfg.refill_hi - cfg.refill_lo
-            frac = np.divide(
-                orders - cfg.refill_lo, span, out=np.zeros_like(orders), where=span > 0
-            )
+            frac = safe_divide(orders - cfg.refill_lo, span, where=span > 0, fill=0.0)
             return np.clip(frac, 0.0, 1.0)
         return orders_to_action(orders, cfg, self.reader.mode, view.current)
 
