@@ -1,0 +1,65 @@
+"""Agent checkpoints: weights as a ``state_dict``, everything else as JSON; no pickled objects.
+
+Files are written atomically (temp file + rename) and read with ``torch.load(...,
+weights_only=True)``, so loading never runs code from the file. Anything that is not a
+well-formed checkpoint of this project raises ``ValueError`` saying what is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+FORMAT = "druginv_agents.checkpoint"
+VERSION = 1
+
+
+def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
+    """Write ``payload`` (tensors, state dicts, numbers, strings; ``meta`` as a dict that is
+    stored as JSON) atomically to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = dict(payload)
+    data["format"] = FORMAT
+    data["version"] = VERSION
+    data["meta"] = json.dumps(payload["meta"])
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(data, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint`; ``meta`` comes back as a dict."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such checkpoint file")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as exc:
+        raise ValueError(f"{path}: not a readable agent checkpoint ({exc})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a druginv_agents checkpoint")
+    if data.get("version") != VERSION:
+        raise ValueError(f"{path}: checkpoint version {data.get('version')!r} is unsupported")
+    try:
+        data["meta"] = json.loads(data["meta"])
+    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: checkpoint metadata is not valid JSON ({exc})") from None
+    for key in ("algo", "config", "env_id", "env_kwargs", "n_drug_features", "n_global_features"):
+        if key not in data["meta"]:
+            raise ValueError(f"{path}: checkpoint metadata lacks {key!r}")
+    if "model" not in data:
+        raise ValueError(f"{path}: checkpoint has no model weights")
+    return data

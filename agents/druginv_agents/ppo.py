@@ -1,0 +1,282 @@
+"""PPO on ``DrugRefill-v0`` with the native vector env; one policy shared by every drug.
+
+Reads top to bottom like CleanRL's ``ppo_continuous_action.py``, adapted to this problem:
+
+* **Per-drug policy and value.** Each drug's action is a Gaussian over the logit of its order
+  fraction, from the same MLP applied to that drug's features plus the global ones; the env
+  action is ``sigmoid(u)``. The value is per drug too.
+* **Per-drug credit.** The env reports each drug's slot cost (``info["drug_costs"]``); drug
+  ``i``'s reward is minus its own cost over the per-drug reward scale
+  (``reward_scale / N``), and its advantage comes from its own value. The drugs interact only
+  through the total budget and storage, so this removes most of the noise of crediting 70
+  actions with one total, while the objective is still the total cost.
+* **Whole episodes per rollout.** Every update plays one full episode in each of ``num_envs``
+  envs (the horizon is short and fixed), so no autoreset transition ever enters the batch and
+  the last step bootstraps from 0 (the horizon ends the MDP).
+
+TensorBoard tags follow CleanRL (``charts/episodic_return``, ``charts/SPS``, ``losses/...``)
+plus ``charts/episode_cost``, ``charts/shortage_rate`` and ``eval/episode_cost`` (validation
+seeds). Checkpoints (``last.pt``, ``best.pt``) hold the weights, the optimiser state and the
+configuration as JSON; ``train(cfg, resume=path)`` continues from one.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+import druginv_gym
+from druginv_agents.checkpoint import load_checkpoint, save_checkpoint
+from druginv_agents.networks import PerDrugActorCritic
+from druginv_agents.policy import AgentPolicy
+
+ENV_ID = "DrugRefill-v0"
+#: Validation seeds for periodic evaluation; held-out benchmark seeds are small integers.
+VALIDATION_SEED = 500_000
+
+
+@dataclass
+class PPOConfig:
+    """Hyper-parameters of :func:`train` (saved in every checkpoint)."""
+
+    env_kwargs: dict[str, Any] = field(default_factory=lambda: {"scenario": "paper"})
+    total_steps: int = 300_000  # env steps (slots) summed over the vector envs
+    num_envs: int = 32
+    learning_rate: float = 3e-4
+    anneal_lr: bool = True
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    num_minibatches: int = 4
+    update_epochs: int = 4
+    clip_coef: float = 0.2
+    ent_coef: float = 0.0
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    target_kl: float | None = 0.05
+    hidden: int = 64
+    seed: int = 0
+    device: str = "cpu"
+    eval_every: int = 25  # updates
+    eval_episodes: int = 5
+    checkpoint_every: int = 25  # updates
+
+    def __post_init__(self) -> None:
+        for name in (
+            "total_steps",
+            "num_envs",
+            "num_minibatches",
+            "update_epochs",
+            "hidden",
+            "eval_every",
+            "eval_episodes",
+            "checkpoint_every",
+        ):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} = {v!r} must be an integer >= 1")
+        for name in ("learning_rate", "clip_coef", "max_grad_norm"):
+            v = getattr(self, name)
+            if not (np.isfinite(v) and v > 0):
+                raise ValueError(f"{name} = {v!r} must be > 0")
+        for name in ("gamma", "gae_lambda"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} = {getattr(self, name)!r} must be in [0, 1]")
+        json.dumps(self.env_kwargs)  # must be storable in a checkpoint
+
+
+def _meta(cfg: PPOConfig, env: gym.Env, **progress: Any) -> dict[str, Any]:
+    u = env.unwrapped
+    return {
+        "algo": "ppo",
+        "config": asdict(cfg),
+        "env_id": ENV_ID,
+        "env_kwargs": cfg.env_kwargs,
+        "scenario": u.config.name,
+        "n_drugs": u.config.n_drugs,
+        "n_drug_features": len(u.drug_feature_names),
+        "n_global_features": len(u.global_feature_names),
+        "drug_feature_names": list(u.drug_feature_names),
+        **progress,
+    }
+
+
+def train(
+    cfg: PPOConfig,
+    logdir: str | Path = "runs/ppo",
+    resume: str | Path | None = None,
+    progress: bool | None = None,
+) -> AgentPolicy:
+    """Train PPO; returns the best policy on the validation seeds (or the last one)."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    logdir = Path(logdir)
+    device = torch.device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    envs = gym.make_vec(ENV_ID, num_envs=cfg.num_envs, **cfg.env_kwargs)
+    eval_env = gym.make(ENV_ID, **cfg.env_kwargs)
+    config = envs.unwrapped.config
+    n, horizon = config.n_drugs, config.horizon
+    drug_scale = config.reward_scale / n
+    model = PerDrugActorCritic(
+        len(eval_env.unwrapped.drug_feature_names),
+        len(eval_env.unwrapped.global_feature_names),
+        cfg.hidden,
+    ).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, eps=1e-5)
+    batch = cfg.num_envs * horizon
+    num_updates = max(1, cfg.total_steps // batch)
+    start_update, global_step, best_cost = 1, 0, float("inf")
+    if resume is not None:
+        ckpt = load_checkpoint(resume)
+        if ckpt["meta"]["algo"] != "ppo":
+            raise ValueError(f"{resume}: a {ckpt['meta']['algo']!r} checkpoint, not ppo")
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        start_update = int(ckpt["meta"]["update"]) + 1
+        global_step = int(ckpt["meta"]["global_step"])
+        best_cost = float(ckpt["meta"].get("best_eval_cost", float("inf")))
+    writer = SummaryWriter(str(logdir))
+    writer.add_text(
+        "hyperparameters",
+        "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in asdict(cfg).items()),
+    )
+    obs_buf = torch.zeros((horizon, cfg.num_envs, envs.single_observation_space.shape[0]))
+    u_buf = torch.zeros((horizon, cfg.num_envs, n))
+    logp_buf = torch.zeros((horizon, cfg.num_envs, n))
+    rew_buf = torch.zeros((horizon, cfg.num_envs, n))
+    val_buf = torch.zeros((horizon, cfg.num_envs, n))
+    seeded = False
+    bar = tqdm(
+        range(start_update, num_updates + 1),
+        desc="ppo",
+        disable=None if progress is None else not progress,
+    )
+    last_eval = None
+    for update in bar:
+        if cfg.anneal_lr:
+            optimizer.param_groups[0]["lr"] = cfg.learning_rate * (1 - (update - 1) / num_updates)
+        start = time.perf_counter()
+        obs, _ = envs.reset(seed=None if seeded or resume is not None else cfg.seed)
+        seeded = True
+        ep_cost = np.zeros(cfg.num_envs)
+        ep_return = np.zeros(cfg.num_envs)
+        short = 0.0
+        for t in range(horizon):
+            x = torch.as_tensor(obs, dtype=torch.float32, device=device)
+            with torch.no_grad():
+                rows = model.rows(x)
+                mean, value = model.mean(rows), model.value(rows)
+                dist = torch.distributions.Normal(mean, model.log_std.exp())
+                u = dist.sample()
+                logp = dist.log_prob(u)
+            obs, reward, _, _, info = envs.step(torch.sigmoid(u).cpu().numpy().astype(np.float32))
+            obs_buf[t], u_buf[t], logp_buf[t], val_buf[t] = x, u, logp, value
+            rew_buf[t] = torch.as_tensor(-info["drug_costs"] / drug_scale, dtype=torch.float32)
+            ep_cost += info["costs"]["total"]
+            ep_return += reward
+            short += float((info["stock"] < config.band_lo - 1e-9).mean())
+        global_step += batch
+        # GAE per drug; the horizon terminates the episode (bootstrap from 0).
+        adv = torch.zeros_like(rew_buf)
+        last = torch.zeros((cfg.num_envs, n))
+        for t in reversed(range(horizon)):
+            next_value = val_buf[t + 1] if t + 1 < horizon else torch.zeros_like(last)
+            delta = rew_buf[t] + cfg.gamma * next_value - val_buf[t]
+            last = delta + cfg.gamma * cfg.gae_lambda * last
+            adv[t] = last
+        ret = adv + val_buf
+        b_obs = obs_buf.reshape(batch, -1)
+        b_u, b_logp = u_buf.reshape(batch, n), logp_buf.reshape(batch, n)
+        b_adv, b_ret = adv.reshape(batch, n), ret.reshape(batch, n)
+        mb = max(1, batch // cfg.num_minibatches)
+        clipfracs, approx_kl = [], torch.tensor(0.0)
+        for _epoch in range(cfg.update_epochs):
+            perm = torch.randperm(batch)
+            for s in range(0, batch, mb):
+                idx = perm[s : s + mb]
+                rows = model.rows(b_obs[idx])
+                dist = torch.distributions.Normal(model.mean(rows), model.log_std.exp())
+                logratio = dist.log_prob(b_u[idx]) - b_logp[idx]
+                ratio = logratio.exp()
+                with torch.no_grad():
+                    approx_kl = ((ratio - 1) - logratio).mean()
+                    clipfracs.append(((ratio - 1.0).abs() > cfg.clip_coef).float().mean().item())
+                a = b_adv[idx]
+                a = (a - a.mean()) / (a.std() + 1e-8)
+                pg_loss = torch.max(
+                    -a * ratio, -a * ratio.clamp(1 - cfg.clip_coef, 1 + cfg.clip_coef)
+                ).mean()
+                v_loss = 0.5 * ((model.value(rows) - b_ret[idx]) ** 2).mean()
+                entropy = dist.entropy().mean()
+                loss = pg_loss - cfg.ent_coef * entropy + cfg.vf_coef * v_loss
+                optimizer.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+                optimizer.step()
+            if cfg.target_kl is not None and approx_kl > cfg.target_kl:
+                break
+        sps = batch / (time.perf_counter() - start)
+        writer.add_scalar("charts/learning_rate", optimizer.param_groups[0]["lr"], global_step)
+        writer.add_scalar("charts/episodic_return", ep_return.mean(), global_step)
+        writer.add_scalar("charts/episode_cost", ep_cost.mean(), global_step)
+        writer.add_scalar("charts/shortage_rate", short / horizon, global_step)
+        writer.add_scalar("charts/SPS", sps, global_step)
+        writer.add_scalar("losses/value_loss", v_loss.item(), global_step)
+        writer.add_scalar("losses/policy_loss", pg_loss.item(), global_step)
+        writer.add_scalar("losses/entropy", entropy.item(), global_step)
+        writer.add_scalar("losses/approx_kl", approx_kl.item(), global_step)
+        writer.add_scalar("losses/clipfrac", float(np.mean(clipfracs)), global_step)
+        bar.set_postfix(cost=f"{ep_cost.mean():,.0f}", sps=f"{sps:,.0f}")
+        is_last = update == num_updates
+        if update % cfg.eval_every == 0 or is_last:
+            policy = AgentPolicy("ppo", model, _meta(cfg, eval_env))
+            df = druginv_gym.evaluate(eval_env, policy, cfg.eval_episodes, VALIDATION_SEED)
+            last_eval = float(df.total_cost.mean())
+            writer.add_scalar("eval/episode_cost", last_eval, global_step)
+            writer.add_scalar("eval/shortage_rate", float(df.shortage_rate.mean()), global_step)
+            if last_eval < best_cost:
+                best_cost = last_eval
+                _save(
+                    logdir / "best.pt",
+                    cfg,
+                    eval_env,
+                    model,
+                    optimizer,
+                    update,
+                    global_step,
+                    best_cost,
+                )
+            model.train()
+        if update % cfg.checkpoint_every == 0 or is_last:
+            _save(
+                logdir / "last.pt", cfg, eval_env, model, optimizer, update, global_step, best_cost
+            )
+    bar.close()
+    writer.close()
+    envs.close()
+    from druginv_agents.policy import load
+
+    best = logdir / "best.pt"
+    return load(best if best.exists() else logdir / "last.pt")
+
+
+def _save(path, cfg, env, model, optimizer, update, global_step, best_cost) -> None:
+    save_checkpoint(
+        path,
+        {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "meta": _meta(
+                cfg, env, update=update, global_step=global_step, best_eval_cost=best_cost
+            ),
+        },
+    )
