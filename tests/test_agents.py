@@ -199,7 +199,7 @@ def test_policy_serves_another_number_of_drugs(tmp_path):
 def test_bad_config_values():
     with pytest.raises(ValueError, match="num_envs = 0"):
         ppo.PPOConfig(num_envs=0)
-    with pytest.raises(ValueError, match="gamma = 1.5"):
+    with pytest.raises(ValueError, match=r"gamma = 1\.5"):
         dqn.DQNConfig(gamma=1.5)
 
 

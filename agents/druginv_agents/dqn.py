@@ -190,6 +190,7 @@ def train(
         obs, _ = envs.reset(seed=cfg.seed if episode == 1 else None)
         prev_rows = np.zeros((cfg.num_envs, n, n_f + n_g), np.float32)
         prev_act = np.zeros((cfg.num_envs, n), np.int64)
+        prev_rew = np.zeros((cfg.num_envs, n), np.float32)
         ep_cost = np.zeros(cfg.num_envs)
         short = 0.0
         for t in range(horizon):

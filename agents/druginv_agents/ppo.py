@@ -119,8 +119,7 @@ def train(
 
     logdir = Path(logdir)
     device = torch.device(cfg.device)
-    torch.manual_seed(cfg.seed)
-    np.random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)  # the envs draw from their own seeded generators
     envs = gym.make_vec(ENV_ID, num_envs=cfg.num_envs, **cfg.env_kwargs)
     eval_env = gym.make(ENV_ID, **cfg.env_kwargs)
     config = envs.unwrapped.config
