@@ -240,3 +240,15 @@ def test_holt_winters_matches_statsmodels_recursion():
             optimized=False,
         )
         assert np.allclose(ours, ref.forecast(5), rtol=1e-9)
+
+
+def test_saved_files_are_not_owner_only(tmp_path):
+    import os
+    import stat
+
+    data = noisy_seasonal(np.random.default_rng(4), n=1, length=40)
+    path = MLPForecaster(hidden=4, epochs=1, progress=False).fit(data).save(tmp_path / "m.pt")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+    assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]  # no temp file left behind

@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from druginv_gym._io import atomic_write
 
 FORMAT = "druginv_agents.checkpoint"
 VERSION = 1
@@ -23,21 +24,12 @@ VERSION = 1
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     """Write ``payload`` (tensors, state dicts, numbers, strings; ``meta`` as a dict that is
     stored as JSON) atomically to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = dict(payload)
     data["format"] = FORMAT
     data["version"] = VERSION
     data["meta"] = json.dumps(payload["meta"])
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(data, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    atomic_write(path, lambda tmp: torch.save(data, tmp))
+    return Path(path)
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
@@ -63,3 +55,13 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     if "model" not in data:
         raise ValueError(f"{path}: checkpoint has no model weights")
     return data
+
+
+def export_policy(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+    """Copy a training checkpoint without its optimiser state: what a policy needs, smaller.
+
+    This is how the shipped ``druginv_agents/pretrained/*.pt`` files are made from ``best.pt``.
+    """
+    data = load_checkpoint(src)
+    payload = {"model": data["model"], "meta": {**data["meta"], "exported_from": Path(src).name}}
+    return save_checkpoint(dst, payload)

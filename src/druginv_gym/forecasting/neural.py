@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -22,6 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 from tqdm.auto import tqdm
 
+from druginv_gym._io import atomic_write
 from druginv_gym.forecasting.base import check_history, check_horizon, check_series
 
 __all__ = [
@@ -202,7 +202,6 @@ class NeuralForecaster:
         import torch
 
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         payload = {
             "format": _FORMAT,
             "version": _VERSION,
@@ -210,14 +209,7 @@ class NeuralForecaster:
             "config": json.dumps(asdict(self.config)),
             "state_dict": self.model.state_dict(),
         }
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            torch.save(payload, tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(path, lambda tmp: torch.save(payload, tmp))
         return path
 
     @classmethod
