@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 
 import druginv_gym
 from druginv_agents.checkpoint import load_checkpoint, save_checkpoint
+from druginv_agents.common import env_meta, final_policy, hparams_table
 from druginv_agents.networks import PerDrugQNetwork, split_obs
 from druginv_agents.policy import AgentPolicy
 
@@ -119,20 +120,7 @@ class ReplayBuffer:
 
 
 def _meta(cfg: DQNConfig, env: gym.Env, **progress: Any) -> dict[str, Any]:
-    u = env.unwrapped
-    return {
-        "algo": "dqn",
-        "config": asdict(cfg),
-        "env_id": ENV_ID,
-        "env_kwargs": cfg.env_kwargs,
-        "scenario": u.config.name,
-        "n_drugs": u.config.n_drugs,
-        "n_levels": u.config.n_levels,
-        "n_drug_features": len(u.drug_feature_names),
-        "n_global_features": len(u.global_feature_names),
-        "drug_feature_names": list(u.drug_feature_names),
-        **progress,
-    }
+    return env_meta("dqn", ENV_ID, cfg, env, **progress)
 
 
 def train(
@@ -172,10 +160,7 @@ def train(
     buffer = ReplayBuffer(cfg.buffer_size, n_f + n_g, cfg.seed)
     rng = np.random.default_rng(cfg.seed + episode)
     writer = SummaryWriter(str(logdir))
-    writer.add_text(
-        "hyperparameters",
-        "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in asdict(cfg).items()),
-    )
+    writer.add_text("hyperparameters", hparams_table(cfg))
     per_episode = cfg.num_envs * n * horizon
     n_episodes = max(1, cfg.total_steps // per_episode)
     explore_until = cfg.exploration_fraction * cfg.total_steps
@@ -302,10 +287,7 @@ def train(
     bar.close()
     writer.close()
     envs.close()
-    from druginv_agents.policy import load
-
-    best = logdir / "best.pt"
-    return load(best if best.exists() else logdir / "last.pt")
+    return final_policy(logdir)
 
 
 def _save(path, cfg, env, q, optimizer, episode, global_step, grad_steps, best_cost) -> None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 
 import druginv_gym
 from druginv_agents.checkpoint import load_checkpoint, save_checkpoint
+from druginv_agents.common import env_meta, final_policy, hparams_table
 from druginv_agents.networks import PerDrugActorCritic
 from druginv_agents.policy import AgentPolicy
 
@@ -93,19 +94,7 @@ class PPOConfig:
 
 
 def _meta(cfg: PPOConfig, env: gym.Env, **progress: Any) -> dict[str, Any]:
-    u = env.unwrapped
-    return {
-        "algo": "ppo",
-        "config": asdict(cfg),
-        "env_id": ENV_ID,
-        "env_kwargs": cfg.env_kwargs,
-        "scenario": u.config.name,
-        "n_drugs": u.config.n_drugs,
-        "n_drug_features": len(u.drug_feature_names),
-        "n_global_features": len(u.global_feature_names),
-        "drug_feature_names": list(u.drug_feature_names),
-        **progress,
-    }
+    return env_meta("ppo", ENV_ID, cfg, env, **progress)
 
 
 def train(
@@ -144,10 +133,7 @@ def train(
         global_step = int(ckpt["meta"]["global_step"])
         best_cost = float(ckpt["meta"].get("best_eval_cost", float("inf")))
     writer = SummaryWriter(str(logdir))
-    writer.add_text(
-        "hyperparameters",
-        "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in asdict(cfg).items()),
-    )
+    writer.add_text("hyperparameters", hparams_table(cfg))
     obs_buf = torch.zeros((horizon, cfg.num_envs, envs.single_observation_space.shape[0]))
     u_buf = torch.zeros((horizon, cfg.num_envs, n))
     logp_buf = torch.zeros((horizon, cfg.num_envs, n))
@@ -262,10 +248,7 @@ def train(
     bar.close()
     writer.close()
     envs.close()
-    from druginv_agents.policy import load
-
-    best = logdir / "best.pt"
-    return load(best if best.exists() else logdir / "last.pt")
+    return final_policy(logdir)
 
 
 def _save(path, cfg, env, model, optimizer, update, global_step, best_cost) -> None:
