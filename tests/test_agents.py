@@ -206,3 +206,20 @@ def test_bad_config_values():
 def test_load_pretrained_unknown_name():
     with pytest.raises(ValueError, match="no pretrained agent 'nope'"):
         druginv_agents.load_pretrained("nope")
+
+
+@pytest.mark.parametrize("name", ["ppo-paper-30", "ppo-paper-50", "ppo-paper-70"])
+def test_shipped_agents_load_and_beat_tuned_base_stock(name):
+    from druginv_gym.baselines import BaseStock
+
+    assert name in druginv_agents.list_pretrained()
+    policy = druginv_agents.load_pretrained(name)
+    n = int(name.rsplit("-", 1)[1])
+    assert policy.env_id == "DrugRefill-v0" and policy.env_kwargs == {
+        "scenario": "paper",
+        "n_drugs": n,
+    }
+    env = gym.make(policy.env_id, **policy.env_kwargs)
+    agent = druginv_gym.evaluate(env, policy, 3, seed=0).total_cost
+    base = druginv_gym.evaluate(env, BaseStock(env, level=1.5), 3, seed=0).total_cost
+    assert (agent < base).all()
