@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from druginv_gym._io import atomic_write
+from druginv_gym._io import atomic_write, load_torch_payload
 
 FORMAT = "druginv_agents.checkpoint"
 VERSION = 1
@@ -34,17 +33,7 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Read a checkpoint written by :func:`save_checkpoint`; ``meta`` comes back as a dict."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: no such checkpoint file")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as exc:
-        raise ValueError(f"{path}: not a readable agent checkpoint ({exc})") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a druginv_agents checkpoint")
-    if data.get("version") != VERSION:
-        raise ValueError(f"{path}: checkpoint version {data.get('version')!r} is unsupported")
+    data = load_torch_payload(path, FORMAT, VERSION, "agent")
     try:
         data["meta"] = json.loads(data["meta"])
     except (KeyError, TypeError, json.JSONDecodeError) as exc:

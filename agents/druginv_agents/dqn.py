@@ -170,6 +170,21 @@ def train(
         disable=None if progress is None else not progress,
     )
     td_loss = q_mean = torch.tensor(0.0)
+
+    def save(name: str) -> None:
+        meta = _meta(
+            cfg,
+            eval_env,
+            episode=episode,
+            global_step=global_step,
+            grad_steps=grad_steps,
+            best_eval_cost=best_cost,
+        )
+        save_checkpoint(
+            logdir / name,
+            {"model": q.state_dict(), "optimizer": optimizer.state_dict(), "meta": meta},
+        )
+
     for episode in bar:
         start = time.perf_counter()
         obs, _ = envs.reset(seed=cfg.seed if episode == 1 else None)
@@ -260,49 +275,11 @@ def train(
             writer.add_scalar("eval/shortage_rate", float(df.shortage_rate.mean()), global_step)
             if cost < best_cost:
                 best_cost = cost
-                _save(
-                    logdir / "best.pt",
-                    cfg,
-                    eval_env,
-                    q,
-                    optimizer,
-                    episode,
-                    global_step,
-                    grad_steps,
-                    best_cost,
-                )
+                save("best.pt")
             q.train()
         if episode % cfg.checkpoint_every == 0 or is_last:
-            _save(
-                logdir / "last.pt",
-                cfg,
-                eval_env,
-                q,
-                optimizer,
-                episode,
-                global_step,
-                grad_steps,
-                best_cost,
-            )
+            save("last.pt")
     bar.close()
     writer.close()
     envs.close()
     return final_policy(logdir)
-
-
-def _save(path, cfg, env, q, optimizer, episode, global_step, grad_steps, best_cost) -> None:
-    save_checkpoint(
-        path,
-        {
-            "model": q.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "meta": _meta(
-                cfg,
-                env,
-                episode=episode,
-                global_step=global_step,
-                grad_steps=grad_steps,
-                best_eval_cost=best_cost,
-            ),
-        },
-    )

@@ -140,6 +140,16 @@ def train(
     rew_buf = torch.zeros((horizon, cfg.num_envs, n))
     val_buf = torch.zeros((horizon, cfg.num_envs, n))
     seeded = False
+
+    def save(name: str) -> None:
+        meta = _meta(
+            cfg, eval_env, update=update, global_step=global_step, best_eval_cost=best_cost
+        )
+        save_checkpoint(
+            logdir / name,
+            {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "meta": meta},
+        )
+
     bar = tqdm(
         range(start_update, num_updates + 1),
         desc="ppo",
@@ -230,35 +240,11 @@ def train(
             writer.add_scalar("eval/shortage_rate", float(df.shortage_rate.mean()), global_step)
             if last_eval < best_cost:
                 best_cost = last_eval
-                _save(
-                    logdir / "best.pt",
-                    cfg,
-                    eval_env,
-                    model,
-                    optimizer,
-                    update,
-                    global_step,
-                    best_cost,
-                )
+                save("best.pt")
             model.train()
         if update % cfg.checkpoint_every == 0 or is_last:
-            _save(
-                logdir / "last.pt", cfg, eval_env, model, optimizer, update, global_step, best_cost
-            )
+            save("last.pt")
     bar.close()
     writer.close()
     envs.close()
     return final_policy(logdir)
-
-
-def _save(path, cfg, env, model, optimizer, update, global_step, best_cost) -> None:
-    save_checkpoint(
-        path,
-        {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "meta": _meta(
-                cfg, env, update=update, global_step=global_step, best_eval_cost=best_cost
-            ),
-        },
-    )

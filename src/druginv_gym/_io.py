@@ -36,3 +36,28 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
             fh.write(text)
 
     return atomic_write(path, write)
+
+
+def load_torch_payload(path: str | os.PathLike, fmt: str, version: int, what: str) -> dict:
+    """Read a ``torch.save``d dict safely and check its ``format`` and ``version`` tags.
+
+    ``torch.load(weights_only=True)`` refuses anything but tensors and plain containers, so no
+    code runs from the file. Raises ``ValueError`` naming the file for a missing, unreadable,
+    foreign or wrong-version file (``what`` names the kind of checkpoint in messages).
+    """
+    import pickle
+
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such checkpoint file")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as exc:
+        raise ValueError(f"{path}: not a readable {what} checkpoint ({exc})") from None
+    if not isinstance(data, dict) or data.get("format") != fmt:
+        raise ValueError(f"{path}: not a {fmt.split('.')[0]} {what} checkpoint")
+    if data.get("version") != version:
+        raise ValueError(f"{path}: checkpoint version {data.get('version')!r} is unsupported")
+    return data

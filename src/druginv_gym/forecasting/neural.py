@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 from tqdm.auto import tqdm
 
-from druginv_gym._io import atomic_write
+from druginv_gym._io import atomic_write, load_torch_payload
 from druginv_gym.forecasting.base import check_history, check_horizon, check_series
 
 __all__ = [
@@ -229,21 +229,8 @@ class NeuralForecaster:
 
 def load_forecaster(path: str | os.PathLike) -> NeuralForecaster:
     """Load any neural forecaster saved with ``save`` (the architecture is read from the file)."""
-    import pickle
 
-    import torch
-
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: no such checkpoint file")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as exc:
-        raise ValueError(f"{path}: not a readable forecaster checkpoint ({exc})") from None
-    if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
-        raise ValueError(f"{path}: not a druginv_gym forecaster checkpoint")
-    if payload.get("version") != _VERSION:
-        raise ValueError(f"{path}: checkpoint version {payload.get('version')!r} is unsupported")
+    payload = load_torch_payload(path, _FORMAT, _VERSION, "forecaster")
     classes = {c.architecture: c for c in (MLPForecaster, LSTMForecaster, CNNLSTMForecaster)}
     arch = payload.get("architecture")
     if arch not in classes:
