@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
+import torch
 
+import druginv_gym
 from druginv_agents.policy import AgentPolicy, load
 
 
@@ -29,6 +31,31 @@ def env_meta(algo: str, env_id: str, cfg: Any, env: gym.Env, **progress: Any) ->
         "drug_feature_names": list(u.drug_feature_names),
         **progress,
     }
+
+
+#: First validation seed of the periodic evaluation; benchmark held-out seeds are small integers.
+VALIDATION_SEED = 500_000
+
+
+def validate(
+    writer: Any,
+    algo: str,
+    model: torch.nn.Module,
+    meta: dict[str, Any],
+    env: gym.Env,
+    episodes: int,
+    global_step: int,
+) -> float:
+    """Score the greedy policy on the validation seeds, log ``eval/*``, return its mean cost.
+
+    The model is left in training mode afterwards.
+    """
+    df = druginv_gym.evaluate(env, AgentPolicy(algo, model, meta), episodes, VALIDATION_SEED)
+    cost = float(df.total_cost.mean())
+    writer.add_scalar("eval/episode_cost", cost, global_step)
+    writer.add_scalar("eval/shortage_rate", float(df.shortage_rate.mean()), global_step)
+    model.train()
+    return cost
 
 
 def hparams_table(cfg: Any) -> str:

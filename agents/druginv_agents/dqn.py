@@ -35,14 +35,12 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-import druginv_gym
 from druginv_agents.checkpoint import load_checkpoint, save_checkpoint
-from druginv_agents.common import env_meta, final_policy, hparams_table
+from druginv_agents.common import env_meta, final_policy, hparams_table, validate
 from druginv_agents.networks import PerDrugQNetwork, split_obs
 from druginv_agents.policy import AgentPolicy
 
 ENV_ID = "DrugRefillSequential-v0"
-VALIDATION_SEED = 500_000
 
 
 @dataclass
@@ -268,15 +266,12 @@ def train(
         bar.set_postfix(cost=f"{ep_cost.mean():,.0f}", eps=f"{eps:.2f}")
         is_last = episode == n_episodes
         if episode % cfg.eval_every == 0 or is_last:
-            policy = AgentPolicy("dqn", q, _meta(cfg, eval_env))
-            df = druginv_gym.evaluate(eval_env, policy, cfg.eval_episodes, VALIDATION_SEED)
-            cost = float(df.total_cost.mean())
-            writer.add_scalar("eval/episode_cost", cost, global_step)
-            writer.add_scalar("eval/shortage_rate", float(df.shortage_rate.mean()), global_step)
+            cost = validate(
+                writer, "dqn", q, _meta(cfg, eval_env), eval_env, cfg.eval_episodes, global_step
+            )
             if cost < best_cost:
                 best_cost = cost
                 save("best.pt")
-            q.train()
         if episode % cfg.checkpoint_every == 0 or is_last:
             save("last.pt")
     bar.close()

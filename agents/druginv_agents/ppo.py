@@ -33,15 +33,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-import druginv_gym
 from druginv_agents.checkpoint import load_checkpoint, save_checkpoint
-from druginv_agents.common import env_meta, final_policy, hparams_table
+from druginv_agents.common import env_meta, final_policy, hparams_table, validate
 from druginv_agents.networks import PerDrugActorCritic
 from druginv_agents.policy import AgentPolicy
 
 ENV_ID = "DrugRefill-v0"
-#: Validation seeds for periodic evaluation; held-out benchmark seeds are small integers.
-VALIDATION_SEED = 500_000
 
 
 @dataclass
@@ -155,7 +152,6 @@ def train(
         desc="ppo",
         disable=None if progress is None else not progress,
     )
-    last_eval = None
     for update in bar:
         if cfg.anneal_lr:
             optimizer.param_groups[0]["lr"] = cfg.learning_rate * (1 - (update - 1) / num_updates)
@@ -233,15 +229,12 @@ def train(
         bar.set_postfix(cost=f"{ep_cost.mean():,.0f}", sps=f"{sps:,.0f}")
         is_last = update == num_updates
         if update % cfg.eval_every == 0 or is_last:
-            policy = AgentPolicy("ppo", model, _meta(cfg, eval_env))
-            df = druginv_gym.evaluate(eval_env, policy, cfg.eval_episodes, VALIDATION_SEED)
-            last_eval = float(df.total_cost.mean())
-            writer.add_scalar("eval/episode_cost", last_eval, global_step)
-            writer.add_scalar("eval/shortage_rate", float(df.shortage_rate.mean()), global_step)
-            if last_eval < best_cost:
-                best_cost = last_eval
+            cost = validate(
+                writer, "ppo", model, _meta(cfg, eval_env), eval_env, cfg.eval_episodes, global_step
+            )
+            if cost < best_cost:
+                best_cost = cost
                 save("best.pt")
-            model.train()
         if update % cfg.checkpoint_every == 0 or is_last:
             save("last.pt")
     bar.close()
