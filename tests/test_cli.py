@@ -25,6 +25,10 @@ def test_help_lists_subcommands_with_examples(capsys):
         (["train", "ppo", "--scenario", "nope"], "unknown scenario = 'nope'"),
         (["train", "dqn", "--resume", "missing.pt"], "--resume missing.pt: no such checkpoint"),
         (["train", "ppo", "--n-drugs", "300", "--scenario", "pharma"], "at most 8 drugs"),
+        (["train", "dqn", "--set", "gama=0.9"], "--set 'gama=0.9': expected KEY=VALUE"),
+        (["train", "dqn", "--set", "gamma=high"], "gamma takes a float, not 'high'"),
+        (["train", "ppo", "--set", "gamma=7"], "gamma = 7.0 must be in [0, 1]"),
+        (["train", "ppo", "--shortage-penalty", "-1"], "shortage_penalty = -1.0 must be >= 0"),
     ],
 )
 def test_user_errors_are_one_line_exit_2(argv, message, capsys):
@@ -64,6 +68,10 @@ def test_train_ppo_tiny(tmp_path, capsys):
             "64",
             "--num-envs",
             "8",
+            "--set",
+            "update_epochs=2",
+            "--set",
+            "target_kl=null",
             "--logdir",
             str(tmp_path),
         ]
@@ -71,3 +79,5 @@ def test_train_ppo_tiny(tmp_path, capsys):
     assert code == 0 and "best validation cost" in capsys.readouterr().out
     policy = druginv_agents.load(tmp_path / "last.pt")
     assert policy.env_kwargs == {"scenario": "paper", "n_drugs": 2, "horizon": 4}
+    assert policy.meta["config"]["update_epochs"] == 2
+    assert policy.meta["config"]["target_kl"] is None

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 import torch
 
 import druginv_gym
@@ -37,6 +38,20 @@ def env_meta(algo: str, env_id: str, cfg: Any, env: gym.Env, **progress: Any) ->
 VALIDATION_SEED = 500_000
 
 
+def shortage_penalty(stock: np.ndarray, config: Any, weight: float) -> np.ndarray:
+    """The training-only cost of ending a slot below the shortage level ``C_lo``.
+
+    ``weight`` is in units of the per-drug reward scale (``reward_scale / N``, one drug's
+    nominal spend in a slot): each drug-slot whose end stock is below ``C_lo`` costs
+    ``weight * reward_scale / N`` on top of the model's own cost. Every drug-slot weighs the
+    same, as in the shortage-rate metric. Returns an array shaped like ``stock``.
+    """
+    if weight == 0.0:
+        return np.zeros(np.shape(stock))
+    below = np.asarray(stock) < np.asarray(config.band_lo) - 1e-9
+    return weight * config.reward_scale / config.n_drugs * below
+
+
 def validate(
     writer: Any,
     algo: str,
@@ -45,17 +60,26 @@ def validate(
     env: gym.Env,
     episodes: int,
     global_step: int,
+    penalty_weight: float = 0.0,
 ) -> float:
-    """Score the greedy policy on the validation seeds, log ``eval/*``, return its mean cost.
+    """Score the greedy policy on the validation seeds, log ``eval/*``, return its score.
 
-    The model is left in training mode afterwards.
+    The score is the mean episode cost plus, when ``penalty_weight`` > 0, the
+    :func:`shortage_penalty` the training objective adds (``weight * reward_scale / N`` per
+    drug-slot below ``C_lo``), so the best checkpoint is the best on the objective trained
+    for. The model is left in training mode afterwards.
     """
     df = druginv_gym.evaluate(env, AgentPolicy(algo, model, meta), episodes, VALIDATION_SEED)
     cost = float(df.total_cost.mean())
+    rate = float(df.shortage_rate.mean())
     writer.add_scalar("eval/episode_cost", cost, global_step)
-    writer.add_scalar("eval/shortage_rate", float(df.shortage_rate.mean()), global_step)
+    writer.add_scalar("eval/shortage_rate", rate, global_step)
+    config = env.unwrapped.config
+    score = cost + penalty_weight * config.reward_scale * config.horizon * rate
+    if penalty_weight > 0:
+        writer.add_scalar("eval/score", score, global_step)
     model.train()
-    return cost
+    return score
 
 
 def hparams_table(cfg: Any) -> str:

@@ -12,6 +12,8 @@ Reads top to bottom like CleanRL's ``dqn.py``, adapted to the paper's section 4.
   row when it is decided in the next slot (``done`` after the last slot). The target is the
   paper's eq. 18, ``r + gamma * max_a Q_target(s', a)`` (Double DQN option: the online net picks
   ``a``, the target net scores it).
+* Optional ``shortage_penalty``: a training-only cost per drug-slot ending below ``C_lo``
+  (:func:`druginv_agents.common.shortage_penalty`).
 * Replay memory, a target network updated every ``target_network_frequency`` gradient steps,
   linearly decaying epsilon-greedy exploration, Huber loss.
 
@@ -36,7 +38,13 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from druginv_agents.checkpoint import load_checkpoint, save_checkpoint
-from druginv_agents.common import env_meta, final_policy, hparams_table, validate
+from druginv_agents.common import (
+    env_meta,
+    final_policy,
+    hparams_table,
+    shortage_penalty,
+    validate,
+)
 from druginv_agents.networks import PerDrugQNetwork, split_obs
 from druginv_agents.policy import AgentPolicy
 
@@ -63,6 +71,9 @@ class DQNConfig:
     train_frequency: int = 1  # gradient steps per slot of all envs, per 8 drugs
     double_dqn: bool = True
     hidden: int = 64
+    # Training-only cost per drug-slot ending below C_lo, in per-drug reward-scale units
+    # (see common.shortage_penalty); 0 trains on the model's cost alone.
+    shortage_penalty: float = 0.0
     seed: int = 0
     device: str = "cpu"
     eval_every: int = 5  # episodes (of all envs)
@@ -90,6 +101,8 @@ class DQNConfig:
         for name in ("gamma", "tau", "start_e", "end_e", "exploration_fraction"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} = {getattr(self, name)!r} must be in [0, 1]")
+        if not (np.isfinite(self.shortage_penalty) and self.shortage_penalty >= 0):
+            raise ValueError(f"shortage_penalty = {self.shortage_penalty!r} must be >= 0")
         json.dumps(self.env_kwargs)
 
 
@@ -212,7 +225,10 @@ def train(
                 global_step += cfg.num_envs
             # The slot is played: store last slot's transitions (their next state is this
             # slot's rows), then, at the horizon, this slot's terminal ones.
-            rewards = (-info["drug_costs"] / drug_scale).astype(np.float32)
+            drug_cost = info["drug_costs"] + shortage_penalty(
+                info["stock"], config, cfg.shortage_penalty
+            )
+            rewards = (-drug_cost / drug_scale).astype(np.float32)
             if t > 0:
                 buffer.add(
                     prev_rows.reshape(-1, n_f + n_g),
@@ -267,7 +283,14 @@ def train(
         is_last = episode == n_episodes
         if episode % cfg.eval_every == 0 or is_last:
             cost = validate(
-                writer, "dqn", q, _meta(cfg, eval_env), eval_env, cfg.eval_episodes, global_step
+                writer,
+                "dqn",
+                q,
+                _meta(cfg, eval_env),
+                eval_env,
+                cfg.eval_episodes,
+                global_step,
+                cfg.shortage_penalty,
             )
             if cost < best_cost:
                 best_cost = cost

@@ -10,6 +10,9 @@ Reads top to bottom like CleanRL's ``ppo_continuous_action.py``, adapted to this
   (``reward_scale / N``), and its advantage comes from its own value. The drugs interact only
   through the total budget and storage, so this removes most of the noise of crediting 70
   actions with one total, while the objective is still the total cost.
+* **Optional shortage penalty.** ``shortage_penalty > 0`` adds a training-only cost per
+  drug-slot ending below ``C_lo`` (:func:`druginv_agents.common.shortage_penalty`), trading
+  a little refilling cost for a lower shortage rate; evaluation always scores the model's cost.
 * **Whole episodes per rollout.** Every update plays one full episode in each of ``num_envs``
   envs (the horizon is short and fixed), so no autoreset transition ever enters the batch and
   the last step bootstraps from 0 (the horizon ends the MDP).
@@ -34,7 +37,13 @@ import torch
 from tqdm.auto import tqdm
 
 from druginv_agents.checkpoint import load_checkpoint, save_checkpoint
-from druginv_agents.common import env_meta, final_policy, hparams_table, validate
+from druginv_agents.common import (
+    env_meta,
+    final_policy,
+    hparams_table,
+    shortage_penalty,
+    validate,
+)
 from druginv_agents.networks import PerDrugActorCritic
 from druginv_agents.policy import AgentPolicy
 
@@ -60,6 +69,9 @@ class PPOConfig:
     max_grad_norm: float = 0.5
     target_kl: float | None = 0.05
     hidden: int = 64
+    # Training-only cost per drug-slot ending below C_lo, in per-drug reward-scale units
+    # (see common.shortage_penalty); 0 trains on the model's cost alone.
+    shortage_penalty: float = 0.0
     seed: int = 0
     device: str = "cpu"
     eval_every: int = 25  # updates
@@ -87,6 +99,8 @@ class PPOConfig:
         for name in ("gamma", "gae_lambda"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} = {getattr(self, name)!r} must be in [0, 1]")
+        if not (np.isfinite(self.shortage_penalty) and self.shortage_penalty >= 0):
+            raise ValueError(f"shortage_penalty = {self.shortage_penalty!r} must be >= 0")
         json.dumps(self.env_kwargs)  # must be storable in a checkpoint
 
 
@@ -171,7 +185,10 @@ def train(
                 logp = dist.log_prob(u)
             obs, reward, _, _, info = envs.step(torch.sigmoid(u).cpu().numpy().astype(np.float32))
             obs_buf[t], u_buf[t], logp_buf[t], val_buf[t] = x, u, logp, value
-            rew_buf[t] = torch.as_tensor(-info["drug_costs"] / drug_scale, dtype=torch.float32)
+            drug_cost = info["drug_costs"] + shortage_penalty(
+                info["stock"], config, cfg.shortage_penalty
+            )
+            rew_buf[t] = torch.as_tensor(-drug_cost / drug_scale, dtype=torch.float32)
             ep_cost += info["costs"]["total"]
             ep_return += reward
             short += float((info["stock"] < config.band_lo - 1e-9).mean())
@@ -230,7 +247,14 @@ def train(
         is_last = update == num_updates
         if update % cfg.eval_every == 0 or is_last:
             cost = validate(
-                writer, "ppo", model, _meta(cfg, eval_env), eval_env, cfg.eval_episodes, global_step
+                writer,
+                "ppo",
+                model,
+                _meta(cfg, eval_env),
+                eval_env,
+                cfg.eval_episodes,
+                global_step,
+                cfg.shortage_penalty,
             )
             if cost < best_cost:
                 best_cost = cost

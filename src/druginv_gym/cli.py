@@ -4,6 +4,7 @@ Examples::
 
     druginv train ppo --scenario paper --n-drugs 70 --total-steps 600000 --logdir runs/ppo-70
     druginv train dqn --scenario paper --n-drugs 30 --total-steps 400000 --logdir runs/dqn-30
+    druginv train dqn --scenario paper --n-drugs 70 --set gamma=0.9 --set learning_rate=1e-3
     druginv train ppo --resume runs/ppo-70/last.pt --total-steps 900000 --logdir runs/ppo-70
 
 User errors (a bad value, a missing file) print one line and exit with code 2.
@@ -12,6 +13,8 @@ User errors (a bad value, a missing file) print one line and exit with code 2.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import sys
 from typing import Any
 
@@ -50,6 +53,31 @@ def _env_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return kw
 
 
+def _set_overrides(config_cls: type, items: list[str]) -> dict[str, Any]:
+    """``--set KEY=VALUE`` pairs as typed hyper-parameters (VALUE read as JSON)."""
+    defaults = {f.name: f.default for f in dataclasses.fields(config_cls) if f.name != "env_kwargs"}
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or key not in defaults:
+            raise UserError(
+                f"--set {item!r}: expected KEY=VALUE with KEY one of {sorted(defaults)}"
+            )
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        default = defaults[key]
+        if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if None not in (default, value) and type(value) is not type(default):
+            raise UserError(
+                f"--set {item!r}: {key} takes a {type(default).__name__}, not {value!r}"
+            )
+        out[key] = value
+    return out
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     try:
         from druginv_agents import dqn, ppo
@@ -68,6 +96,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides["total_steps"] = args.total_steps
     if args.num_envs is not None:
         overrides["num_envs"] = args.num_envs
+    if args.shortage_penalty is not None:
+        overrides["shortage_penalty"] = args.shortage_penalty
+    overrides.update(_set_overrides(config_cls, args.set or []))
     if args.device.startswith("cuda"):
         import torch
 
@@ -75,8 +106,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise UserError(f"--device {args.device}: no CUDA device is available")
     try:
         cfg = config_cls(**overrides)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
+    except (ValueError, TypeError) as exc:
+        raise UserError(f"bad hyper-parameter: {exc}") from None
     if args.resume is not None and not args.resume.is_file():
         raise UserError(f"--resume {args.resume}: no such checkpoint file")
     try:
@@ -84,8 +115,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UserError(f"--logdir {args.logdir}: cannot create it ({exc.strerror})") from None
     policy = module.train(cfg, logdir=args.logdir, resume=args.resume, progress=None)
+    what = "cost + shortage penalty" if cfg.shortage_penalty > 0 else "cost"
     print(
-        f"{args.algo}: best validation cost {policy.meta['best_eval_cost']:,.0f} USD after "
+        f"{args.algo}: best validation {what} {policy.meta['best_eval_cost']:,.0f} USD after "
         f"{policy.meta['global_step']:,} steps; checkpoints in {args.logdir}"
     )
     return 0
@@ -118,6 +150,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="env steps (PPO: slots x envs; DQN: drug decisions x envs)",
     )
     train.add_argument("--num-envs", type=_positive(int), default=None)
+    train.add_argument(
+        "--shortage-penalty",
+        type=float,
+        default=None,
+        help="training-only cost per drug-slot below C_lo, in per-drug reward-scale units",
+    )
+    train.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="any other hyper-parameter of PPOConfig/DQNConfig (repeatable), e.g. gamma=0.9",
+    )
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     train.add_argument("--logdir", type=Path, default=Path("runs"))
