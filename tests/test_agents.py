@@ -112,15 +112,25 @@ def test_dqn_trains_logs_and_reloads(tmp_path):
 
 
 @pytest.mark.slow
-def test_dqn_learns_the_known_optimum_of_one_drug(tmp_path):
-    """Demand 3/slot, price 10, unmet demand 100/unit, storage free, no initial stock: the
-    optimum orders exactly the missing units (level 3 of 0..10 when empty): 5 x 30 = 150."""
+@pytest.mark.parametrize(
+    ("band_lo", "penalty", "cost", "shortage"),
+    [
+        # Orders exactly the missing units (level 3 of 0..10 when empty): 5 x 30 = 150.
+        (0.0, 0.0, 150.0, 0.0),
+        # With C_lo = 3 and a shortage penalty of one reward scale per drug-slot below it, the
+        # optimum keeps 3 units in stock: level 6 first, then 3: 60 + 4 x 30 = 180, no
+        # drug-slot below C_lo (the band itself costs nothing here: penalty_lo = 0).
+        (3.0, 1.0, 180.0, 0.0),
+    ],
+)
+def test_dqn_learns_the_known_optimum_of_one_drug(tmp_path, band_lo, penalty, cost, shortage):
+    """Demand 3/slot, price 10, unmet demand 100/unit, storage free, no initial stock."""
     from druginv_gym.exogenous import PriceProcess, StorageRateProcess, UniformDemand
 
     cfg_env = one_drug_config(
         horizon=5,
         shelf_life=[10],
-        band_lo=[0.0],
+        band_lo=[band_lo],
         band_hi=[100.0],
         penalty_lo=[0.0],
         penalty_hi=[0.0],
@@ -145,11 +155,48 @@ def test_dqn_learns_the_known_optimum_of_one_drug(tmp_path):
         eval_every=25,
         eval_episodes=1,
         gamma=0.9,
+        shortage_penalty=penalty,
     )
     policy = dqn.train(cfg, logdir=tmp_path, progress=False)
     env = gym.make("DrugRefillSequential-v0", config=cfg_env)
     df = druginv_gym.evaluate(env, policy, 3, 0)
-    assert df.total_cost.tolist() == pytest.approx([150.0] * 3)
+    assert df.total_cost.tolist() == pytest.approx([cost] * 3)
+    assert df.shortage_rate.tolist() == pytest.approx([shortage] * 3)
+
+
+def test_shortage_penalty_charges_each_drug_slot_below_c_lo():
+    from druginv_agents.common import shortage_penalty
+
+    config = druginv_gym.make_scenario("paper", n_drugs=4, horizon=5)
+    stock = np.stack([config.band_lo - 1e-3, config.band_lo, config.band_lo + 1.0])
+    unit = config.reward_scale / 4
+    expected = np.zeros((3, 4))
+    expected[0] = 2.5 * unit
+    np.testing.assert_allclose(shortage_penalty(stock, config, 2.5), expected)
+    assert not shortage_penalty(stock, config, 0.0).any()
+    with pytest.raises(ValueError, match="shortage_penalty = -1"):
+        ppo.PPOConfig(shortage_penalty=-1.0)
+    with pytest.raises(ValueError, match="shortage_penalty = nan"):
+        dqn.DQNConfig(shortage_penalty=float("nan"))
+
+
+def test_ppo_validation_score_adds_the_shortage_penalty(tmp_path):
+    # Refills of at most 1 unit against a demand of about 3 keep the stock under C_lo = 2.
+    config = one_drug_config(horizon=6, refill_hi=[1.0], initial_stock=[0.0])
+    cfg = ppo.PPOConfig(
+        env_kwargs={"config": config.to_dict()},
+        total_steps=8 * 6 * 2,
+        num_envs=8,
+        eval_every=1,
+        eval_episodes=2,
+        shortage_penalty=3.0,
+    )
+    ppo.train(cfg, logdir=tmp_path, progress=False)
+    cost = np.array(_scalars(tmp_path, "eval/episode_cost"))
+    rate = np.array(_scalars(tmp_path, "eval/shortage_rate"))
+    score = np.array(_scalars(tmp_path, "eval/score"))
+    assert (rate > 0).all()
+    np.testing.assert_allclose(score, cost + 3.0 * config.reward_scale * 6 * rate, rtol=1e-5)
 
 
 def test_load_refuses_bad_checkpoints(tmp_path, capsys):
@@ -208,18 +255,36 @@ def test_load_pretrained_unknown_name():
         druginv_agents.load_pretrained("nope")
 
 
-@pytest.mark.parametrize("name", ["ppo-paper-30", "ppo-paper-50", "ppo-paper-70"])
+SHIPPED = [f"{algo}-paper-{n}" for algo in ("dqn", "ppo") for n in (30, 50, 70)]
+
+
+@pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_agents_load_and_beat_tuned_base_stock(name):
     from druginv_gym.baselines import BaseStock
 
     assert name in druginv_agents.list_pretrained()
     policy = druginv_agents.load_pretrained(name)
     n = int(name.rsplit("-", 1)[1])
-    assert policy.env_id == "DrugRefill-v0" and policy.env_kwargs == {
-        "scenario": "paper",
-        "n_drugs": n,
-    }
+    env_id = "DrugRefillSequential-v0" if name.startswith("dqn") else "DrugRefill-v0"
+    assert policy.env_id == env_id and policy.env_kwargs == {"scenario": "paper", "n_drugs": n}
     env = gym.make(policy.env_id, **policy.env_kwargs)
     agent = druginv_gym.evaluate(env, policy, 3, seed=0).total_cost
-    base = druginv_gym.evaluate(env, BaseStock(env, level=1.5), 3, seed=0).total_cost
+    box = gym.make("DrugRefill-v0", **policy.env_kwargs)
+    base = druginv_gym.evaluate(box, BaseStock(box, level=1.5), 3, seed=0).total_cost
     assert (agent < base).all()
+
+
+def test_shipped_ppo_70_beats_the_papers_baselines_on_cost_and_shortage():
+    """The issue's criterion on held-out seeds: lower cost than every baseline, lower shortage
+    rate than each of the paper's three (over-provisioning, ski-rental, max-min)."""
+    from druginv_gym.baselines import SS, MaxMin, OverProvisioning, SkiRental
+
+    policy = druginv_agents.load_pretrained("ppo-paper-70")
+    env = gym.make(policy.env_id, **policy.env_kwargs)
+    agent = druginv_gym.evaluate(env, policy, 3, seed=0)
+    for rule in (OverProvisioning(env), SkiRental(env), MaxMin(env)):
+        other = druginv_gym.evaluate(env, rule, 3, seed=0)
+        assert agent.total_cost.mean() < other.total_cost.mean(), type(rule).__name__
+        assert agent.shortage_rate.mean() < other.shortage_rate.mean(), type(rule).__name__
+    tuned = druginv_gym.evaluate(env, SS(env, 1.5, 1.5), 3, seed=0)
+    assert agent.total_cost.mean() < tuned.total_cost.mean()
