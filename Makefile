@@ -8,7 +8,7 @@ PIP    := $(PY) -m pip
 # CPU build of torch; a bare `pip install torch` may pull a multi-GB CUDA build.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: test benchmark lint format install install-test clean
+.PHONY: test benchmark docs lint format install install-test clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,7 @@ $(VENV)/.installed: pyproject.toml $(VENV)/.torch
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.torch
-	$(PIP) install --quiet -e ".[torch,solver,forecast,bench,test]"
+	$(PIP) install --quiet -e ".[torch,solver,forecast,bench,sweep,docs,test]"
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed
@@ -33,10 +33,15 @@ install-test: $(VENV)/.installed-test
 test: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mkdocs build --strict --quiet
 	$(PY) -m pytest -q
 
+# The paper's comparison (druginv benchmark --help for options); results in results/paper/.
 benchmark: $(VENV)/.installed
-	$(PY) benchmarks/perf.py
+	$(VENV)/bin/druginv benchmark
+
+docs: $(VENV)/.installed-test
+	$(VENV)/bin/mkdocs build --strict
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .
@@ -47,4 +52,4 @@ format: $(VENV)/.installed-test
 	$(VENV)/bin/ruff format .
 
 clean:
-	rm -rf $(VENV) build dist .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) build dist site .pytest_cache .ruff_cache .hypothesis

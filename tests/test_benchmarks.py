@@ -51,3 +51,11 @@ def test_forecasting(tmp_path):
     errors = pd.read_csv(tmp_path / "forecast_errors.csv")
     assert set(errors.horizon) == {1, 2, 3} and errors[["mae", "rmse", "smape"]].notna().all().all()
     assert (tmp_path / "forecast_vs_actual.png").stat().st_size > 20_000
+
+
+def test_sweep_sizes(tmp_path):
+    out = run("sweep_sizes.py", tmp_path)
+    table = pd.read_csv(tmp_path / "sizes.csv")
+    assert set(table.n_drugs) == {4, 6} and set(table.agent) == {"ppo", "dqn"}
+    assert table.drop(columns="agent").notna().all().all()
+    assert "70 (paper) | DRLD" in out

@@ -16,7 +16,8 @@ def test_help_lists_subcommands_with_examples(capsys):
         main(["--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    assert "train" in out and "druginv train ppo --scenario paper" in out
+    for sub in ("benchmark", "train", "evaluate", "solve", "forecast", "sweep"):
+        assert sub in out and f"druginv {sub}" in out, sub
 
 
 @pytest.mark.parametrize(

@@ -2,10 +2,16 @@
 
 Examples::
 
+    druginv benchmark                                   # the paper's comparison, 70 drugs
+    druginv benchmark --n-drugs 30 --episodes 20 --out results/paper-30
+    druginv evaluate ppo-paper-70 --episodes 10         # any policy on held-out seeds
+    druginv evaluate base-stock --scenario seasonal --n-drugs 20
+    druginv solve --n-drugs 70 --seed 3 --out orders.csv  # hindsight optimum of one episode
+    druginv forecast moving_average --test-weeks 52     # forecasters on the real data
     druginv train ppo --scenario paper --n-drugs 70 --total-steps 600000 --logdir runs/ppo-70
-    druginv train dqn --scenario paper --n-drugs 30 --total-steps 400000 --logdir runs/dqn-30
     druginv train dqn --scenario paper --n-drugs 70 --set gamma=0.9 --set learning_rate=1e-3
     druginv train ppo --resume runs/ppo-70/last.pt --total-steps 900000 --logdir runs/ppo-70
+    druginv sweep --scenarios paper seasonal --n-drugs 10 30 --seeds 0-4 --out results/sweep
 
 User errors (a bad value, a missing file) print one line and exit with code 2.
 """
@@ -36,6 +42,16 @@ def _positive(kind: type) -> Any:
         return value
 
     return parse
+
+
+def _nonnegative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an int") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= 0")
+    return value
 
 
 def _env_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -123,6 +139,258 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_table(title: str, summary: Any, sources: dict[str, str] | None = None) -> None:
+    """Means ± 95 % intervals per policy, with rich when it is installed."""
+    import math
+
+    def pct(x: float, ci: float | None = None) -> str:
+        if not math.isfinite(x):
+            return "n/a"
+        return f"{100 * x:.2f} %" + (f" ± {100 * ci:.2f}" if ci is not None else "")
+
+    cols = [
+        "policy",
+        "cost (USD)",
+        "vs optimum",
+        "shortage",
+        "stockout",
+        "unexpected",
+        "fill",
+        "waste",
+    ]
+    rows = []
+    for name, r in summary.iterrows():
+        gap = r.get("gap_to_optimum", float("nan"))
+        rows.append(
+            [
+                str(name) + (f" [{sources[name]}]" if sources and name in sources else ""),
+                f"{r.total_cost:,.0f} ± {r.total_cost_ci95:,.0f}",
+                pct(gap, r.get("gap_to_optimum_ci95")) if math.isfinite(gap) else "n/a",
+                pct(r.shortage_rate, r.shortage_rate_ci95),
+                pct(r.stockout_rate),
+                pct(r.unexpected_rate),
+                pct(r.fill_rate),
+                pct(r.waste_rate),
+            ]
+        )
+    try:
+        from rich.console import Console
+        from rich.table import Table
+    except ImportError:
+        widths = [max(len(c), *(len(row[i]) for row in rows)) for i, c in enumerate(cols)]
+        print(title)
+        for row in [cols, *rows]:
+            print(
+                "  ".join(
+                    v.ljust(w) if i == 0 else v.rjust(w)
+                    for i, (v, w) in enumerate(zip(row, widths, strict=True))
+                )
+            )
+        return
+    table = Table(title=title)
+    for i, c in enumerate(cols):
+        table.add_column(c, justify="left" if i == 0 else "right", no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=max(console.width, 150))
+    console.print(table)
+
+
+def _default_out(args: argparse.Namespace) -> Any:
+    from pathlib import Path
+
+    name = args.scenario
+    if args.n_drugs is not None and not (args.scenario == "paper" and args.n_drugs == 70):
+        name += f"-{args.n_drugs}"
+    if args.horizon is not None:
+        name += f"x{args.horizon}"
+    return Path("results") / name
+
+
+def cmd_benchmark(args: argparse.Namespace) -> int:
+    from druginv_gym.benchmark import DEFAULT_POLICIES, BenchmarkSpec, run_benchmark
+
+    policies = list(args.policies or DEFAULT_POLICIES) + [f"agent:{p}" for p in args.agent or []]
+    for path in args.agent or []:
+        if not path.is_file():
+            raise UserError(f"--agent {path}: no such checkpoint file")
+    try:
+        spec = BenchmarkSpec(
+            scenario=args.scenario,
+            n_drugs=args.n_drugs,
+            horizon=args.horizon,
+            episodes=args.episodes,
+            seed=args.seed,
+            policies=tuple(policies),
+            tune_episodes=args.tune_episodes,
+        )
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    out = args.out or _default_out(args)
+    try:
+        result = run_benchmark(spec, out, progress=None, plots=not args.no_plots)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    cfg = spec.make_env().unwrapped.config
+    _print_table(
+        f"{cfg.name}: {cfg.n_drugs} drugs x {cfg.horizon} slots, {spec.episodes} held-out "
+        f"episodes (seeds {spec.seed}..{spec.seed + spec.episodes - 1})",
+        result.summary,
+    )
+    for note in result.notes:
+        print(f"note: {note}")
+    print(f"wrote {', '.join(f.name for f in result.files)} to {out}")
+    return 0
+
+
+def _policy_for(name: str, env_kwargs: dict[str, Any], tune_episodes: int) -> tuple[Any, Any]:
+    """``(env, policy)`` for ``druginv evaluate``: a baseline, the optimum, a pretrained agent
+    name or a checkpoint path."""
+    from pathlib import Path
+
+    import gymnasium as gym
+
+    from druginv_gym import baselines
+    from druginv_gym.benchmark import OPTIMUM
+
+    rules = {
+        "over-provisioning": baselines.OverProvisioning,
+        "ski-rental": baselines.SkiRental,
+        "max-min": baselines.MaxMin,
+        "random": baselines.RandomPolicy,
+    }
+    if name in rules or name in ("base-stock", "(s,S)", OPTIMUM):
+        env = gym.make("DrugRefill-v0", **env_kwargs)
+        if name == "base-stock":
+            return env, baselines.tune_base_stock(env, n_episodes=tune_episodes)[0]
+        if name == "(s,S)":
+            return env, baselines.tune_ss(env, n_episodes=tune_episodes)[0]
+        if name == OPTIMUM:
+            from druginv_gym.solvers import HindsightOracle
+
+            return env, HindsightOracle(env)
+        return env, rules[name](env)
+    try:
+        import druginv_agents
+    except ImportError as exc:
+        raise UserError(f"agents need 'druginv-gym[torch]' ({exc})") from None
+    if Path(name).suffix == ".pt" or Path(name).is_file():
+        agent = druginv_agents.load(name)
+    elif name in druginv_agents.list_pretrained():
+        agent = druginv_agents.load_pretrained(name)
+    else:
+        known = [*rules, "base-stock", "(s,S)", OPTIMUM, *druginv_agents.list_pretrained()]
+        raise UserError(f"unknown policy {name!r}; choose from {known} or a checkpoint path")
+    return gym.make(agent.env_id, **env_kwargs), agent
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import druginv_gym
+
+    env_kwargs = _env_kwargs(args)
+    try:
+        env, policy = _policy_for(args.policy, env_kwargs, args.tune_episodes)
+        episodes = druginv_gym.evaluate(env, policy, args.episodes, args.seed, progress=None)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    episodes.insert(0, "policy", args.policy)
+    summary = druginv_gym.summarize(episodes)
+    cfg = env.unwrapped.config
+    _print_table(
+        f"{cfg.name}: {cfg.n_drugs} drugs x {cfg.horizon} slots, seeds "
+        f"{args.seed}..{args.seed + args.episodes - 1}",
+        summary,
+    )
+    if args.out is not None:
+        from druginv_gym._io import atomic_write_text
+
+        try:
+            atomic_write_text(args.out, episodes.to_csv(index=False))
+        except OSError as exc:
+            raise UserError(f"--out {args.out}: cannot write it ({exc.strerror})") from None
+        print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_solve(args: argparse.Namespace) -> int:
+    import gymnasium as gym
+    import pandas as pd
+
+    from druginv_gym.solvers import solve_hindsight
+
+    env = gym.make("DrugRefill-v0", **_env_kwargs(args))
+    env.reset(seed=args.seed)
+    u = env.unwrapped
+    sol = solve_hindsight(u.config, u.exogenous)
+    print(
+        f"{u.config.name}, seed {args.seed}: status {sol.status}, objective "
+        f"{sol.objective:,.2f} USD, {sol.iterations} iterations, {sol.solve_seconds:.2f} s"
+    )
+    if args.out is not None:
+        from druginv_gym._io import atomic_write_text
+
+        table = pd.DataFrame(sol.orders, columns=[f"drug_{i}" for i in range(u.config.n_drugs)])
+        table.insert(0, "slot", range(len(table)))
+        try:
+            atomic_write_text(args.out, table.to_csv(index=False))
+        except OSError as exc:
+            raise UserError(f"--out {args.out}: cannot write it ({exc.strerror})") from None
+        print(f"wrote the optimal orders (units, slot x drug) to {args.out}")
+    return 0 if sol.success else 1
+
+
+def cmd_forecast(args: argparse.Namespace) -> int:
+    import numpy as np
+    import pandas as pd
+
+    from druginv_gym.data import load_pharma_sales
+    from druginv_gym.forecasting import FORECASTERS
+    from druginv_gym.forecasting.metrics import mae, rmse, smape
+
+    if args.model not in FORECASTERS:
+        raise UserError(f"unknown forecaster {args.model!r}; choose from {sorted(FORECASTERS)}")
+    sales = load_pharma_sales("weekly")
+    groups = args.groups or list(sales.columns)
+    missing = [g for g in groups if g not in sales.columns]
+    if missing:
+        raise UserError(f"--groups {missing}: not in the data; choose from {list(sales.columns)}")
+    data = sales[groups].to_numpy(dtype=float).T
+    n_weeks = data.shape[1]
+    if not 1 <= args.test_weeks < n_weeks - 8:
+        raise UserError(f"--test-weeks {args.test_weeks}: must be in 1..{n_weeks - 9}")
+    start = n_weeks - args.test_weeks
+    model = FORECASTERS[args.model]()
+    model.fit(data[:, :start])
+    h = args.horizon
+    origins = range(start, n_weeks - h + 1)
+    if len(origins) == 0:
+        raise UserError(f"--horizon {h}: longer than the test weeks")
+    pred = np.stack([model.predict(data[:, :t], h)[:, h - 1] for t in origins], axis=1)
+    actual = data[:, start + h - 1 :]
+    rows = [
+        {
+            "group": g,
+            "mae": mae(actual[i], pred[i]),
+            "rmse": rmse(actual[i], pred[i]),
+            "smape": smape(actual[i], pred[i]),
+        }
+        for i, g in enumerate(groups)
+    ]
+    table = pd.DataFrame(rows)
+    print(
+        f"{args.model}: {h}-week-ahead forecasts over the last {args.test_weeks} weeks "
+        f"(fitted on the {start} weeks before)"
+    )
+    print(table.to_string(index=False, float_format=lambda v: f"{v:,.2f}"))
+    print(
+        f"mean: MAE {table.mae.mean():.2f}, RMSE {table.rmse.mean():.2f}, "
+        f"SMAPE {table.smape.mean():.2f} %"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from pathlib import Path
 
@@ -167,6 +435,65 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--logdir", type=Path, default=Path("runs"))
     train.add_argument("--resume", type=Path, default=None, help="a last.pt to continue from")
     train.set_defaults(func=cmd_train)
+
+    def scenario_args(p: argparse.ArgumentParser, n_drugs: int | None = None) -> None:
+        p.add_argument("--scenario", default="paper", help="scenario name (default: paper)")
+        p.add_argument("--n-drugs", type=_positive(int), default=n_drugs)
+        p.add_argument("--horizon", type=_positive(int), default=None)
+
+    bench = sub.add_parser(
+        "benchmark",
+        help="the paper's comparison: optimum, agents and baselines on held-out traces",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:" + EXAMPLES,
+    )
+    scenario_args(bench, n_drugs=70)
+    bench.add_argument("--episodes", type=_positive(int), default=10)
+    bench.add_argument("--seed", type=_nonnegative_int, default=0, help="first held-out seed")
+    bench.add_argument("--out", type=Path, default=None, help="default: results/<scenario>/")
+    bench.add_argument(
+        "--policies",
+        nargs="+",
+        default=None,
+        help="subset of: hindsight-optimal dqn ppo over-provisioning ski-rental max-min "
+        "base-stock (s,S)",
+    )
+    bench.add_argument("--agent", type=Path, action="append", help="also a checkpoint (repeatable)")
+    bench.add_argument("--tune-episodes", type=_positive(int), default=8)
+    bench.add_argument("--no-plots", action="store_true")
+    bench.set_defaults(func=cmd_benchmark)
+
+    ev = sub.add_parser(
+        "evaluate",
+        help="score one policy (baseline, pretrained agent or checkpoint) on held-out seeds",
+    )
+    ev.add_argument("policy", help="a baseline name, hindsight-optimal, ppo-paper-70, or a .pt")
+    scenario_args(ev)
+    ev.add_argument("--episodes", type=_positive(int), default=10)
+    ev.add_argument("--seed", type=_nonnegative_int, default=0)
+    ev.add_argument("--tune-episodes", type=_positive(int), default=8)
+    ev.add_argument("--out", type=Path, default=None, help="write the per-episode CSV here")
+    ev.set_defaults(func=cmd_evaluate)
+
+    solve = sub.add_parser("solve", help="hindsight optimum (Ipopt) of one episode")
+    scenario_args(solve)
+    solve.add_argument("--seed", type=_nonnegative_int, default=0)
+    solve.add_argument("--out", type=Path, default=None, help="write the orders CSV here")
+    solve.set_defaults(func=cmd_solve)
+
+    fc = sub.add_parser("forecast", help="score a forecaster on the real weekly pharmacy data")
+    fc.add_argument(
+        "model",
+        help="naive, seasonal_naive, moving_average, exponential_smoothing, mlp, lstm, cnn_lstm",
+    )
+    fc.add_argument("--groups", nargs="+", default=None, help="ATC groups (default: all 8)")
+    fc.add_argument("--test-weeks", type=_positive(int), default=52)
+    fc.add_argument("--horizon", type=_positive(int), default=1)
+    fc.set_defaults(func=cmd_forecast)
+
+    from druginv_gym.sweep import add_sweep_parser
+
+    add_sweep_parser(sub, EXAMPLES)
     return parser
 
 

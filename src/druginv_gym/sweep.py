@@ -1,0 +1,345 @@
+"""``druginv sweep``: a grid of scenarios x sizes x seeds x policies as Ray tasks.
+
+Each *cell* is one held-out episode of one policy: ``(scenario, n_drugs, horizon, policy,
+seed)``. A policy is any name of :data:`druginv_gym.benchmark.DEFAULT_POLICIES`, a shipped
+agent or checkpoint (``agent:<name or path>``), or ``train:ppo`` / ``train:dqn``: an agent that
+the sweep trains first, once per scenario and size (``--train-steps`` steps, seed 0, into
+``<out>/train/``), then evaluates like the others.
+
+Cells run as Ray tasks (``ray`` is the optional ``sweep`` extra; a local Ray instance by
+default, ``--address`` to join a cluster where the package is installed), or in this process
+with ``--local``. Results go to ``<out>/sweep.csv``, rewritten atomically as each cell ends, so
+a sweep that is stopped or killed resumes: cells already in the file are skipped, training runs
+continue from their last checkpoint, and the table ends with exactly one row per cell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from druginv_gym._io import atomic_write_text
+
+KEY = ("scenario", "n_drugs", "horizon", "policy", "seed")
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0-4"`` -> ``[0, 1, 2, 3, 4]``; ``"0,3,7"`` -> ``[0, 3, 7]``."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        lo, sep, hi = part.partition("-")
+        try:
+            a = int(lo)
+            b = int(hi) if sep else a
+        except ValueError:
+            raise ValueError(f"seeds = {text!r}: expected e.g. '0-9' or '0,3,7'") from None
+        if a < 0 or b < a:
+            raise ValueError(f"seeds = {text!r}: '{part}' is not a range of seeds >= 0")
+        seeds.extend(range(a, b + 1))
+    return sorted(set(seeds))
+
+
+def make_cells(
+    scenarios: list[str],
+    n_drugs: list[int | None],
+    horizon: int | None,
+    policies: list[str],
+    seeds: list[int],
+) -> list[dict[str, Any]]:
+    return [
+        {"scenario": s, "n_drugs": n, "horizon": horizon, "policy": p, "seed": k}
+        for s, n, p, k in itertools.product(scenarios, n_drugs, policies, seeds)
+    ]
+
+
+def cell_key(cell: dict[str, Any]) -> tuple:
+    return tuple(_norm(cell[k]) for k in KEY)
+
+
+def _norm(v: Any) -> Any:
+    if v is None or (isinstance(v, float) and pd.isna(v)):
+        return None
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    return v
+
+
+def _spec(cell: dict[str, Any], tune_episodes: int, policy: str):
+    from druginv_gym.benchmark import BenchmarkSpec
+
+    return BenchmarkSpec(
+        scenario=cell["scenario"],
+        n_drugs=cell["n_drugs"],
+        horizon=cell["horizon"],
+        episodes=1,
+        seed=cell["seed"],
+        policies=(policy,),
+        tune_episodes=tune_episodes,
+    )
+
+
+def train_dir(
+    out: Path, scenario: str, n_drugs: int | None, horizon: int | None, algo: str
+) -> Path:
+    return out / "train" / f"{scenario}-{n_drugs or 'default'}-{horizon or 'default'}-{algo}"
+
+
+def run_training(
+    scenario: str, n_drugs: int | None, horizon: int | None, algo: str, steps: int, logdir: str
+) -> str:
+    """Train ``algo`` (seed 0) for the scenario, resuming from ``last.pt``; the best checkpoint."""
+    from druginv_agents import dqn, ppo
+
+    module = {"ppo": ppo, "dqn": dqn}[algo]
+    cls = ppo.PPOConfig if algo == "ppo" else dqn.DQNConfig
+    env_kwargs: dict[str, Any] = {"scenario": scenario}
+    if n_drugs is not None:
+        env_kwargs["n_drugs"] = n_drugs
+    if horizon is not None:
+        env_kwargs["horizon"] = horizon
+    logdir_p = Path(logdir)
+    done = logdir_p / "done.json"
+    if not done.exists():
+        last = logdir_p / "last.pt"
+        extra = {"num_envs": 8, "eval_every": 5, "checkpoint_every": 1} if algo == "ppo" else {}
+        cfg = cls(env_kwargs=env_kwargs, total_steps=steps, seed=0, **extra)
+        module.train(cfg, logdir=logdir_p, resume=last if last.exists() else None, progress=False)
+        atomic_write_text(done, json.dumps({"algo": algo, "steps": steps}))
+    best = logdir_p / "best.pt"
+    return str(best if best.exists() else logdir_p / "last.pt")
+
+
+def run_cell(cell: dict[str, Any], tune_episodes: int, checkpoint: str | None = None) -> dict:
+    """Evaluate one cell; returns its row (the cell's key, every metric, wall time)."""
+    from druginv_gym.benchmark import _tune, make_policy
+    from druginv_gym.evaluation import evaluate
+
+    start = time.perf_counter()
+    policy = cell["policy"]
+    name = f"agent:{checkpoint}" if policy.startswith("train:") else policy
+    spec = _spec(cell, tune_episodes, name)
+    env, agent, source = make_policy(name, spec, _tune(spec, progress=False))
+    row = evaluate(env, agent, 1, cell["seed"]).iloc[0].to_dict()
+    row.pop("episode", None)
+    row.pop("seed", None)
+    return {**cell, "source": str(source), **row, "cell_wall_s": time.perf_counter() - start}
+
+
+def _load(path: Path) -> pd.DataFrame:
+    if not path.exists():
+        return pd.DataFrame()
+    try:
+        table = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: cannot read the earlier results to resume ({exc})") from None
+    missing = [k for k in KEY if k not in table.columns]
+    if missing:
+        raise ValueError(f"{path}: not a sweep table (no column {missing[0]!r})")
+    table = table.astype({"horizon": "object", "n_drugs": "object"})
+    keys = [cell_key(r) for r in table[list(KEY)].to_dict("records")]
+    return table.assign(_key=keys).drop_duplicates("_key", keep="last").drop(columns="_key")
+
+
+def run_sweep(
+    cells: list[dict[str, Any]],
+    out: str | Path,
+    *,
+    tune_episodes: int = 4,
+    train_steps: int = 50_000,
+    address: str | None = None,
+    local: bool = False,
+    num_cpus: int | None = None,
+    progress: bool | None = None,
+    log: Any = print,
+) -> pd.DataFrame:
+    """Run the cells not yet in ``<out>/sweep.csv``; returns the whole table."""
+    from tqdm.auto import tqdm
+
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"--out {out}: cannot create it ({exc.strerror})") from None
+    path = out / "sweep.csv"
+    table = _load(path)
+    done = {cell_key(r) for r in table[list(KEY)].to_dict("records")} if len(table) else set()
+    todo = [c for c in cells if cell_key(c) not in done]
+    if done:
+        log(f"resuming: {len(cells) - len(todo)} of {len(cells)} cells already in {path}")
+    rows = [table] if len(table) else []
+    failures: list[str] = []
+    bar = tqdm(total=len(todo), desc="sweep", disable=None if progress is None else not progress)
+
+    def record(row: dict[str, Any]) -> None:
+        rows.append(pd.DataFrame([row]))
+        atomic_write_text(path, pd.concat(rows, ignore_index=True).to_csv(index=False))
+        bar.update(1)
+
+    trainings = {
+        (c["scenario"], c["n_drugs"], c["horizon"], c["policy"].split(":", 1)[1])
+        for c in todo
+        if c["policy"].startswith("train:")
+    }
+    if local:
+        ckpts = {
+            t: run_training(*t, train_steps, str(train_dir(out, *t)))
+            for t in sorted(trainings, key=str)
+        }
+        for c in todo:
+            ckpt = ckpts.get((c["scenario"], c["n_drugs"], c["horizon"], c["policy"][6:]))
+            try:
+                record(run_cell(c, tune_episodes, ckpt))
+            except Exception as exc:  # reported; the sweep goes on
+                failures.append(f"{cell_key(c)}: {type(exc).__name__}: {exc}")
+                bar.update(1)
+    else:
+        try:
+            import ray
+        except ImportError:
+            raise ValueError(
+                "the sweep runs on Ray: install 'druginv-gym[sweep]' (or pass --local)"
+            ) from None
+        ray.init(
+            address=address,
+            num_cpus=num_cpus if address is None else None,
+            include_dashboard=False,
+            ignore_reinit_error=True,
+            log_to_driver=False,
+            configure_logging=False,
+        )
+        try:
+            train_task = ray.remote(run_training)
+            cell_task = ray.remote(run_cell)
+            ckpt_refs = {
+                t: train_task.remote(*t, train_steps, str(train_dir(out, *t).resolve()))
+                for t in trainings
+            }
+            pending = {}
+            for c in todo:
+                ref = ckpt_refs.get((c["scenario"], c["n_drugs"], c["horizon"], c["policy"][6:]))
+                pending[cell_task.remote(c, tune_episodes, ref)] = c
+            while pending:
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                c = pending.pop(ready[0])
+                try:
+                    record(ray.get(ready[0]))
+                except Exception as exc:  # reported; the sweep goes on
+                    failures.append(f"{cell_key(c)}: {type(exc).__name__}: {exc}".splitlines()[0])
+                    bar.update(1)
+        finally:
+            ray.shutdown()
+    bar.close()
+    for f in failures:
+        log(f"failed cell {f}")
+    result = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+    if failures:
+        raise RuntimeError(
+            f"{len(failures)} of {len(todo)} cells failed (kept {len(result)} rows in {path}; "
+            "run again to retry them)"
+        )
+    return result
+
+
+def add_gap(table: pd.DataFrame) -> pd.DataFrame:
+    """``gap_to_optimum`` per row: cost over the hindsight optimum's on the same scenario,
+    size and seed (NaN where the grid has no optimum)."""
+    from druginv_gym.benchmark import OPTIMUM
+
+    where = ["scenario", "n_drugs", "horizon", "seed"]
+    keyed = table.assign(**{k: table[k].astype(str) for k in where})
+    opt = keyed[keyed.policy == OPTIMUM].set_index(where).total_cost
+    if opt.empty:
+        return table.assign(gap_to_optimum=float("nan"))
+    ref = keyed.join(opt.rename("_opt"), on=where)["_opt"].to_numpy()
+    return table.assign(gap_to_optimum=table.total_cost.to_numpy() / ref - 1.0)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from druginv_gym.benchmark import DEFAULT_POLICIES
+    from druginv_gym.cli import UserError, _print_table
+    from druginv_gym.evaluation import summarize
+    from druginv_gym.scenarios import make_scenario
+
+    for flag, value in (
+        ("--train-steps", args.train_steps),
+        ("--tune-episodes", args.tune_episodes),
+    ):
+        if value < 1:
+            raise UserError(f"{flag} {value}: must be >= 1")
+    try:
+        seeds = parse_seeds(args.seeds)
+        for s in args.scenarios:
+            for n in args.n_drugs or [None]:
+                make_scenario(s, n_drugs=n, horizon=args.horizon)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    policies = args.policies or [p for p in DEFAULT_POLICIES if p not in ("dqn", "ppo")]
+    for p in policies:
+        if p not in DEFAULT_POLICIES and not p.startswith(("agent:", "train:")):
+            raise UserError(
+                f"unknown policy {p!r}; choose from {list(DEFAULT_POLICIES)}, 'agent:<name or "
+                "path>', 'train:ppo' or 'train:dqn'"
+            )
+        if p.startswith("train:") and p not in ("train:ppo", "train:dqn"):
+            raise UserError(f"unknown policy {p!r}: use train:ppo or train:dqn")
+        if p in ("dqn", "ppo"):
+            raise UserError(f"policy {p!r}: name a shipped agent, e.g. agent:{p}-paper-30")
+    cells = make_cells(args.scenarios, args.n_drugs or [None], args.horizon, policies, seeds)
+    try:
+        table = run_sweep(
+            cells,
+            args.out,
+            tune_episodes=args.tune_episodes,
+            train_steps=args.train_steps,
+            address=args.address,
+            local=args.local,
+            num_cpus=args.num_cpus,
+        )
+    except (ValueError, RuntimeError) as exc:
+        raise UserError(str(exc)) from None
+    table = add_gap(table)
+    table = table.assign(
+        group=[
+            f"{r.scenario}-{int(r.n_drugs) if pd.notna(r.n_drugs) else 'default'} {r.policy}"
+            for r in table.itertuples()
+        ]
+    )
+    summary = summarize(table, by="group")
+    _print_table(f"sweep: {len(cells)} cells", summary)
+    print(f"wrote {Path(args.out) / 'sweep.csv'}")
+    return 0
+
+
+def add_sweep_parser(sub: Any, examples: str) -> None:
+    p = sub.add_parser(
+        "sweep",
+        help="a grid of scenarios x sizes x seeds x policies as Ray tasks (resumable)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:" + examples,
+    )
+    p.add_argument("--scenarios", nargs="+", default=["paper"])
+    p.add_argument(
+        "--n-drugs", nargs="+", type=int, default=None, help="sizes (default: each scenario's)"
+    )
+    p.add_argument("--horizon", type=int, default=None)
+    p.add_argument("--seeds", default="0-4", help="held-out seeds, e.g. 0-9 or 0,3,7")
+    p.add_argument(
+        "--policies",
+        nargs="+",
+        default=None,
+        help="baselines, hindsight-optimal, agent:<name|path>, train:ppo, train:dqn "
+        "(default: the optimum and every baseline)",
+    )
+    p.add_argument("--train-steps", type=int, default=50_000, help="steps of each train:* run")
+    p.add_argument("--tune-episodes", type=int, default=4)
+    p.add_argument("--out", type=Path, default=Path("results/sweep"))
+    p.add_argument("--address", default=None, help="join a Ray cluster (default: local Ray)")
+    p.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray instance")
+    p.add_argument("--local", action="store_true", help="run in this process, without Ray")
+    p.set_defaults(func=cmd_sweep)
