@@ -1,17 +1,25 @@
-"""Environment throughput: single env, native vector env and SyncVectorEnv, side by side.
+"""Environment throughput against a peer, the native vector env's curve, agents' throughput.
 
 Measures, in one process and one run, random-action steps per second of
 
-* ``gym.make("DrugRefill-v0")`` (default wrappers) and its raw ``.unwrapped`` env,
+* ``gym.make("DrugRefill-v0")`` (default wrappers) and its raw ``.unwrapped`` env, next to the
+  peer ``gym.make("GymInvMgmt/Serial-v0")`` (PyPI ``gym-invmgmt``, a Gymnasium inventory env
+  with 3 nodes; in the ``bench`` extra), with the ratio;
 * the native vector env ``gym.make_vec("DrugRefill-v0", num_envs=k)`` for several ``k``,
-* a ``SyncVectorEnv`` of single envs at the same ``k`` (the generic alternative),
+* a ``SyncVectorEnv`` of single envs at the same ``k`` (the generic alternative), with the
+  native/Sync ratio on the same total work,
+* the native vector env's curve over ``--curve-envs`` (at ``--n-drugs``) and over
+  ``--curve-drugs`` (at 256 envs), and its memory per env (``tracemalloc`` peak of creating
+  and resetting the vector env, over ``num_envs``),
+* PPO and DQN training throughput (env steps per second, learning included) at ``--n-drugs``.
 
-and reports drug-steps per second (env steps x drugs) and the native/Sync ratio, with
-min/median/max over repeats. Actions are pre-sampled so the policy costs nothing.
+Drug-steps per second = env steps x drugs. Every figure is min/median/max over repeats.
+Actions are pre-sampled so the policy costs nothing. Writes ``perf.csv``, ``curve.csv``,
+``agents.csv`` and ``perf_curve.png`` to ``--out``.
 
 Usage::
 
-    python benchmarks/perf.py                      # default (about a minute on 2 cores)
+    python benchmarks/perf.py                      # default (a few minutes on 2 cores)
     python benchmarks/perf.py --quick              # seconds: checks that it runs
     python benchmarks/perf.py --n-drugs 70 --num-envs 1 64 1024 --repeats 5 --out results/perf
 """
@@ -21,6 +29,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 
 import gymnasium as gym
@@ -30,7 +39,19 @@ import pandas as pd
 import druginv_gym  # noqa: F401  (registers the ids)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, write_csv_atomic
+from _common import machine, pyplot, write_csv_atomic
+
+PEER = "GymInvMgmt/Serial-v0"
+
+
+def _peer_env():
+    """The peer env, or None (with a note) when gym-invmgmt is not installed."""
+    try:
+        import gym_invmgmt  # noqa: F401  (registers its ids)
+    except ImportError:
+        print(f"gym-invmgmt not installed (pip install 'druginv-gym[bench]'): no {PEER} row")
+        return None
+    return gym.make(PEER)
 
 
 def _time_steps(env, actions, vector: bool) -> float:
@@ -46,7 +67,11 @@ def _time_steps(env, actions, vector: bool) -> float:
 
 def measure(kind: str, n_drugs: int, num_envs: int, steps: int, repeats: int) -> dict:
     horizon = 30
-    if kind == "single":
+    if kind == "peer":
+        env = _peer_env()
+        if env is None:
+            return {}
+    elif kind == "single":
         env = gym.make("DrugRefill-v0", n_drugs=n_drugs, horizon=horizon)
     elif kind == "single-unwrapped":
         env = gym.make("DrugRefill-v0", n_drugs=n_drugs, horizon=horizon).unwrapped
@@ -72,13 +97,120 @@ def measure(kind: str, n_drugs: int, num_envs: int, steps: int, repeats: int) ->
     rates = np.array([steps * batch / t for t in times])
     return {
         "kind": kind,
-        "n_drugs": n_drugs,
+        "n_drugs": n_drugs if kind != "peer" else 3,
         "num_envs": batch,
         "steps_per_s_min": rates.min(),
         "steps_per_s_median": float(np.median(rates)),
         "steps_per_s_max": rates.max(),
-        "drug_steps_per_s_median": float(np.median(rates)) * n_drugs,
+        "drug_steps_per_s_median": float(np.median(rates)) * (n_drugs if kind != "peer" else 3),
     }
+
+
+def memory_per_env(n_drugs: int, num_envs: int) -> float:
+    """Bytes per env allocated to create and reset a native vector env (tracemalloc peak)."""
+    tracemalloc.start()
+    env = gym.make_vec("DrugRefill-v0", num_envs=num_envs, n_drugs=n_drugs)
+    env.reset(seed=0)
+    env.step(env.action_space.sample())
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    env.close()
+    return peak / num_envs
+
+
+def curve(n_drugs: int, envs: list[int], drugs: list[int], repeats: int, budget: int) -> list[dict]:
+    """Native vector env throughput over num_envs and n_drugs (about ``budget`` drug-steps per
+    timing)."""
+    rows = []
+    cells = [(n_drugs, k) for k in envs] + [(n, 256) for n in drugs if n != n_drugs]
+    for i, (n, k) in enumerate(cells, 1):
+        steps = int(np.clip(budget // (n * k), 10, 300))
+        row = measure("native-vector", n, k, steps, repeats)
+        row["bytes_per_env"] = memory_per_env(n, min(k, 1024))
+        rows.append(row)
+        print(
+            f"[curve {i}/{len(cells)}] n_drugs={n:<5} num_envs={k:<5} "
+            f"{row['drug_steps_per_s_median']:>14,.0f} drug-steps/s  "
+            f"{row['bytes_per_env'] / 1024:,.1f} KiB/env",
+            flush=True,
+        )
+    return rows
+
+
+def agents_throughput(n_drugs: int, quick: bool) -> list[dict]:
+    """PPO and DQN training env-steps per second, learning included (one short run each)."""
+    import tempfile
+
+    try:
+        from druginv_agents import dqn, ppo
+    except ImportError as exc:
+        print(f"agents not installed ({exc}): no training throughput")
+        return []
+    rows = []
+    kw = {"scenario": "paper", "n_drugs": n_drugs}
+    runs = [
+        ("ppo", ppo.train, ppo.PPOConfig(env_kwargs=kw, total_steps=(2 if quick else 8) * 32 * 30)),
+        (
+            "dqn",
+            dqn.train,
+            dqn.DQNConfig(
+                env_kwargs=kw,
+                total_steps=(1 if quick else 3) * 8 * n_drugs * 30,
+                learning_starts=1000,
+                eval_every=1000,
+            ),
+        ),
+    ]
+    for name, train, cfg in runs:
+        with tempfile.TemporaryDirectory() as tmp:
+            start = time.perf_counter()
+            train(cfg, logdir=tmp, progress=False)
+            wall = time.perf_counter() - start
+        unit = "slots" if name == "ppo" else "drug decisions"
+        rows.append(
+            {
+                "agent": name,
+                "n_drugs": n_drugs,
+                "steps": cfg.total_steps,
+                "unit": unit,
+                "wall_s": wall,
+                "steps_per_s": cfg.total_steps / wall,
+            }
+        )
+        print(
+            f"[agents] {name}: {cfg.total_steps / wall:,.0f} {unit}/s "
+            f"({cfg.total_steps:,} in {wall:.1f} s, learning and validation included)"
+        )
+    return rows
+
+
+def plot_curve(rows: list[dict], n_drugs: int, path: Path) -> None:
+    plt = pyplot()
+    if plt is None or not rows:
+        return
+    df = pd.DataFrame(rows)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    by_envs = df[df.n_drugs == n_drugs].sort_values("num_envs")
+    by_drugs = df[df.num_envs == 256].sort_values("n_drugs")
+    for ax, d, x, label in (
+        (axes[0], by_envs, "num_envs", f"num_envs ({n_drugs} drugs)"),
+        (axes[1], by_drugs, "n_drugs", "n_drugs (256 envs)"),
+    ):
+        ax.plot(d[x], d.drug_steps_per_s_median / 1e6, marker="o")
+        ax.fill_between(
+            d[x],
+            d.steps_per_s_min * d.n_drugs / 1e6,
+            d.steps_per_s_max * d.n_drugs / 1e6,
+            alpha=0.3,
+        )
+        ax.set_xscale("log")
+        ax.set_xlabel(label)
+        ax.set_ylabel("million drug-steps / s")
+        ax.grid(alpha=0.3)
+    fig.suptitle("Native vector env throughput (median, min-max band)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,16 +220,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=300, help="env steps per timing")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--sync-max-envs", type=int, default=64, help="largest k for SyncVectorEnv")
+    p.add_argument("--curve-envs", type=int, nargs="*", default=[1, 8, 64, 256, 1024, 4096, 8192])
+    p.add_argument("--curve-drugs", type=int, nargs="*", default=[10, 30, 70, 200, 500, 1000])
+    p.add_argument("--no-agents", action="store_true", help="skip the training throughput")
     p.add_argument("--quick", action="store_true", help="tiny sizes: checks that it runs")
     p.add_argument("--out", type=Path, default=Path("results/perf"))
     args = p.parse_args(argv)
     if args.n_drugs < 1 or args.steps < 1 or args.repeats < 1 or min(args.num_envs) < 1:
         p.error("--n-drugs, --steps, --repeats and --num-envs must be >= 1")
+    budget = 3_000_000
     if args.quick:
         args.num_envs, args.steps, args.repeats, args.sync_max_envs = [1, 8], 30, 1, 8
+        args.curve_envs, args.curve_drugs, budget = [1, 16], [5, 20], 20_000
 
     rows = []
-    plan = [("single", 1), ("single-unwrapped", 1)]
+    plan = [("peer", 1), ("single", 1), ("single-unwrapped", 1)]
     for k in args.num_envs:
         plan.append(("native-vector", k))
         if k <= args.sync_max_envs:
@@ -106,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
         # Fewer steps for large batches keep every cell near the same wall time.
         steps = max(10, args.steps // max(1, k // 64)) if kind.endswith("vector") else args.steps
         row = measure(kind, args.n_drugs, k, steps, args.repeats)
+        if not row:
+            continue
         rows.append(row)
         print(
             f"[{i}/{len(plan)}] {kind:>16} num_envs={k:<5} "
@@ -114,6 +253,16 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     df = pd.DataFrame(rows)
+    single = df[df.kind == "single"].iloc[0]
+    if (df.kind == "peer").any():
+        peer = df[df.kind == "peer"].iloc[0]
+        print(
+            f"\nDrugRefill-v0 ({args.n_drugs} drugs) / {PEER}, env steps per second: median "
+            f"x{single.steps_per_s_median / peer.steps_per_s_median:.2f} (worst "
+            f"x{single.steps_per_s_min / peer.steps_per_s_max:.2f}, best "
+            f"x{single.steps_per_s_max / peer.steps_per_s_min:.2f}); drug-steps "
+            f"x{single.drug_steps_per_s_median / peer.drug_steps_per_s_median:.1f}"
+        )
     native = df[df.kind == "native-vector"].set_index("num_envs")
     sync = df[df.kind == "sync-vector"].set_index("num_envs")
     common = native.index.intersection(sync.index)
@@ -124,6 +273,13 @@ def main(argv: list[str] | None = None) -> int:
             med = native.loc[k, "steps_per_s_median"] / sync.loc[k, "steps_per_s_median"]
             hi = native.loc[k, "steps_per_s_max"] / sync.loc[k, "steps_per_s_min"]
             print(f"  num_envs={k:<5} median x{med:.1f}  (worst x{lo:.1f}, best x{hi:.1f})")
+    print()
+    curve_rows = curve(args.n_drugs, args.curve_envs, args.curve_drugs, args.repeats, budget)
+    write_csv_atomic(pd.DataFrame(curve_rows), args.out / "curve.csv")
+    plot_curve(curve_rows, args.n_drugs, args.out / "perf_curve.png")
+    if not args.no_agents:
+        agent_rows = agents_throughput(6 if args.quick else args.n_drugs, args.quick)
+        write_csv_atomic(pd.DataFrame(agent_rows), args.out / "agents.csv")
     path = args.out / "perf.csv"
     write_csv_atomic(df, path)
     print(f"\nwrote {path}  ({machine()})")

@@ -252,3 +252,140 @@ def step_slot(
         penalty=penalty,
         shortage=shortage,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# The same dynamics on cumulative flows: what the environments step with.
+#
+# FIFO stock is a queue, so it is fully described by two cumulative counts per drug: units that
+# ever arrived, ``arrived = initial_stock + sum_{a <= t} accepted(a)`` (the initial stock counts
+# as arriving in slot 0, as in :func:`initial_stock`), and units that ever left,
+# ``left = sum (served + expired)``. The stock level is ``arrived - left``; serving FIFO moves
+# ``left`` forward by the demand, at most to ``arrived``; the units that arrived in slot ``a``
+# expire at the end of slot ``a + L_i - 1``, so expiry moves ``left`` up to ``arrived(t - L_i +
+# 1)``. A ring of the last ``max shelf life`` values of ``arrived`` is all the history needed.
+# Each slot then costs O(B N) instead of O(B N L): the by-age array above is the reference
+# implementation, and tests check both give the same slot outcomes.
+# ---------------------------------------------------------------------------------------------
+
+
+class FlowState:
+    """Cumulative-flow state of ``B`` envs (mutated in place by :func:`flow_step`).
+
+    Attributes:
+        arrived: (B, N) units that ever arrived, the initial stock included.
+        left: (B, N) units that ever left (served or expired).
+        ring: (B, L, N) ``ring[:, a % L] = arrived`` after slot ``a`` (``L`` = max shelf life).
+        spent: (B,) purchase spend so far (USD).
+        t: slots played.
+    """
+
+    __slots__ = ("arrived", "left", "ring", "spent", "t")
+
+    def __init__(self, config: ScenarioConfig, batch: int) -> None:
+        n = config.n_drugs
+        self.arrived = np.broadcast_to(config.initial_stock, (batch, n)).astype(np.float64)
+        self.left = np.zeros((batch, n))
+        self.ring = np.zeros((batch, config.max_shelf_life, n))
+        self.spent = np.zeros(batch)
+        self.t = 0
+
+    def __getstate__(self) -> dict:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+    def __setstate__(self, state: dict) -> None:
+        for k, v in state.items():
+            setattr(self, k, v)
+
+    @property
+    def level(self) -> np.ndarray:
+        """(B, N) units in stock."""
+        return self.arrived - self.left
+
+    def arrived_by(self, slot: np.ndarray) -> np.ndarray:
+        """(B, N) ``arrived`` after slot ``slot[i]`` of each drug: 0 before slot 0, the current
+        count for slots not played yet."""
+        lag = np.asarray(slot)
+        b, big_l, n = self.ring.shape
+        # one gather of N columns from the (B, L * N) view of the ring
+        out = np.take(self.ring.reshape(b, big_l * n), (lag % big_l) * n + np.arange(n), axis=1)
+        out[:, lag < 0] = 0.0
+        future = lag >= self.t
+        if future.any():
+            out[:, future] = self.arrived[:, future]
+        return out
+
+    def expiring(self, shelf_life: np.ndarray) -> np.ndarray:
+        """(B, N) units in stock that expire at the end of the coming slot."""
+        a = self.arrived_by(self.t - shelf_life + 1)
+        return np.clip(a - self.left, 0.0, self.level)
+
+    def by_age(self, shelf_life: np.ndarray) -> np.ndarray:
+        """(B, N, L) stock by remaining shelf life, as :func:`initial_stock` and
+        :func:`step_slot` hold it (``[..., k]``: usable for ``k + 1`` more slots)."""
+        b, n = self.left.shape
+        big_l = self.ring.shape[1]
+        out = np.zeros((b, n, big_l))
+        for k in range(big_l):
+            a = self.t + k - shelf_life + 1
+            upper = self.arrived_by(a)
+            lower = np.maximum(self.arrived_by(a - 1), self.left)
+            present = np.maximum(upper - lower, 0.0)
+            present[:, k >= shelf_life] = 0.0
+            out[..., k] = present
+        return out
+
+
+def flow_step(
+    state: FlowState,
+    requested: np.ndarray,
+    demand: np.ndarray,
+    price: np.ndarray,
+    storage_rate: np.ndarray,
+    drug_budget: np.ndarray,
+    config: ScenarioConfig,
+) -> SlotOutcome:
+    """One slot for B envs on cumulative flows; ``state`` moves to the next slot in place.
+
+    Same clipping, FIFO service, expiry and costs as :func:`step_slot` (same arguments, but the
+    state instead of ``stock``/``spent``); the outcome's ``stock`` is ``None`` (read the state's
+    :meth:`FlowState.by_age` when the by-age array is needed).
+    """
+    t = state.t
+    level_before = state.arrived - state.left
+    accepted = clip_orders(
+        requested, price, drug_budget, level_before @ config.unit_volume, state.spent, config
+    )
+    spend = price * accepted
+    arrived = state.arrived + accepted
+    state.ring[:, t % state.ring.shape[1]] = arrived
+    # FIFO service: ``left`` moves forward by the demand, at most to everything that arrived.
+    left = np.minimum(state.left + demand, arrived)
+    served = left - state.left
+    unmet = np.maximum(demand - served, 0.0)
+    # Expiry: whatever arrived up to slot t - L_i + 1 and is still here leaves now.
+    state.t = t + 1  # arrived_by(t - L + 1) reads the ring: slot t is recorded
+    out_of_date = state.arrived_by(t - config.shelf_life + 1)
+    after = np.maximum(left, out_of_date)
+    expired = after - left
+    state.arrived, state.left = arrived, after
+    level = arrived - after
+    state.spent = state.spent + spend.sum(axis=-1)
+    purchase, storage, penalty, shortage = slot_costs(
+        accepted, price, level, storage_rate, unmet, config
+    )
+    return SlotOutcome(
+        stock=None,  # type: ignore[arg-type]
+        spent=state.spent,
+        ordered=np.asarray(requested, dtype=np.float64),
+        accepted=accepted,
+        served=served,
+        unmet=unmet,
+        expired=expired,
+        level=level,
+        spend=spend,
+        purchase=purchase,
+        storage=storage,
+        penalty=penalty,
+        shortage=shortage,
+    )

@@ -2,9 +2,10 @@
 
 ``RefillCore`` runs ``B`` episodes of one scenario in lock-step (all at the same slot, which
 holds because every episode has the same length). It turns actions into orders, calls
-:func:`druginv_gym.dynamics.step_slot`, builds observations and info. A single env is a core
-with ``B = 1``; the native vector env is a core with ``B = num_envs`` plus autoreset. Nothing
-here re-implements the dynamics.
+:func:`druginv_gym.dynamics.flow_step` (the dynamics on cumulative flows, checked against the
+by-age reference :func:`~druginv_gym.dynamics.step_slot`), builds observations and info. A
+single env is a core with ``B = 1``; the native vector env is a core with ``B = num_envs``
+plus autoreset. Nothing here re-implements the dynamics.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 from gymnasium import spaces
 
 from druginv_gym.config import ScenarioConfig
-from druginv_gym.dynamics import COST_TERMS, SlotOutcome, initial_stock, step_slot, stock_volume
+from druginv_gym.dynamics import COST_TERMS, FlowState, SlotOutcome, flow_step
 from druginv_gym.exogenous import TRACE_FIELDS
 
 ActionMode = Literal["box", "discrete", "sequential"]
@@ -112,8 +113,7 @@ class RefillCore:
         self.obs_dim = n * self.n_drug_features + self.n_global_features
         self.t = 0
         self.cursor = 0  # sequential: index into config.priority of the drug to decide next
-        self.stock = np.zeros((b, n, config.max_shelf_life))
-        self.spent = np.zeros(b)
+        self.flow = FlowState(config, b)
         self.last_demand = np.zeros((b, n))
         self.pending = np.zeros((b, n))  # sequential: requested units decided this slot
         self.exo: dict[str, np.ndarray] = {}
@@ -173,8 +173,7 @@ class RefillCore:
         self.price = self.exo["base_price"] + self.exo["premium"]
         self.t = 0
         self.cursor = 0
-        self.stock = initial_stock(c, self.num_envs)
-        self.spent = np.zeros(self.num_envs)
+        self.flow = FlowState(c, self.num_envs)
         self.last_demand = np.broadcast_to(c.demand_mean, (self.num_envs, c.n_drugs)).copy()
         self.pending = np.zeros((self.num_envs, c.n_drugs))
         return self.observe(), self._reset_info()
@@ -252,12 +251,22 @@ class RefillCore:
             self.pending = np.zeros_like(self.pending)
         return self.observe(), reward, self.t >= self.config.horizon, info
 
+    @property
+    def stock(self) -> np.ndarray:
+        """(B, N, L) stock by remaining shelf life (``[..., 0]`` expires at the end of the
+        coming slot); rebuilt from the flows, for inspection and rendering."""
+        return self.flow.by_age(self.config.shelf_life)
+
+    @property
+    def spent(self) -> np.ndarray:
+        """(B,) purchase spend so far (USD)."""
+        return self.flow.spent
+
     def _advance(self, requested: np.ndarray) -> SlotOutcome:
         t = self.t
         demand = self.exo["demand"][:, t]
-        outcome = step_slot(
-            self.stock,
-            self.spent,
+        outcome = flow_step(
+            self.flow,
             requested,
             demand,
             self.price[:, t],
@@ -265,8 +274,6 @@ class RefillCore:
             self.config.drug_budget[t],
             self.config,
         )
-        self.stock = outcome.stock
-        self.spent = outcome.spent
         self.last_demand = demand.copy()
         self.t = t + 1
         return outcome
@@ -275,42 +282,58 @@ class RefillCore:
     def observe(self) -> np.ndarray:
         """(B, D) float32 normalised observation (see ``docs/model.md``, "Observation")."""
         c = self.config
-        b, n = self.num_envs, c.n_drugs
+        b, n, f = self.num_envs, c.n_drugs, self.n_drug_features
         t = min(self.t, c.horizon - 1)  # after the last slot, show the last slot's prices
-        level = self.stock.sum(axis=-1)
-        drug = np.empty((b, n, self.n_drug_features))
-        drug[..., 0] = self.price[:, t] / self.price_scale
-        drug[..., 1] = self.exo["storage_rate"][:, t] / self.rate_scale
-        drug[..., 2] = self.last_demand / self.units_scale
-        drug[..., 3] = c.drug_budget[t] / self.budget_scale
-        drug[..., 4] = level / self.units_scale
-        drug[..., 5] = self.stock[..., 0] / self.units_scale
-        drug[..., 6:11] = self._static
-        glob = np.empty((b, self.n_global_features))
+        level = self.flow.level
+        obs = np.empty((b, self.obs_dim), dtype=np.float32)
+        obs[:] = self._template  # the static features; the rest is overwritten below
+        drug = obs[:, : n * f].reshape(b, n, f)
+        hi = OBS_HIGH
+
+        def put(k: int, values: np.ndarray, scale: float) -> None:
+            # every dynamic feature is >= 0 by construction; only the top needs clipping
+            drug[..., k] = np.minimum(values * (1.0 / scale), hi)
+
+        put(0, self.price[:, t], self.price_scale)
+        put(1, self.exo["storage_rate"][:, t], self.rate_scale)
+        put(2, self.last_demand, self.units_scale)
+        drug[..., 3] = np.minimum(c.drug_budget[t] * (1.0 / self.budget_scale), hi)
+        put(4, level, self.units_scale)
+        put(5, self.flow.expiring(c.shelf_life), self.units_scale)
+        glob = obs[:, n * f :]
         glob[:, 0] = (
-            np.maximum(c.total_budget - self.spent, 0.0) / c.total_budget
+            np.clip(c.total_budget - self.flow.spent, 0.0, None) / c.total_budget
             if c.total_budget > 0
             else 0.0
         )
-        glob[:, 1] = stock_volume(self.stock, c.unit_volume) / c.storage_capacity
+        glob[:, 1] = np.minimum((level @ c.unit_volume) / c.storage_capacity, 1.0)
         glob[:, 2] = (c.horizon - self.t) / c.horizon
         if self.mode == "sequential":
-            drug[..., 11] = self.pending / self.units_scale
+            put(11, self.pending, self.units_scale)
             drug[..., 12] = 0.0
             if self.t < c.horizon:
                 drug[:, c.priority[self.cursor], 12] = 1.0
             spend = (self.pending * self.price[:, t]).sum(axis=-1)
-            glob[:, 3] = spend / c.total_budget if c.total_budget > 0 else 0.0
-            glob[:, 4] = (self.pending @ c.unit_volume) / c.storage_capacity
-        obs = np.concatenate([drug.reshape(b, -1), glob], axis=-1)
-        np.clip(obs, 0.0, self._obs_high, out=obs)
-        return obs.astype(np.float32)
+            glob[:, 3] = np.minimum(spend / c.total_budget, hi) if c.total_budget > 0 else 0.0
+            glob[:, 4] = np.minimum((self.pending @ c.unit_volume) / c.storage_capacity, hi)
+        return obs
+
+    @property
+    def _template(self) -> np.ndarray:
+        """(D,) float32 observation row holding the static features (zeros elsewhere)."""
+        row = getattr(self, "_template_cache", None)
+        if row is None:
+            n, f = self.config.n_drugs, self.n_drug_features
+            row = np.zeros(self.obs_dim, dtype=np.float32)
+            row[: n * f].reshape(n, f)[:, 6:11] = np.minimum(self._static, 1.0)
+            self._template_cache = row
+        return row
 
     @property
     def _obs_high(self) -> np.ndarray:
         high = getattr(self, "_obs_high_cache", None)
         if high is None:
-            high = self.single_observation_space().high.astype(np.float64)
+            high = self.single_observation_space().high
             self._obs_high_cache = high
         return high
 
@@ -318,13 +341,13 @@ class RefillCore:
     def _zeros_info(self) -> dict[str, Any]:
         b, n = self.num_envs, self.config.n_drugs
         info: dict[str, Any] = {k: np.zeros((b, n)) for k in PER_DRUG_INFO}
-        info["stock"] = self.stock.sum(axis=-1)
+        info["stock"] = self.flow.level
         info["costs"] = {k: np.zeros(b) for k in (*COST_TERMS, "total")}
         info["t"] = np.full(b, self.t)
         return info
 
     def _reset_info(self) -> dict[str, Any]:
-        return {"stock": self.stock.sum(axis=-1), "t": np.full(self.num_envs, self.t)}
+        return {"stock": self.flow.level, "t": np.full(self.num_envs, self.t)}
 
     def _pending_info(self, drug: int) -> dict[str, Any]:
         info = self._zeros_info()
