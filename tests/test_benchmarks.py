@@ -25,10 +25,17 @@ def run(script: str, out: Path) -> str:
 
 
 def test_perf(tmp_path):
-    run("perf.py", tmp_path)
+    out = run("perf.py", tmp_path)
     df = pd.read_csv(tmp_path / "perf.csv")
-    assert set(df.kind) == {"single", "single-unwrapped", "native-vector", "sync-vector"}
+    kinds = {"peer", "single", "single-unwrapped", "native-vector", "sync-vector"}
+    assert set(df.kind) == kinds
     assert (df.steps_per_s_median > 0).all()
+    assert "GymInvMgmt/Serial-v0, env steps per second" in out
+    curve = pd.read_csv(tmp_path / "curve.csv")
+    assert len(curve) == 4 and (curve.bytes_per_env > 0).all()
+    agents = pd.read_csv(tmp_path / "agents.csv")
+    assert set(agents.agent) == {"ppo", "dqn"} and (agents.steps_per_s > 0).all()
+    assert (tmp_path / "perf_curve.png").stat().st_size > 10_000
 
 
 def test_hindsight(tmp_path):
