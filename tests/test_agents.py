@@ -235,6 +235,16 @@ def test_load_refuses_bad_checkpoints(tmp_path, capsys):
         druginv_agents.load(tmp_path / "wrong_arch.pt")
 
 
+def test_policy_refuses_an_observation_of_another_layout():
+    """A DQN checkpoint reads the sequential id's features: a Box observation (11 features a
+    drug, not 13) is refused with a clear error, not reshaped into nonsense."""
+    policy = druginv_agents.load_pretrained("dqn-paper-30")
+    box = gym.make("DrugRefill-v0", scenario="paper", n_drugs=7)
+    obs, _ = box.reset(seed=0)
+    with pytest.raises(ValueError, match=r"observation of size 80 does not fit this dqn policy"):
+        policy.act(obs)
+
+
 def test_policy_serves_another_number_of_drugs(tmp_path):
     cfg = ppo.PPOConfig(env_kwargs=TINY, total_steps=48, num_envs=8, eval_episodes=1)
     policy = ppo.train(cfg, logdir=tmp_path, progress=False)
@@ -288,3 +298,42 @@ def test_shipped_ppo_70_beats_the_papers_baselines_on_cost_and_shortage():
         assert agent.shortage_rate.mean() < other.shortage_rate.mean(), type(rule).__name__
     tuned = druginv_gym.evaluate(env, SS(env, 1.5, 1.5), 3, seed=0)
     assert agent.total_cost.mean() < tuned.total_cost.mean()
+
+
+@pytest.mark.slow
+def test_training_killed_mid_way_resumes_from_its_last_checkpoint(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    logdir = tmp_path / "run"
+    base = [sys.executable, "-m", "druginv_gym.cli", "train", "ppo", "--n-drugs", "2"]
+    base += ["--horizon", "4", "--num-envs", "8", "--total-steps", "1600", "--logdir", str(logdir)]
+    base += ["--set", "checkpoint_every=1", "--set", "eval_every=10", "--set", "eval_episodes=1"]
+    proc = subprocess.Popen(base, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = logdir / "last.pt"
+    deadline = time.monotonic() + 120
+    killed_at = 0
+    while time.monotonic() < deadline:
+        if last.exists():
+            try:
+                killed_at = int(load_checkpoint(last)["meta"]["update"])
+            except ValueError:  # cannot happen with atomic writes; retry rather than fail here
+                continue
+            if killed_at >= 5:
+                break
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert 5 <= killed_at < 50, "killed too late to test resuming"
+    reloaded = druginv_agents.load(last)  # the kill never leaves a torn checkpoint
+    assert reloaded.meta["update"] >= killed_at
+    done = subprocess.run(
+        [*base, "--resume", str(last)], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    meta = druginv_agents.load(last).meta
+    assert meta["update"] == 50 and meta["global_step"] == 1600
+    assert (logdir / "best.pt").is_file()

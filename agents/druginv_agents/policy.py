@@ -43,6 +43,13 @@ class AgentPolicy:
     @torch.no_grad()
     def act(self, obs: np.ndarray) -> Any:
         x = torch.as_tensor(np.asarray(obs, dtype=np.float32)).reshape(1, -1)
+        size = x.shape[1]
+        if size <= self._n_g or (size - self._n_g) % self._n_f:
+            raise ValueError(
+                f"observation of size {size} does not fit this {self.algo} policy: it reads "
+                f"{self._n_f} features per drug plus {self._n_g} global ones (trained on "
+                f"{self.env_id}); use it on that id, or one with the same features"
+            )
         rows = split_obs(x, self._n_f, self._n_g)
         if self.algo == "ppo":
             return torch.sigmoid(self.model.mean(rows))[0].numpy().astype(np.float32)
