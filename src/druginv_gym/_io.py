@@ -30,6 +30,16 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     return path
 
 
+def make_out_dir(out: str | os.PathLike) -> Path:
+    """Create the output folder ``out``; ``ValueError`` naming it when that is impossible."""
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"--out {out}: cannot create it ({exc.strerror})") from None
+    return out
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     def write(tmp: str) -> None:
         with open(tmp, "w", encoding="utf-8") as fh:

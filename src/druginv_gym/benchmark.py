@@ -34,7 +34,7 @@ import gymnasium as gym
 import numpy as np
 import pandas as pd
 
-from druginv_gym._io import atomic_write, atomic_write_text
+from druginv_gym._io import atomic_write, atomic_write_text, make_out_dir
 from druginv_gym.evaluation import evaluate, summarize
 
 __all__ = [
@@ -277,11 +277,7 @@ def run_benchmark(
     """
     from tqdm.auto import tqdm
 
-    out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ValueError(f"--out {out}: cannot create it ({exc.strerror})") from None
+    out = make_out_dir(out)
     manifest_path = out / "run.json"
     manifest: dict[str, Any] = {"spec": spec.to_json()}
     if manifest_path.exists():

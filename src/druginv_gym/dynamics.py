@@ -234,12 +234,27 @@ def step_slot(
     after_demand, served, unmet = serve_fifo(arrived, demand)
     new_stock, expired = expire(after_demand)
     level = new_stock.sum(axis=-1)
+    flows = (requested, accepted, served, unmet, expired, level, spend)
+    return _outcome(new_stock, spent + spend.sum(axis=-1), flows, price, storage_rate, config)
+
+
+def _outcome(
+    stock: np.ndarray | None,
+    spent: np.ndarray,
+    flows: tuple[np.ndarray, ...],
+    price: np.ndarray,
+    storage_rate: np.ndarray,
+    config: ScenarioConfig,
+) -> SlotOutcome:
+    """The slot's outcome with its costs; ``flows`` = (requested, accepted, served, unmet,
+    expired, level, spend)."""
+    requested, accepted, served, unmet, expired, level, spend = flows
     purchase, storage, penalty, shortage = slot_costs(
         accepted, price, level, storage_rate, unmet, config
     )
     return SlotOutcome(
-        stock=new_stock,
-        spent=spent + spend.sum(axis=-1),
+        stock=stock,  # type: ignore[arg-type]
+        spent=spent,
         ordered=np.asarray(requested, dtype=np.float64),
         accepted=accepted,
         served=served,
@@ -371,21 +386,5 @@ def flow_step(
     state.arrived, state.left = arrived, after
     level = arrived - after
     state.spent = state.spent + spend.sum(axis=-1)
-    purchase, storage, penalty, shortage = slot_costs(
-        accepted, price, level, storage_rate, unmet, config
-    )
-    return SlotOutcome(
-        stock=None,  # type: ignore[arg-type]
-        spent=state.spent,
-        ordered=np.asarray(requested, dtype=np.float64),
-        accepted=accepted,
-        served=served,
-        unmet=unmet,
-        expired=expired,
-        level=level,
-        spend=spend,
-        purchase=purchase,
-        storage=storage,
-        penalty=penalty,
-        shortage=shortage,
-    )
+    flows = (requested, accepted, served, unmet, expired, level, spend)
+    return _outcome(None, state.spent, flows, price, storage_rate, config)

@@ -24,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from druginv_gym._io import atomic_write_text
+from druginv_gym._io import atomic_write_text, make_out_dir
 
 KEY = ("scenario", "n_drugs", "horizon", "policy", "seed")
 
@@ -161,11 +161,7 @@ def run_sweep(
     """Run the cells not yet in ``<out>/sweep.csv``; returns the whole table."""
     from tqdm.auto import tqdm
 
-    out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ValueError(f"--out {out}: cannot create it ({exc.strerror})") from None
+    out = make_out_dir(out)
     path = out / "sweep.csv"
     table = _load(path)
     done = {cell_key(r) for r in table[list(KEY)].to_dict("records")} if len(table) else set()
