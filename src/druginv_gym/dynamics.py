@@ -324,7 +324,9 @@ class FlowState:
         b, big_l, n = self.ring.shape
         # one gather of N columns from the (B, L * N) view of the ring
         out = np.take(self.ring.reshape(b, big_l * n), (lag % big_l) * n + np.arange(n), axis=1)
-        out[:, lag < 0] = 0.0
+        before = lag < 0
+        if before.any():
+            out[:, before] = 0.0
         future = lag >= self.t
         if future.any():
             out[:, future] = self.arrived[:, future]
