@@ -38,6 +38,7 @@ from druginv_gym.baselines import (
     tune_base_stock,
     tune_ss,
 )
+from druginv_gym.benchmark import SUMMARY_METRICS
 from druginv_gym.solvers import HindsightOracle
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -95,18 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     _, episodes = druginv_gym.compare(env, policies, args.episodes, args.seed, progress=None)
     opt = episodes[episodes.policy == "hindsight-optimal"].set_index("episode").total_cost
     episodes["gap_to_optimum"] = episodes.total_cost / episodes.episode.map(opt) - 1.0
-    summary = druginv_gym.summarize(
-        episodes,
-        metrics=(
-            "total_cost",
-            "gap_to_optimum",
-            "shortage_rate",
-            "stockout_rate",
-            "unexpected_rate",
-            "fill_rate",
-            "waste_rate",
-        ),
-    )
+    summary = druginv_gym.summarize(episodes, metrics=SUMMARY_METRICS)
     args.out.mkdir(parents=True, exist_ok=True)
     write_csv_atomic(episodes, args.out / "episodes.csv")
     write_csv_atomic(summary.reset_index(), args.out / "summary.csv")
