@@ -94,7 +94,7 @@ class BenchmarkSpec:
     """
 
     scenario: str = "paper"
-    n_drugs: int | None = 70
+    n_drugs: int | None = None
     horizon: int | None = None
     episodes: int = 10
     seed: int = 0
@@ -475,7 +475,8 @@ def draw_figures(
         ("fig6_shortage_per_slot.png", "shortage_rate", "shortage rate per slot (%)", 100.0),
         ("fig7_unexpected_per_slot.png", "unexpected_rate", "unexpected rate per slot (%)", 100.0),
     ]
-    title = f"{spec.scenario}, {spec.n_drugs or 'default'} drugs, {spec.episodes} episodes"
+    cfg = spec.make_env().unwrapped.config
+    title = f"{cfg.name}: {cfg.n_drugs} drugs, {spec.episodes} episodes"
     for fname, col, ylabel, scale in panels:
         fig, ax = plt.subplots(figsize=(7, 4))
         for p in order:

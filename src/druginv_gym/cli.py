@@ -447,7 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:" + EXAMPLES,
     )
-    scenario_args(bench, n_drugs=70)
+    scenario_args(bench)
     bench.add_argument("--episodes", type=_positive(int), default=10)
     bench.add_argument("--seed", type=_nonnegative_int, default=0, help="first held-out seed")
     bench.add_argument("--out", type=Path, default=None, help="default: results/<scenario>/")
