@@ -405,8 +405,10 @@ def summary_markdown(
             f"| {name} | {sources.get(name, '')} | {r.total_cost:,.0f} ± {r.total_cost_ci95:,.0f}"
             f" | {_pct(r.gap_to_optimum)} ± {_pct(r.gap_to_optimum_ci95)}"
             f" | {_pct(r.shortage_rate)} ± {_pct(r.shortage_rate_ci95)}"
-            f" | {_pct(r.stockout_rate)} | {_pct(r.unexpected_rate)} | {_pct(r.fill_rate)}"
-            f" | {_pct(r.waste_rate)} |"
+            f" | {_pct(r.stockout_rate)} ± {_pct(r.stockout_rate_ci95)}"
+            f" | {_pct(r.unexpected_rate)} ± {_pct(r.unexpected_rate_ci95)}"
+            f" | {_pct(r.fill_rate)} ± {_pct(r.fill_rate_ci95)}"
+            f" | {_pct(r.waste_rate)} ± {_pct(r.waste_rate_ci95)} |"
         )
     agents = [p for p in summary.index if p in AGENTS or p.startswith("agent:")]
     bases = [b for b in BASELINES if b in summary.index]

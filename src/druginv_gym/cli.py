@@ -167,10 +167,10 @@ def _print_table(title: str, summary: Any, sources: dict[str, str] | None = None
                 f"{r.total_cost:,.0f} ± {r.total_cost_ci95:,.0f}",
                 pct(gap, r.get("gap_to_optimum_ci95")) if math.isfinite(gap) else "n/a",
                 pct(r.shortage_rate, r.shortage_rate_ci95),
-                pct(r.stockout_rate),
-                pct(r.unexpected_rate),
-                pct(r.fill_rate),
-                pct(r.waste_rate),
+                pct(r.stockout_rate, r.stockout_rate_ci95),
+                pct(r.unexpected_rate, r.unexpected_rate_ci95),
+                pct(r.fill_rate, r.fill_rate_ci95),
+                pct(r.waste_rate, r.waste_rate_ci95),
             ]
         )
     try:

@@ -257,7 +257,7 @@ def add_gap(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from druginv_gym.benchmark import DEFAULT_POLICIES
+    from druginv_gym.benchmark import DEFAULT_POLICIES, SUMMARY_METRICS
     from druginv_gym.cli import UserError, _print_table
     from druginv_gym.evaluation import summarize
     from druginv_gym.scenarios import make_scenario
@@ -306,7 +306,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             for r in table.itertuples()
         ]
     )
-    summary = summarize(table, by="group")
+    summary = summarize(table, by="group", metrics=SUMMARY_METRICS)
     _print_table(f"sweep: {len(cells)} cells", summary)
     print(f"wrote {Path(args.out) / 'sweep.csv'}")
     return 0
