@@ -33,7 +33,7 @@ install-test: $(VENV)/.installed-test
 test: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 	$(PY) -m pytest -q
 
 # The paper's comparison (druginv benchmark --help for options); results in results/paper/.
@@ -41,7 +41,7 @@ benchmark: $(VENV)/.installed
 	$(VENV)/bin/druginv benchmark
 
 docs: $(VENV)/.installed-test
-	$(VENV)/bin/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .
