@@ -22,6 +22,7 @@ exactly one row per cell.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import time
@@ -45,6 +46,7 @@ __all__ = [
     "BenchmarkSpec",
     "make_policy",
     "run_benchmark",
+    "tune_baselines",
 ]
 
 #: Baselines by name, in table order.
@@ -53,6 +55,8 @@ BASELINES = ("over-provisioning", "ski-rental", "max-min", "base-stock", "(s,S)"
 AGENTS = ("dqn", "ppo")
 OPTIMUM = "hindsight-optimal"
 DEFAULT_POLICIES = (OPTIMUM, *AGENTS, *BASELINES)
+#: Policies :func:`make_policy` also builds but the benchmark does not play by default.
+OTHER_POLICIES = ("random",)
 #: The figures a run draws (file names).
 FIGURES = (
     "fig4_convergence.png",
@@ -115,13 +119,14 @@ class BenchmarkSpec:
             raise ValueError("policies is empty: nothing to compare")
         object.__setattr__(self, "policies", tuple(self.policies))
         for p in self.policies:
-            if p not in DEFAULT_POLICIES and not p.startswith("agent:"):
+            if p not in DEFAULT_POLICIES + OTHER_POLICIES and not p.startswith("agent:"):
                 raise ValueError(
-                    f"unknown policy {p!r}; choose from {list(DEFAULT_POLICIES)} or 'agent:<path>'"
+                    f"unknown policy {p!r}; choose from {list(DEFAULT_POLICIES + OTHER_POLICIES)}"
+                    " or 'agent:<path>'"
                 )
         if len(set(self.policies)) != len(self.policies):
             raise ValueError(f"policies = {list(self.policies)} lists a policy twice")
-        self.make_env()  # unknown scenario or bad size: fail before any work
+        _ = self.config  # unknown scenario or bad size: fail before any work
 
     def env_kwargs(self) -> dict[str, Any]:
         kw: dict[str, Any] = {"scenario": self.scenario, **self.scenario_options}
@@ -130,6 +135,11 @@ class BenchmarkSpec:
         if self.horizon is not None:
             kw["horizon"] = self.horizon
         return kw
+
+    @functools.cached_property
+    def config(self) -> Any:
+        """The scenario's :class:`~druginv_gym.ScenarioConfig` (built once)."""
+        return self.make_env().unwrapped.config
 
     def make_env(self, env_id: str = "DrugRefill-v0") -> gym.Env:
         import druginv_gym  # noqa: F401  (registers the ids)
@@ -169,8 +179,16 @@ def make_policy(
     name: str, spec: BenchmarkSpec, tuned: dict[str, dict[str, float]]
 ) -> tuple[gym.Env, Any, str]:
     """``(env, policy, label)`` for a policy name of :data:`DEFAULT_POLICIES` or
-    ``agent:<path>``. ``tuned`` holds the tuned baselines' parameters."""
-    from druginv_gym.baselines import SS, BaseStock, MaxMin, OverProvisioning, SkiRental
+    :data:`OTHER_POLICIES`, or ``agent:<shipped name or checkpoint path>``. ``tuned`` holds the
+    tuned baselines' parameters (:func:`tune_baselines`)."""
+    from druginv_gym.baselines import (
+        SS,
+        BaseStock,
+        MaxMin,
+        OverProvisioning,
+        RandomPolicy,
+        SkiRental,
+    )
 
     if name in AGENTS or name.startswith("agent:"):
         import druginv_agents
@@ -182,8 +200,7 @@ def make_policy(
             else:
                 agent = druginv_agents.load_pretrained(source)
         else:
-            env = spec.make_env()
-            n = env.unwrapped.config.n_drugs
+            n = spec.config.n_drugs
             source = _nearest_pretrained(name, spec.scenario, n)
             if source is None:
                 source = _nearest_pretrained(name, "paper", n)
@@ -203,13 +220,15 @@ def make_policy(
         "max-min": lambda: MaxMin(env),
         "base-stock": lambda: BaseStock(env, **tuned["base-stock"]),
         "(s,S)": lambda: SS(env, **tuned["(s,S)"]),
+        "random": lambda: RandomPolicy(env),
     }
     policy = rules[name]()
     label = ", ".join(f"{k}={v:g}" for k, v in tuned.get(name, {}).items()) or "defaults"
     return env, policy, label
 
 
-def _tune(spec: BenchmarkSpec, progress: bool | None) -> dict[str, dict[str, float]]:
+def tune_baselines(spec: BenchmarkSpec, progress: bool | None) -> dict[str, dict[str, float]]:
+    """Parameters of base-stock and (s, S), when ``spec`` plays them, tuned on training seeds."""
     from druginv_gym.baselines import tune_base_stock, tune_ss
 
     env = spec.make_env()
@@ -299,7 +318,7 @@ def run_benchmark(
     if "tuned" not in manifest:
         if {"base-stock", "(s,S)"} & {p for p, _ in todo}:
             log(f"tuning base-stock and (s,S) on {spec.tune_episodes} training episodes")
-        manifest["tuned"] = _tune(spec, progress)
+        manifest["tuned"] = tune_baselines(spec, progress)
     manifest.setdefault("sources", {})
     atomic_write_text(manifest_path, json.dumps(manifest, indent=2, default=float))
     notes: list[str] = []
@@ -385,8 +404,7 @@ def summary_markdown(
     notes: Sequence[str] = (),
 ) -> str:
     """The run's summary as a markdown page (tables of means ± 95 % intervals)."""
-    env = spec.make_env()
-    cfg = env.unwrapped.config
+    cfg = spec.config
     lines = [
         f"# Benchmark: {cfg.name}, {cfg.n_drugs} drugs x {cfg.horizon} slots",
         "",
@@ -477,7 +495,7 @@ def draw_figures(
         ("fig6_shortage_per_slot.png", "shortage_rate", "shortage rate per slot (%)", 100.0),
         ("fig7_unexpected_per_slot.png", "unexpected_rate", "unexpected rate per slot (%)", 100.0),
     ]
-    cfg = spec.make_env().unwrapped.config
+    cfg = spec.config
     title = f"{cfg.name}: {cfg.n_drugs} drugs, {spec.episodes} episodes"
     for fname, col, ylabel, scale in panels:
         fig, ax = plt.subplots(figsize=(7, 4))

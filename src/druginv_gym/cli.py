@@ -233,7 +233,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         result = run_benchmark(spec, out, progress=None, plots=not args.no_plots)
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    cfg = spec.make_env().unwrapped.config
+    cfg = spec.config
     _print_table(
         f"{cfg.name}: {cfg.n_drugs} drugs x {cfg.horizon} slots, {spec.episodes} held-out "
         f"episodes (seeds {spec.seed}..{spec.seed + spec.episodes - 1})",
@@ -245,54 +245,44 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     return 0
 
 
-def _policy_for(name: str, env_kwargs: dict[str, Any], tune_episodes: int) -> tuple[Any, Any]:
-    """``(env, policy)`` for ``druginv evaluate``: a baseline, the optimum, a pretrained agent
-    name or a checkpoint path."""
+def cmd_evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    import gymnasium as gym
+    import druginv_gym
+    from druginv_gym.benchmark import (
+        DEFAULT_POLICIES,
+        OTHER_POLICIES,
+        BenchmarkSpec,
+        make_policy,
+        tune_baselines,
+    )
 
-    from druginv_gym import baselines
-    from druginv_gym.benchmark import OPTIMUM
+    name = args.policy
+    if name not in DEFAULT_POLICIES + OTHER_POLICIES:
+        try:
+            import druginv_agents
 
-    rules = {
-        "over-provisioning": baselines.OverProvisioning,
-        "ski-rental": baselines.SkiRental,
-        "max-min": baselines.MaxMin,
-        "random": baselines.RandomPolicy,
-    }
-    if name in rules or name in ("base-stock", "(s,S)", OPTIMUM):
-        env = gym.make("DrugRefill-v0", **env_kwargs)
-        if name == "base-stock":
-            return env, baselines.tune_base_stock(env, n_episodes=tune_episodes)[0]
-        if name == "(s,S)":
-            return env, baselines.tune_ss(env, n_episodes=tune_episodes)[0]
-        if name == OPTIMUM:
-            from druginv_gym.solvers import HindsightOracle
-
-            return env, HindsightOracle(env)
-        return env, rules[name](env)
+            shipped = druginv_agents.list_pretrained()
+        except ImportError:
+            shipped = []
+        if not (Path(name).suffix == ".pt" or Path(name).is_file() or name in shipped):
+            known = [*DEFAULT_POLICIES, *OTHER_POLICIES, *shipped]
+            raise UserError(f"unknown policy {name!r}; choose from {known} or a checkpoint path")
+        name = f"agent:{name}"
     try:
-        import druginv_agents
+        spec = BenchmarkSpec(
+            scenario=args.scenario,
+            n_drugs=args.n_drugs,
+            horizon=args.horizon,
+            episodes=args.episodes,
+            seed=args.seed,
+            policies=(name,),
+            tune_episodes=args.tune_episodes,
+        )
+        env, policy, _ = make_policy(name, spec, tune_baselines(spec, progress=None))
+        episodes = druginv_gym.evaluate(env, policy, args.episodes, args.seed, progress=None)
     except ImportError as exc:
         raise UserError(f"agents need 'druginv-gym[torch]' ({exc})") from None
-    if Path(name).suffix == ".pt" or Path(name).is_file():
-        agent = druginv_agents.load(name)
-    elif name in druginv_agents.list_pretrained():
-        agent = druginv_agents.load_pretrained(name)
-    else:
-        known = [*rules, "base-stock", "(s,S)", OPTIMUM, *druginv_agents.list_pretrained()]
-        raise UserError(f"unknown policy {name!r}; choose from {known} or a checkpoint path")
-    return gym.make(agent.env_id, **env_kwargs), agent
-
-
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    import druginv_gym
-
-    env_kwargs = _env_kwargs(args)
-    try:
-        env, policy = _policy_for(args.policy, env_kwargs, args.tune_episodes)
-        episodes = druginv_gym.evaluate(env, policy, args.episodes, args.seed, progress=None)
     except ValueError as exc:
         raise UserError(str(exc)) from None
     episodes.insert(0, "policy", args.policy)

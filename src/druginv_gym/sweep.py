@@ -117,14 +117,14 @@ def run_training(
 
 def run_cell(cell: dict[str, Any], tune_episodes: int, checkpoint: str | None = None) -> dict:
     """Evaluate one cell; returns its row (the cell's key, every metric, wall time)."""
-    from druginv_gym.benchmark import _tune, make_policy
+    from druginv_gym.benchmark import make_policy, tune_baselines
     from druginv_gym.evaluation import evaluate
 
     start = time.perf_counter()
     policy = cell["policy"]
     name = f"agent:{checkpoint}" if policy.startswith("train:") else policy
     spec = _spec(cell, tune_episodes, name)
-    env, agent, source = make_policy(name, spec, _tune(spec, progress=False))
+    env, agent, source = make_policy(name, spec, tune_baselines(spec, progress=False))
     row = evaluate(env, agent, 1, cell["seed"]).iloc[0].to_dict()
     row.pop("episode", None)
     row.pop("seed", None)
