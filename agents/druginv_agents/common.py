@@ -3,6 +3,7 @@ policy returned at the end of training."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import numpy as np
 import torch
 
 import druginv_gym
+from druginv_agents.checkpoint import load_checkpoint
 from druginv_agents.policy import AgentPolicy, load
 
 
@@ -50,6 +52,53 @@ def shortage_penalty(stock: np.ndarray, config: Any, weight: float) -> np.ndarra
         return np.zeros(np.shape(stock))
     below = np.asarray(stock) < np.asarray(config.band_lo) - 1e-9
     return weight * config.reward_scale / config.n_drugs * below
+
+
+def check_config(
+    cfg: Any,
+    integers: tuple[str, ...],
+    positive: tuple[str, ...],
+    unit: tuple[str, ...],
+) -> None:
+    """Validate a trainer's hyper-parameters: ``integers`` >= 1, ``positive`` finite and > 0,
+    ``unit`` in [0, 1], ``shortage_penalty`` finite and >= 0, ``env_kwargs`` JSON-storable.
+    ``ValueError`` names the field and its value."""
+    for name in integers:
+        v = getattr(cfg, name)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} = {v!r} must be an integer >= 1")
+    for name in positive:
+        v = getattr(cfg, name)
+        if not (np.isfinite(v) and v > 0):
+            raise ValueError(f"{name} = {v!r} must be > 0")
+    for name in unit:
+        if not 0.0 <= getattr(cfg, name) <= 1.0:
+            raise ValueError(f"{name} = {getattr(cfg, name)!r} must be in [0, 1]")
+    if not (np.isfinite(cfg.shortage_penalty) and cfg.shortage_penalty >= 0):
+        raise ValueError(f"shortage_penalty = {cfg.shortage_penalty!r} must be >= 0")
+    json.dumps(cfg.env_kwargs)  # must be storable in a checkpoint
+
+
+def drug_rewards(info: dict[str, Any], config: Any, penalty_weight: float) -> np.ndarray:
+    """(B, N) per-drug rewards of a slot: minus each drug's cost (``info["drug_costs"]``) plus
+    its :func:`shortage_penalty`, over the per-drug reward scale ``reward_scale / N``."""
+    cost = info["drug_costs"] + shortage_penalty(info["stock"], config, penalty_weight)
+    return -cost / (config.reward_scale / config.n_drugs)
+
+
+def resume_state(
+    path: str | Path, algo: str, model: torch.nn.Module, optimizer: torch.optim.Optimizer
+) -> dict[str, Any]:
+    """Load a ``last.pt`` of ``algo`` into ``model`` and ``optimizer``; returns its metadata.
+
+    Raises ``ValueError`` for a checkpoint of another algorithm.
+    """
+    ckpt = load_checkpoint(path)
+    if ckpt["meta"]["algo"] != algo:
+        raise ValueError(f"{path}: a {ckpt['meta']['algo']!r} checkpoint, not {algo}")
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    return ckpt["meta"]
 
 
 def validate(

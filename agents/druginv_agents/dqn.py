@@ -25,7 +25,6 @@ transitions). TensorBoard tags follow CleanRL (``losses/td_loss``, ``losses/q_va
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,12 +36,14 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from druginv_agents.checkpoint import load_checkpoint, save_checkpoint
+from druginv_agents.checkpoint import save_checkpoint
 from druginv_agents.common import (
+    check_config,
+    drug_rewards,
     env_meta,
     final_policy,
     hparams_table,
-    shortage_penalty,
+    resume_state,
     validate,
 )
 from druginv_agents.networks import PerDrugQNetwork, split_obs
@@ -81,29 +82,23 @@ class DQNConfig:
     checkpoint_every: int = 5
 
     def __post_init__(self) -> None:
-        for name in (
-            "total_steps",
-            "num_envs",
-            "buffer_size",
-            "target_network_frequency",
-            "batch_size",
-            "train_frequency",
-            "hidden",
-            "eval_every",
-            "eval_episodes",
-            "checkpoint_every",
-        ):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} = {v!r} must be an integer >= 1")
-        if not (np.isfinite(self.learning_rate) and self.learning_rate > 0):
-            raise ValueError(f"learning_rate = {self.learning_rate!r} must be > 0")
-        for name in ("gamma", "tau", "start_e", "end_e", "exploration_fraction"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} = {getattr(self, name)!r} must be in [0, 1]")
-        if not (np.isfinite(self.shortage_penalty) and self.shortage_penalty >= 0):
-            raise ValueError(f"shortage_penalty = {self.shortage_penalty!r} must be >= 0")
-        json.dumps(self.env_kwargs)
+        check_config(
+            self,
+            integers=(
+                "total_steps",
+                "num_envs",
+                "buffer_size",
+                "target_network_frequency",
+                "batch_size",
+                "train_frequency",
+                "hidden",
+                "eval_every",
+                "eval_episodes",
+                "checkpoint_every",
+            ),
+            positive=("learning_rate",),
+            unit=("gamma", "tau", "start_e", "end_e", "exploration_fraction"),
+        )
 
 
 class ReplayBuffer:
@@ -152,21 +147,16 @@ def train(
     config = u.config
     n, horizon, levels = config.n_drugs, config.horizon, config.n_levels
     n_f, n_g = len(u.drug_feature_names), len(u.global_feature_names)
-    drug_scale = config.reward_scale / n
     q = PerDrugQNetwork(n_f, n_g, levels, cfg.hidden).to(device)
     target = PerDrugQNetwork(n_f, n_g, levels, cfg.hidden).to(device)
     optimizer = torch.optim.Adam(q.parameters(), lr=cfg.learning_rate)
     episode, global_step, grad_steps, best_cost = 0, 0, 0, float("inf")
     if resume is not None:
-        ckpt = load_checkpoint(resume)
-        if ckpt["meta"]["algo"] != "dqn":
-            raise ValueError(f"{resume}: a {ckpt['meta']['algo']!r} checkpoint, not dqn")
-        q.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        episode = int(ckpt["meta"]["episode"])
-        global_step = int(ckpt["meta"]["global_step"])
-        grad_steps = int(ckpt["meta"]["grad_steps"])
-        best_cost = float(ckpt["meta"].get("best_eval_cost", float("inf")))
+        meta = resume_state(resume, "dqn", q, optimizer)
+        episode = int(meta["episode"])
+        global_step = int(meta["global_step"])
+        grad_steps = int(meta["grad_steps"])
+        best_cost = float(meta.get("best_eval_cost", float("inf")))
     target.load_state_dict(q.state_dict())
     buffer = ReplayBuffer(cfg.buffer_size, n_f + n_g, cfg.seed)
     rng = np.random.default_rng(cfg.seed + episode)
@@ -225,10 +215,7 @@ def train(
                 global_step += cfg.num_envs
             # The slot is played: store last slot's transitions (their next state is this
             # slot's rows), then, at the horizon, this slot's terminal ones.
-            drug_cost = info["drug_costs"] + shortage_penalty(
-                info["stock"], config, cfg.shortage_penalty
-            )
-            rewards = (-drug_cost / drug_scale).astype(np.float32)
+            rewards = drug_rewards(info, config, cfg.shortage_penalty).astype(np.float32)
             if t > 0:
                 buffer.add(
                     prev_rows.reshape(-1, n_f + n_g),

@@ -25,7 +25,6 @@ configuration as JSON; ``train(cfg, resume=path)`` continues from one.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,12 +35,14 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from druginv_agents.checkpoint import load_checkpoint, save_checkpoint
+from druginv_agents.checkpoint import save_checkpoint
 from druginv_agents.common import (
+    check_config,
+    drug_rewards,
     env_meta,
     final_policy,
     hparams_table,
-    shortage_penalty,
+    resume_state,
     validate,
 )
 from druginv_agents.networks import PerDrugActorCritic
@@ -79,29 +80,21 @@ class PPOConfig:
     checkpoint_every: int = 25  # updates
 
     def __post_init__(self) -> None:
-        for name in (
-            "total_steps",
-            "num_envs",
-            "num_minibatches",
-            "update_epochs",
-            "hidden",
-            "eval_every",
-            "eval_episodes",
-            "checkpoint_every",
-        ):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} = {v!r} must be an integer >= 1")
-        for name in ("learning_rate", "clip_coef", "max_grad_norm"):
-            v = getattr(self, name)
-            if not (np.isfinite(v) and v > 0):
-                raise ValueError(f"{name} = {v!r} must be > 0")
-        for name in ("gamma", "gae_lambda"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} = {getattr(self, name)!r} must be in [0, 1]")
-        if not (np.isfinite(self.shortage_penalty) and self.shortage_penalty >= 0):
-            raise ValueError(f"shortage_penalty = {self.shortage_penalty!r} must be >= 0")
-        json.dumps(self.env_kwargs)  # must be storable in a checkpoint
+        check_config(
+            self,
+            integers=(
+                "total_steps",
+                "num_envs",
+                "num_minibatches",
+                "update_epochs",
+                "hidden",
+                "eval_every",
+                "eval_episodes",
+                "checkpoint_every",
+            ),
+            positive=("learning_rate", "clip_coef", "max_grad_norm"),
+            unit=("gamma", "gae_lambda"),
+        )
 
 
 def _meta(cfg: PPOConfig, env: gym.Env, **progress: Any) -> dict[str, Any]:
@@ -124,7 +117,6 @@ def train(
     eval_env = gym.make(ENV_ID, **cfg.env_kwargs)
     config = envs.unwrapped.config
     n, horizon = config.n_drugs, config.horizon
-    drug_scale = config.reward_scale / n
     model = PerDrugActorCritic(
         len(eval_env.unwrapped.drug_feature_names),
         len(eval_env.unwrapped.global_feature_names),
@@ -135,14 +127,10 @@ def train(
     num_updates = max(1, cfg.total_steps // batch)
     start_update, global_step, best_cost = 1, 0, float("inf")
     if resume is not None:
-        ckpt = load_checkpoint(resume)
-        if ckpt["meta"]["algo"] != "ppo":
-            raise ValueError(f"{resume}: a {ckpt['meta']['algo']!r} checkpoint, not ppo")
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        start_update = int(ckpt["meta"]["update"]) + 1
-        global_step = int(ckpt["meta"]["global_step"])
-        best_cost = float(ckpt["meta"].get("best_eval_cost", float("inf")))
+        meta = resume_state(resume, "ppo", model, optimizer)
+        start_update = int(meta["update"]) + 1
+        global_step = int(meta["global_step"])
+        best_cost = float(meta.get("best_eval_cost", float("inf")))
     writer = SummaryWriter(str(logdir))
     writer.add_text("hyperparameters", hparams_table(cfg))
     obs_buf = torch.zeros((horizon, cfg.num_envs, envs.single_observation_space.shape[0]))
@@ -185,10 +173,9 @@ def train(
                 logp = dist.log_prob(u)
             obs, reward, _, _, info = envs.step(torch.sigmoid(u).cpu().numpy().astype(np.float32))
             obs_buf[t], u_buf[t], logp_buf[t], val_buf[t] = x, u, logp, value
-            drug_cost = info["drug_costs"] + shortage_penalty(
-                info["stock"], config, cfg.shortage_penalty
+            rew_buf[t] = torch.as_tensor(
+                drug_rewards(info, config, cfg.shortage_penalty), dtype=torch.float32
             )
-            rew_buf[t] = torch.as_tensor(-drug_cost / drug_scale, dtype=torch.float32)
             ep_cost += info["costs"]["total"]
             ep_return += reward
             short += float((info["stock"] < config.band_lo - 1e-9).mean())
