@@ -209,15 +209,13 @@ def _default_out(args: argparse.Namespace) -> Any:
     return Path("results") / name
 
 
-def cmd_benchmark(args: argparse.Namespace) -> int:
-    from druginv_gym.benchmark import DEFAULT_POLICIES, BenchmarkSpec, run_benchmark
+def _spec(args: argparse.Namespace, policies: list[str]) -> Any:
+    """The :class:`~druginv_gym.benchmark.BenchmarkSpec` of ``benchmark``/``evaluate``
+    arguments; a bad value is a one-line user error."""
+    from druginv_gym.benchmark import BenchmarkSpec
 
-    policies = list(args.policies or DEFAULT_POLICIES) + [f"agent:{p}" for p in args.agent or []]
-    for path in args.agent or []:
-        if not path.is_file():
-            raise UserError(f"--agent {path}: no such checkpoint file")
     try:
-        spec = BenchmarkSpec(
+        return BenchmarkSpec(
             scenario=args.scenario,
             n_drugs=args.n_drugs,
             horizon=args.horizon,
@@ -228,6 +226,16 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise UserError(str(exc)) from None
+
+
+def cmd_benchmark(args: argparse.Namespace) -> int:
+    from druginv_gym.benchmark import DEFAULT_POLICIES, run_benchmark
+
+    policies = list(args.policies or DEFAULT_POLICIES) + [f"agent:{p}" for p in args.agent or []]
+    for path in args.agent or []:
+        if not path.is_file():
+            raise UserError(f"--agent {path}: no such checkpoint file")
+    spec = _spec(args, policies)
     out = args.out or _default_out(args)
     try:
         result = run_benchmark(spec, out, progress=None, plots=not args.no_plots)
@@ -252,7 +260,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from druginv_gym.benchmark import (
         DEFAULT_POLICIES,
         OTHER_POLICIES,
-        BenchmarkSpec,
         make_policy,
         tune_baselines,
     )
@@ -269,16 +276,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             known = [*DEFAULT_POLICIES, *OTHER_POLICIES, *shipped]
             raise UserError(f"unknown policy {name!r}; choose from {known} or a checkpoint path")
         name = f"agent:{name}"
+    spec = _spec(args, [name])
     try:
-        spec = BenchmarkSpec(
-            scenario=args.scenario,
-            n_drugs=args.n_drugs,
-            horizon=args.horizon,
-            episodes=args.episodes,
-            seed=args.seed,
-            policies=(name,),
-            tune_episodes=args.tune_episodes,
-        )
         env, policy, _ = make_policy(name, spec, tune_baselines(spec, progress=None))
         episodes = druginv_gym.evaluate(env, policy, args.episodes, args.seed, progress=None)
     except ImportError as exc:
