@@ -90,11 +90,19 @@ class RefillCore:
         self.mode = mode
         self.batched = batched  # False: error messages speak of one env's action (no batch axis)
         n, b = config.n_drugs, self.num_envs
-        self._arange_n = np.arange(n)
         self._range = config.refill_hi - config.refill_lo  # units
         self.scales = observation_scales(config)
         self.price_scale, self.units_scale, self.rate_scale, self.budget_scale = self.scales
-        self._static = np.stack(
+        self.n_drug_features = len(DRUG_FEATURES) + (
+            len(SEQ_DRUG_FEATURES) if mode == "sequential" else 0
+        )
+        self.n_global_features = len(GLOBAL_FEATURES) + (
+            len(SEQ_GLOBAL_FEATURES) if mode == "sequential" else 0
+        )
+        self.obs_dim = n * self.n_drug_features + self.n_global_features
+        # One observation row with the static features (<= 1 by construction), zeros elsewhere:
+        # ``observe`` starts from it and writes the dynamic features.
+        static = np.stack(
             [
                 config.band_lo / self.units_scale,
                 config.band_hi / self.units_scale,
@@ -104,13 +112,8 @@ class RefillCore:
             ],
             axis=-1,
         )  # (N, 5)
-        self.n_drug_features = len(DRUG_FEATURES) + (
-            len(SEQ_DRUG_FEATURES) if mode == "sequential" else 0
-        )
-        self.n_global_features = len(GLOBAL_FEATURES) + (
-            len(SEQ_GLOBAL_FEATURES) if mode == "sequential" else 0
-        )
-        self.obs_dim = n * self.n_drug_features + self.n_global_features
+        self._template = np.zeros(self.obs_dim, dtype=np.float32)
+        self._template[: n * self.n_drug_features].reshape(n, -1)[:, 6:11] = np.minimum(static, 1.0)
         self.t = 0
         self.cursor = 0  # sequential: index into config.priority of the drug to decide next
         self.flow = FlowState(config, b)
@@ -317,25 +320,6 @@ class RefillCore:
             glob[:, 3] = np.minimum(spend / c.total_budget, hi) if c.total_budget > 0 else 0.0
             glob[:, 4] = np.minimum((self.pending @ c.unit_volume) / c.storage_capacity, hi)
         return obs
-
-    @property
-    def _template(self) -> np.ndarray:
-        """(D,) float32 observation row holding the static features (zeros elsewhere)."""
-        row = getattr(self, "_template_cache", None)
-        if row is None:
-            n, f = self.config.n_drugs, self.n_drug_features
-            row = np.zeros(self.obs_dim, dtype=np.float32)
-            row[: n * f].reshape(n, f)[:, 6:11] = np.minimum(self._static, 1.0)
-            self._template_cache = row
-        return row
-
-    @property
-    def _obs_high(self) -> np.ndarray:
-        high = getattr(self, "_obs_high_cache", None)
-        if high is None:
-            high = self.single_observation_space().high
-            self._obs_high_cache = high
-        return high
 
     # ------------------------------------------------------------------ info
     def _zeros_info(self) -> dict[str, Any]:
