@@ -30,13 +30,14 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     return path
 
 
-def make_out_dir(out: str | os.PathLike) -> Path:
-    """Create the output folder ``out``; ``ValueError`` naming it when that is impossible."""
+def make_out_dir(out: str | os.PathLike, flag: str = "--out") -> Path:
+    """Create the output folder ``out``; ``ValueError`` naming it (as the command-line
+    ``flag`` that gave it) when that is impossible."""
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ValueError(f"--out {out}: cannot create it ({exc.strerror})") from None
+        raise ValueError(f"{flag} {out}: cannot create it ({exc.strerror})") from None
     return out
 
 

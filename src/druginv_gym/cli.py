@@ -126,10 +126,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise UserError(f"bad hyper-parameter: {exc}") from None
     if args.resume is not None and not args.resume.is_file():
         raise UserError(f"--resume {args.resume}: no such checkpoint file")
+    from druginv_gym._io import make_out_dir
+
     try:
-        args.logdir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"--logdir {args.logdir}: cannot create it ({exc.strerror})") from None
+        make_out_dir(args.logdir, "--logdir")
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     policy = module.train(cfg, logdir=args.logdir, resume=args.resume, progress=None)
     what = "cost + shortage penalty" if cfg.shortage_penalty > 0 else "cost"
     print(
