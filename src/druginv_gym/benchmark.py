@@ -246,16 +246,21 @@ def _write_csv(df: pd.DataFrame, path: Path) -> None:
     atomic_write_text(path, df.to_csv(index=False))
 
 
+def read_earlier(path: Path) -> pd.DataFrame:
+    """A results table written by an earlier run (empty when there is none); ``ValueError``
+    naming the file when it cannot be read."""
+    if not path.exists():
+        return pd.DataFrame()
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: cannot read the earlier results to resume ({exc})") from None
+
+
 def _load_done(out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rows of cells that are complete in both ``results.csv`` and ``slots.csv``."""
-    res_path, slot_path = out / "results.csv", out / "slots.csv"
-    if not res_path.exists():
-        return pd.DataFrame(), pd.DataFrame()
-    try:
-        results = pd.read_csv(res_path)
-        slots = pd.read_csv(slot_path) if slot_path.exists() else pd.DataFrame()
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{out}: cannot read the earlier results to resume ({exc})") from None
+    results = read_earlier(out / "results.csv")
+    slots = read_earlier(out / "slots.csv") if not results.empty else pd.DataFrame()
     if results.empty:
         return pd.DataFrame(), pd.DataFrame()
     for col in ("policy", "episode"):
@@ -524,7 +529,8 @@ def _convergence(plt: Any, spec: BenchmarkSpec, manifest: dict[str, Any], out: P
     curves = None
     try:
         path = resources.files("druginv_agents") / "pretrained" / "training_curves.csv"
-        curves = pd.read_csv(path.open("rb"))
+        with path.open("rb") as fh:
+            curves = pd.read_csv(fh)
     except (ModuleNotFoundError, FileNotFoundError):
         pass
     drawn = False

@@ -132,12 +132,11 @@ def run_cell(cell: dict[str, Any], tune_episodes: int, checkpoint: str | None = 
 
 
 def _load(path: Path) -> pd.DataFrame:
-    if not path.exists():
-        return pd.DataFrame()
-    try:
-        table = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: cannot read the earlier results to resume ({exc})") from None
+    from druginv_gym.benchmark import read_earlier
+
+    table = read_earlier(path)
+    if table.empty:
+        return table
     missing = [k for k in KEY if k not in table.columns]
     if missing:
         raise ValueError(f"{path}: not a sweep table (no column {missing[0]!r})")
