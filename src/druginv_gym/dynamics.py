@@ -305,13 +305,6 @@ class FlowState:
         self.spent = np.zeros(batch)
         self.t = 0
 
-    def __getstate__(self) -> dict:
-        return {k: getattr(self, k) for k in self.__slots__}
-
-    def __setstate__(self, state: dict) -> None:
-        for k, v in state.items():
-            setattr(self, k, v)
-
     @property
     def level(self) -> np.ndarray:
         """(B, N) units in stock."""
