@@ -103,7 +103,8 @@ def _check_options(options: dict[str, Any] | None) -> dict[str, Any]:
 
 def _render_ansi(core: RefillCore, max_rows: int = 12) -> str:
     c = core.config
-    level = core.stock[0].sum(axis=-1)
+    level = core.flow.level[0]
+    expiring = core.flow.expiring(c.shelf_life)[0]
     volume = float(level @ c.unit_volume)
     lines = [
         f"{c.name}: slot {core.t}/{c.horizon}  spent {core.spent[0]:,.0f} / "
@@ -115,7 +116,7 @@ def _render_ansi(core: RefillCore, max_rows: int = 12) -> str:
         flag = "<" if level[i] < c.band_lo[i] else (">" if level[i] > c.band_hi[i] else " ")
         lines.append(
             f"{c.drug_names[i]:>10} {level[i]:8.1f}{flag}[{c.band_lo[i]:6.1f},{c.band_hi[i]:6.1f}] "
-            f"{core.last_demand[0, i]:8.1f} {core.price[0, t, i]:8.2f} {core.stock[0, i, 0]:8.1f}"
+            f"{core.last_demand[0, i]:8.1f} {core.price[0, t, i]:8.2f} {expiring[i]:8.1f}"
         )
     if c.n_drugs > max_rows:
         lines.append(f"... {c.n_drugs - max_rows} more drugs (priority order)")
