@@ -1,14 +1,18 @@
 """Hindsight solver: solve time and Ipopt iterations against problem size.
 
 For each size ``N x T`` (drugs x weekly slots) and seed, draws the paper scenario's trace,
-solves it with :func:`druginv_gym.solvers.solve_hindsight`, and records wall time, Ipopt
-iterations, problem dimensions and status. Writes ``hindsight.csv`` and a plot of time against
-problem size (``hindsight_time.png``) to ``--out``.
+solves it with :func:`druginv_gym.solvers.solve_hindsight` in each formulation (the default
+stock-balance form and the earlier cumulative form, side by side in one run), and records wall
+time, Ipopt iterations, problem dimensions, status and objective. Prints the speed-up of the
+balance form (min/median/max over seeds) and the largest objective difference between the two
+forms. Writes ``hindsight.csv`` and a plot of time against problem size
+(``hindsight_time.png``) to ``--out``.
 
 Usage::
 
     python benchmarks/hindsight.py                              # 30/50/70 x 30 and 500 x 52
     python benchmarks/hindsight.py --sizes 70x30 --seeds 0 1 2
+    python benchmarks/hindsight.py --formulations balance      # the default form only
     python benchmarks/hindsight.py --quick                      # seconds: checks that it runs
 """
 
@@ -46,6 +50,12 @@ def main(argv: list[str] | None = None) -> int:
         "--sizes", type=parse_size, nargs="+", default=[(30, 30), (50, 30), (70, 30), (500, 52)]
     )
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument(
+        "--formulations",
+        nargs="+",
+        choices=["balance", "cumulative"],
+        default=["balance", "cumulative"],
+    )
     p.add_argument("--quick", action="store_true")
     p.add_argument("--out", type=Path, default=Path("results/hindsight"))
     args = p.parse_args(argv)
@@ -57,29 +67,32 @@ def main(argv: list[str] | None = None) -> int:
         for seed in args.seeds:
             env.reset(seed=seed)
             u = env.unwrapped
-            sol = solve_hindsight(u.config, u.exogenous)
-            rows.append(
-                {
-                    "n_drugs": n,
-                    "horizon": t,
-                    "seed": seed,
-                    "status": sol.status,
-                    "iterations": sol.iterations,
-                    "solve_s": sol.solve_seconds,
-                    "objective": sol.objective,
-                    "n_variables": sol.n_variables,
-                    "n_constraints": sol.n_constraints,
-                }
-            )
-            print(
-                f"{n:>5} x {t:<3} seed {seed}: {sol.status:<13} {sol.iterations:>3} it "
-                f"{sol.solve_seconds:8.2f} s  objective {sol.objective:,.0f}",
-                flush=True,
-            )
+            for form in args.formulations:
+                sol = solve_hindsight(u.config, u.exogenous, formulation=form)
+                rows.append(
+                    {
+                        "n_drugs": n,
+                        "horizon": t,
+                        "seed": seed,
+                        "formulation": form,
+                        "status": sol.status,
+                        "iterations": sol.iterations,
+                        "solve_s": sol.solve_seconds,
+                        "objective": sol.objective,
+                        "n_variables": sol.n_variables,
+                        "n_constraints": sol.n_constraints,
+                    }
+                )
+                print(
+                    f"{n:>5} x {t:<3} seed {seed} {form:<10}: {sol.status:<13} "
+                    f"{sol.iterations:>3} it {sol.solve_seconds:8.2f} s  "
+                    f"objective {sol.objective:,.3f}",
+                    flush=True,
+                )
     df = pd.DataFrame(rows)
     args.out.mkdir(parents=True, exist_ok=True)
     write_csv_atomic(df, args.out / "hindsight.csv")
-    summary = df.groupby(["n_drugs", "horizon"]).agg(
+    summary = df.groupby(["n_drugs", "horizon", "formulation"]).agg(
         variables=("n_variables", "first"),
         constraints=("n_constraints", "first"),
         iterations=("iterations", "median"),
@@ -88,19 +101,44 @@ def main(argv: list[str] | None = None) -> int:
         time_max=("solve_s", "max"),
     )
     print("\n" + summary.to_string())
+    if {"balance", "cumulative"} <= set(args.formulations):
+        wide = df.pivot_table(
+            index=["n_drugs", "horizon", "seed"],
+            columns="formulation",
+            values=["solve_s", "objective"],
+        )
+        ratio = wide["solve_s"]["cumulative"] / wide["solve_s"]["balance"]
+        gap = (wide["objective"]["balance"] - wide["objective"]["cumulative"]).abs()
+        rel = gap / wide["objective"]["cumulative"].abs()
+        side = pd.DataFrame({"speedup": ratio, "objective_rel_diff": rel}).groupby(
+            level=["n_drugs", "horizon"]
+        )
+        table = side.agg(
+            speedup_min=("speedup", "min"),
+            speedup_median=("speedup", "median"),
+            speedup_max=("speedup", "max"),
+            objective_rel_diff_max=("objective_rel_diff", "max"),
+        )
+        print("\nbalance form vs cumulative form (time ratio, same trace, same run):")
+        print(table.to_string(float_format=lambda v: f"{v:.3g}"))
     plt = pyplot()
     if plt is not None:
         fig, ax = plt.subplots(figsize=(5, 3.5))
-        ax.loglog(df.n_variables, df.solve_s, "o", alpha=0.7)
+        cells = df.n_drugs * df.horizon
+        for form, marker in (("balance", "o"), ("cumulative", "s")):
+            sel = df.formulation == form
+            if sel.any():
+                ax.loglog(cells[sel], df.solve_s[sel], marker, alpha=0.7, label=form)
         for (n, t), g in df.groupby(["n_drugs", "horizon"]):
             ax.annotate(
                 f"{n}x{t}",
-                (g.n_variables.iloc[0], g.solve_s.median()),
+                (n * t, g.solve_s.min()),
                 textcoords="offset points",
                 xytext=(5, -10),
                 fontsize=8,
             )
-        ax.set_xlabel("NLP variables")
+        ax.legend(title="formulation", fontsize=8)
+        ax.set_xlabel("drug-slots (N x T)")
         ax.set_ylabel("solve time (s)")
         ax.set_title("Hindsight solve time (Ipopt + MUMPS)")
         ax.grid(True, which="both", alpha=0.3)

@@ -63,9 +63,10 @@ def replay_cost(cfg, trace, solution):
     ],
     ids=["one-drug-two-slots", "binding-budget", "binding-capacity", "would-expire"],
 )
-def test_hand_solved_instances(overrides, orders, objective):
+@pytest.mark.parametrize("formulation", ["balance", "cumulative"])
+def test_hand_solved_instances(overrides, orders, objective, formulation):
     cfg, trace = two_slot(**overrides)
-    sol = solve_hindsight(cfg, trace)
+    sol = solve_hindsight(cfg, trace, formulation=formulation)
     assert sol.status == "optimal" and sol.success
     assert sol.orders[:, 0] == pytest.approx(orders, abs=1e-5)
     assert sol.objective == pytest.approx(objective, rel=1e-6)
@@ -73,13 +74,14 @@ def test_hand_solved_instances(overrides, orders, objective):
     assert total == pytest.approx(objective, rel=1e-6)
 
 
-def test_band_penalty_trade_off_by_hand():
+@pytest.mark.parametrize("formulation", ["balance", "cumulative"])
+def test_band_penalty_trade_off_by_hand(formulation):
     # Band [5, 100], k_lo = 2. With no purchase at 20 in slot 1, a unit bought at 10 in slot 0
     # lowers slot 1's penalty 2 (5 - v1)^2 by 4 (5 - v1) = 4 (8 - v0): the optimum is where
     # that equals 10, v0 = 5.5, v1 = 2.5; buying in slot 1 pays only while 4 v1 > 20: never.
     # Orders [8.5, 0], cost 10 * 8.5 + 2 * 2.5^2 = 97.5.
     cfg, trace = two_slot(band_lo=[5.0], penalty_lo=[2.0])
-    sol = solve_hindsight(cfg, trace)
+    sol = solve_hindsight(cfg, trace, formulation=formulation)
     assert sol.orders[:, 0] == pytest.approx([8.5, 0.0], abs=1e-5)
     assert sol.stock[:, 0] == pytest.approx([5.5, 2.5], abs=1e-5)
     assert sol.objective == pytest.approx(97.5, rel=1e-7)
@@ -179,3 +181,44 @@ def test_warm_start_does_not_change_the_optimum():
     a = solve_hindsight(u.config, u.exogenous, warm_start=True)
     b = solve_hindsight(u.config, u.exogenous, warm_start=False)
     assert a.objective == pytest.approx(b.objective, rel=1e-7)
+
+
+@pytest.mark.parametrize(
+    ("scenario", "n_drugs", "horizon", "seed"),
+    [("paper", 8, 10, 0), ("paper", 20, 30, 1), ("paper", 12, 52, 2), ("pharma", 8, 26, 3)],
+)
+def test_balance_and_cumulative_forms_have_the_same_optimum(scenario, n_drugs, horizon, seed):
+    # The stock-balance form (default) is a reformulation of the cumulative one: same feasible
+    # plans, same cost. Short shelf lives (expiry binding) and 52 slots included.
+    env = gym.make("DrugRefill-v0", scenario=scenario, n_drugs=n_drugs, horizon=horizon)
+    env.reset(seed=seed)
+    u = env.unwrapped
+    a = solve_hindsight(u.config, u.exogenous, formulation="balance")
+    b = solve_hindsight(u.config, u.exogenous, formulation="cumulative")
+    assert a.status == b.status == "optimal"
+    assert a.objective == pytest.approx(b.objective, rel=1e-7)
+    for k in a.costs:
+        assert a.costs[k] == pytest.approx(b.costs[k], rel=1e-4, abs=1e-6 * a.objective), k
+    assert a.n_variables + a.n_constraints < b.n_variables + b.n_constraints
+    total, _ = replay_cost(u.config, u.exogenous, a)
+    assert a.objective <= total * (1 + 1e-7)
+
+
+def test_balance_form_on_edge_configs():
+    # Shelf life 1 (everything expires at the end of its slot), an empty band, initial stock
+    # above the band (the no-younger-expiry rows matter), and C_lo = 0.
+    cfg, trace = two_slot(shelf_life=[1], band_lo=[2.0], band_hi=[2.0], penalty_hi=[1.0])
+    for overrides in ({}, {"initial_stock": [50.0], "band_hi": [10.0], "penalty_hi": [1.0]}):
+        c = cfg.replace(**overrides) if overrides else cfg
+        a = solve_hindsight(c, trace, formulation="balance")
+        b = solve_hindsight(c, trace, formulation="cumulative")
+        assert a.status == b.status == "optimal", overrides
+        assert a.objective == pytest.approx(b.objective, rel=1e-7, abs=1e-6), overrides
+        total, _ = replay_cost(c, trace, a)
+        assert total == pytest.approx(a.objective, rel=1e-6, abs=1e-6), overrides
+
+
+def test_unknown_formulation_names_the_value():
+    cfg, trace = two_slot()
+    with pytest.raises(ValueError, match=r"formulation = 'dense' is not one of"):
+        solve_hindsight(cfg, trace, formulation="dense")
