@@ -20,11 +20,11 @@ $(VENV)/.torch: | $(PY)
 	touch $@
 
 $(VENV)/.installed: pyproject.toml $(VENV)/.torch
-	$(PIP) install --quiet -e ".[torch,solver,forecast,bench]"
+	$(PIP) install --quiet -e ".[torch,solver,forecast,bench,fast]"
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.torch
-	$(PIP) install --quiet -e ".[torch,solver,forecast,bench,sweep,docs,test]"
+	$(PIP) install --quiet -e ".[torch,solver,forecast,bench,sweep,docs,test,fast]"
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed

@@ -13,7 +13,10 @@ Measures, in one process and one run, random-action steps per second of
   and resetting the vector env, over ``num_envs``),
 * PPO and DQN training throughput (env steps per second, learning included) at ``--n-drugs``.
 
-Drug-steps per second = env steps x drugs. Every figure is min/median/max over repeats.
+Each DrugRefill row is measured with every ``--backends`` of the dynamics (``numpy``, and
+``numba`` when the ``fast`` extra is installed), side by side in the same run; the curve and the
+agents use the default backend. Drug-steps per second = env steps x drugs. Every figure is
+min/median/max over repeats.
 Actions are pre-sampled so the policy costs nothing. Writes ``perf.csv``, ``curve.csv``,
 ``agents.csv`` and ``perf_curve.png`` to ``--out``.
 
@@ -37,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 import druginv_gym  # noqa: F401  (registers the ids)
+from druginv_gym import dynamics
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, pyplot, write_csv_atomic
@@ -65,8 +69,12 @@ def _time_steps(env, actions, vector: bool) -> float:
     return time.perf_counter() - start
 
 
-def measure(kind: str, n_drugs: int, num_envs: int, steps: int, repeats: int) -> dict:
+def measure(
+    kind: str, n_drugs: int, num_envs: int, steps: int, repeats: int, backend: str | None = None
+) -> dict:
     horizon = 30
+    backend = backend or dynamics.get_backend()
+    dynamics.set_backend(backend)
     if kind == "peer":
         env = _peer_env()
         if env is None:
@@ -97,6 +105,7 @@ def measure(kind: str, n_drugs: int, num_envs: int, steps: int, repeats: int) ->
     rates = np.array([steps * batch / t for t in times])
     return {
         "kind": kind,
+        "backend": "" if kind == "peer" else backend,
         "n_drugs": n_drugs if kind != "peer" else 3,
         "num_envs": batch,
         "steps_per_s_min": rates.min(),
@@ -222,6 +231,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sync-max-envs", type=int, default=64, help="largest k for SyncVectorEnv")
     p.add_argument("--curve-envs", type=int, nargs="*", default=[1, 8, 64, 256, 1024, 4096, 8192])
     p.add_argument("--curve-drugs", type=int, nargs="*", default=[10, 30, 70, 200, 500, 1000])
+    p.add_argument(
+        "--backends",
+        nargs="+",
+        choices=list(dynamics.BACKENDS),
+        default=["numpy", "numba"] if dynamics.numba_available() else ["numpy"],
+        help="dynamics backends to measure side by side (default: every one installed)",
+    )
     p.add_argument("--no-agents", action="store_true", help="skip the training throughput")
     p.add_argument("--quick", action="store_true", help="tiny sizes: checks that it runs")
     p.add_argument("--out", type=Path, default=Path("results/perf"))
@@ -233,46 +249,63 @@ def main(argv: list[str] | None = None) -> int:
         args.num_envs, args.steps, args.repeats, args.sync_max_envs = [1, 8], 30, 1, 8
         args.curve_envs, args.curve_drugs, budget = [1, 16], [5, 20], 20_000
 
+    if "numba" in args.backends and not dynamics.numba_available():
+        p.error('--backends numba needs numba: pip install "druginv-gym[fast]"')
+    default_backend = dynamics.get_backend()
     rows = []
-    plan = [("peer", 1), ("single", 1), ("single-unwrapped", 1)]
-    for k in args.num_envs:
-        plan.append(("native-vector", k))
-        if k <= args.sync_max_envs:
-            plan.append(("sync-vector", k))
-    for i, (kind, k) in enumerate(plan, 1):
+    plan = [("peer", 1, "")]
+    for backend in args.backends:
+        plan += [("single", 1, backend), ("single-unwrapped", 1, backend)]
+        for k in args.num_envs:
+            plan.append(("native-vector", k, backend))
+            if k <= args.sync_max_envs:
+                plan.append(("sync-vector", k, backend))
+    for i, (kind, k, backend) in enumerate(plan, 1):
         # Fewer steps for large batches keep every cell near the same wall time.
         steps = max(10, args.steps // max(1, k // 64)) if kind.endswith("vector") else args.steps
-        row = measure(kind, args.n_drugs, k, steps, args.repeats)
+        row = measure(kind, args.n_drugs, k, steps, args.repeats, backend or None)
         if not row:
             continue
         rows.append(row)
         print(
-            f"[{i}/{len(plan)}] {kind:>16} num_envs={k:<5} "
+            f"[{i}/{len(plan)}] {kind:>16} {backend:<5} num_envs={k:<5} "
             f"{row['steps_per_s_median']:>12,.0f} env-steps/s "
             f"{row['drug_steps_per_s_median']:>14,.0f} drug-steps/s",
             flush=True,
         )
+    dynamics.set_backend(default_backend)
     df = pd.DataFrame(rows)
-    single = df[df.kind == "single"].iloc[0]
-    if (df.kind == "peer").any():
-        peer = df[df.kind == "peer"].iloc[0]
-        print(
-            f"\nDrugRefill-v0 ({args.n_drugs} drugs) / {PEER}, env steps per second: median "
-            f"x{single.steps_per_s_median / peer.steps_per_s_median:.2f} (worst "
-            f"x{single.steps_per_s_min / peer.steps_per_s_max:.2f}, best "
-            f"x{single.steps_per_s_max / peer.steps_per_s_min:.2f}); drug-steps "
-            f"x{single.drug_steps_per_s_median / peer.drug_steps_per_s_median:.1f}"
-        )
-    native = df[df.kind == "native-vector"].set_index("num_envs")
-    sync = df[df.kind == "sync-vector"].set_index("num_envs")
-    common = native.index.intersection(sync.index)
-    if len(common):
-        print("\nnative / SyncVectorEnv speed-up (same num_envs, same total work):")
-        for k in common:
-            lo = native.loc[k, "steps_per_s_min"] / sync.loc[k, "steps_per_s_max"]
-            med = native.loc[k, "steps_per_s_median"] / sync.loc[k, "steps_per_s_median"]
-            hi = native.loc[k, "steps_per_s_max"] / sync.loc[k, "steps_per_s_min"]
-            print(f"  num_envs={k:<5} median x{med:.1f}  (worst x{lo:.1f}, best x{hi:.1f})")
+
+    def ratio(a: pd.Series, b: pd.Series) -> str:
+        med = a.steps_per_s_median / b.steps_per_s_median
+        lo = a.steps_per_s_min / b.steps_per_s_max
+        hi = a.steps_per_s_max / b.steps_per_s_min
+        return f"median x{med:.2f} (worst x{lo:.2f}, best x{hi:.2f})"
+
+    has_peer = (df.kind == "peer").any()
+    for backend in args.backends:
+        mine = df[df.backend == backend]
+        single = mine[mine.kind == "single"].iloc[0]
+        print(f"\n--- backend {backend}")
+        if has_peer:
+            peer = df[df.kind == "peer"].iloc[0]
+            print(
+                f"DrugRefill-v0 ({args.n_drugs} drugs) / {PEER}, env steps per second: "
+                f"{ratio(single, peer)}; drug-steps "
+                f"x{single.drug_steps_per_s_median / peer.drug_steps_per_s_median:.1f}"
+            )
+        native = mine[mine.kind == "native-vector"].set_index("num_envs")
+        sync = mine[mine.kind == "sync-vector"].set_index("num_envs")
+        common = native.index.intersection(sync.index)
+        if len(common):
+            print("native / SyncVectorEnv speed-up (same num_envs, same total work):")
+            for k in common:
+                print(f"  num_envs={k:<5} {ratio(native.loc[k], sync.loc[k])}")
+    if {"numpy", "numba"} <= set(args.backends):
+        print("\nnumba / numpy backend, same kind and num_envs:")
+        for (kind, k), g in df[df.kind != "peer"].groupby(["kind", "num_envs"]):
+            by = g.set_index("backend")
+            print(f"  {kind:>16} num_envs={k:<5} {ratio(by.loc['numba'], by.loc['numpy'])}")
     print()
     curve_rows = curve(args.n_drugs, args.curve_envs, args.curve_drugs, args.repeats, budget)
     write_csv_atomic(pd.DataFrame(curve_rows), args.out / "curve.csv")

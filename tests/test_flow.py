@@ -5,15 +5,27 @@ from __future__ import annotations
 import pickle
 
 import numpy as np
+import pytest
 from hypothesis import given
 
 from druginv_gym import dynamics as dyn
 
 from .test_properties import episodes
 
+BACKENDS = [
+    pytest.param(
+        name,
+        marks=pytest.mark.skipif(
+            name == "numba" and not dyn.numba_available(), reason="numba not installed"
+        ),
+    )
+    for name in dyn.BACKENDS
+]
 
-@given(episodes())
-def test_flow_step_equals_the_by_age_reference(case):
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@given(case=episodes())
+def test_flow_step_equals_the_by_age_reference(backend, case):
     cfg, traces, actions = case
     b = len(traces)
     stock, spent = dyn.initial_stock(cfg, b), np.zeros(b)
@@ -25,12 +37,15 @@ def test_flow_step_equals_the_by_age_reference(case):
         price = np.stack([tr["base_price"][t] + tr["premium"][t] for tr in traces])
         rate = np.stack([tr["storage_rate"][t] for tr in traces])
         ref = dyn.step_slot(stock, spent, requested, demand, price, rate, cfg.drug_budget[t], cfg)
-        got = dyn.flow_step(flow, requested, demand, price, rate, cfg.drug_budget[t], cfg)
+        got = dyn.flow_step(
+            flow, requested, demand, price, rate, cfg.drug_budget[t], cfg, backend=backend
+        )
         for name in ("accepted", "served", "unmet", "expired", "level", "spend", "spent"):
             np.testing.assert_allclose(
                 getattr(got, name), getattr(ref, name), rtol=1e-9, atol=1e-9, err_msg=name
             )
         np.testing.assert_allclose(got.total, ref.total, rtol=1e-9, atol=1e-6)
+        np.testing.assert_allclose(got.sums(), ref.sums(), rtol=1e-9, atol=1e-6)
         by_age = flow.by_age(cfg.shelf_life)
         np.testing.assert_allclose(by_age, ref.stock, atol=1e-9)
         np.testing.assert_allclose(flow.expiring(cfg.shelf_life), ref.stock[..., 0], atol=1e-9)

@@ -25,7 +25,7 @@ Volume (eq. 2) therefore follows ``v(t) = v(t-1) + accepted(t) - served(t) - exp
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -70,11 +70,30 @@ class SlotOutcome(NamedTuple):
     storage: np.ndarray  #: ``R_i = r_i(t) * unit_volume_i * v_i(t)`` (USD)
     penalty: np.ndarray  #: ``phi_i(v_i(t))`` (USD)
     shortage: np.ndarray  #: ``shortage_cost_i * unmet`` (USD)
+    #: (B, N) ``total``, when the compiled backend computed it in its pass (else ``None``)
+    drug_total: np.ndarray | None = None
+    #: (6, B) per-env sums of purchase, storage, penalty, shortage, total and spend, when the
+    #: compiled backend computed them in its pass (else ``None``; see :meth:`sums`)
+    env_sums: np.ndarray | None = None
 
     @property
     def total(self) -> np.ndarray:
         """(B, N) slot cost per drug (USD)."""
+        if self.drug_total is not None:
+            return self.drug_total
         return self.purchase + self.storage + self.penalty + self.shortage
+
+    def sums(self) -> np.ndarray:
+        """(6, B) per-env sums over drugs of purchase, storage, penalty, shortage, total and
+        spend (USD)."""
+        if self.env_sums is not None:
+            return self.env_sums
+        terms = np.stack((self.purchase, self.storage, self.penalty, self.shortage))
+        out = np.empty((6, terms.shape[1]))
+        out[:4] = terms.sum(axis=-1)
+        out[4] = self.total.sum(axis=-1)
+        out[5] = self.spend.sum(axis=-1)
+        return out
 
 
 def initial_stock(config: ScenarioConfig, batch: int) -> np.ndarray:
@@ -354,13 +373,22 @@ def flow_step(
     storage_rate: np.ndarray,
     drug_budget: np.ndarray,
     config: ScenarioConfig,
+    backend: str | None = None,
 ) -> SlotOutcome:
     """One slot for B envs on cumulative flows; ``state`` moves to the next slot in place.
 
     Same clipping, FIFO service, expiry and costs as :func:`step_slot` (same arguments, but the
     state instead of ``stock``/``spent``); the outcome's ``stock`` is ``None`` (read the state's
     :meth:`FlowState.by_age` when the by-age array is needed).
+
+    ``backend``: ``"numpy"`` (these array operations) or ``"numba"`` (one compiled pass over
+    the same formulas, :func:`_flow_kernel`); ``None`` uses :func:`get_backend`. Both give the
+    same outcome up to the order of floating-point sums over drugs (tested to 1e-9).
     """
+    if (backend or _BACKEND) == "numba":
+        return _flow_step_compiled(
+            state, requested, demand, price, storage_rate, drug_budget, config
+        )
     t = state.t
     level_before = state.arrived - state.left
     accepted = clip_orders(
@@ -383,3 +411,212 @@ def flow_step(
     state.spent = state.spent + spend.sum(axis=-1)
     flows = (requested, accepted, served, unmet, expired, level, spend)
     return _outcome(None, state.spent, flows, price, storage_rate, config)
+
+
+# ---------------------------------------------------------------------------------------------
+# Compiled backend (optional: ``pip install "druginv-gym[fast]"`` brings numba).
+#
+# ``_flow_kernel`` is :func:`flow_step`'s numpy code written as one loop per env and drug, so a
+# slot is one pass over memory instead of ~40 array operations (each a Python call and a full
+# pass). The formulas and their order of operations per element are those above; only the sums
+# over drugs (spend, volume) are summed in another order. Tests check it against the numpy
+# flows and the by-age reference.
+# ---------------------------------------------------------------------------------------------
+
+#: Backends of :func:`flow_step`.
+BACKENDS = ("numpy", "numba")
+
+
+def _flow_kernel(
+    arrived, left, ring, spent, t, requested, demand, price, rate, budget, static, limits, out,
+    sums,
+):  # fmt: skip
+    """``static``: :func:`_static_rows` (refill_lo, refill_hi, unit_volume, shelf_life, alpha,
+    band_lo, band_hi, penalty_lo, penalty_hi, shortage_cost), ``limits``: total budget, storage
+    capacity, safety factor; ``out``: (11, B, N) accepted, served, unmet, expired, level,
+    spend, purchase, storage, penalty, shortage, total; ``sums``: (6, B)."""
+    refill_lo, refill_hi, unit_volume, shelf_life = static[0], static[1], static[2], static[3]
+    alpha, band_lo, band_hi, k_lo, k_hi, short_cost = (
+        static[4], static[5], static[6], static[7], static[8], static[9],
+    )  # fmt: skip
+    total_budget, capacity, safety = limits[0], limits[1], limits[2]
+    accepted, served, unmet, expired, level, spend = out[0], out[1], out[2], out[3], out[4], out[5]
+    purchase, storage, penalty, shortage, drug_total = out[6], out[7], out[8], out[9], out[10]
+    n_env, n = requested.shape
+    big_l = ring.shape[1]
+    slot = t % big_l
+    for b in range(n_env):
+        used = 0.0
+        total = 0.0
+        volume = 0.0
+        for i in range(n):  # clip_orders: refill bounds, per-drug budget
+            x = min(max(requested[b, i], refill_lo[i]), refill_hi[i])
+            p = price[b, i]
+            if p > 0.0:
+                x = min(x, budget[i] / p)
+            accepted[b, i] = x
+            total += p * x
+            volume += x * unit_volume[i]
+            used += (arrived[b, i] - left[b, i]) * unit_volume[i]
+        remaining = max(total_budget - spent[b], 0.0)
+        free = max(capacity - used, 0.0)
+        factor = remaining / total if total > remaining else 1.0
+        if volume > free:
+            factor = min(factor, free / volume)
+        factor = factor * safety if factor < 1.0 else 1.0
+        paid = 0.0
+        s_purchase = 0.0
+        s_storage = 0.0
+        s_penalty = 0.0
+        s_shortage = 0.0
+        s_total = 0.0
+        for i in range(n):  # receive, serve FIFO, expire, cost
+            x = accepted[b, i] * factor
+            accepted[b, i] = x
+            p = price[b, i]
+            spend[b, i] = p * x
+            paid += p * x
+            now = arrived[b, i] + x
+            ring[b, slot, i] = now
+            gone = min(left[b, i] + demand[b, i], now)
+            served[b, i] = gone - left[b, i]
+            short = max(demand[b, i] - served[b, i], 0.0)
+            unmet[b, i] = short
+            a = t - int(shelf_life[i]) + 1
+            old = ring[b, a % big_l, i] if a >= 0 else 0.0
+            after = max(gone, old)
+            expired[b, i] = after - gone
+            arrived[b, i] = now
+            left[b, i] = after
+            v = now - after
+            level[b, i] = v
+            c_purchase = alpha[i] * p * x
+            c_storage = rate[b, i] * unit_volume[i] * v
+            below = max(band_lo[i] - v, 0.0)
+            above = max(v - band_hi[i], 0.0)
+            c_penalty = k_lo[i] * below * below + k_hi[i] * above * above
+            c_shortage = short_cost[i] * short
+            c_total = c_purchase + c_storage + c_penalty + c_shortage
+            purchase[b, i] = c_purchase
+            storage[b, i] = c_storage
+            penalty[b, i] = c_penalty
+            shortage[b, i] = c_shortage
+            drug_total[b, i] = c_total
+            s_purchase += c_purchase
+            s_storage += c_storage
+            s_penalty += c_penalty
+            s_shortage += c_shortage
+            s_total += c_total
+        spent[b] += paid
+        sums[0, b] = s_purchase
+        sums[1, b] = s_storage
+        sums[2, b] = s_penalty
+        sums[3, b] = s_shortage
+        sums[4, b] = s_total
+        sums[5, b] = paid
+
+
+def compile_kernel(fn: Any) -> Any:
+    """``fn`` compiled by numba with the options every kernel here uses: IEEE arithmetic (no
+    fastmath), numpy's division semantics (x / 0 gives inf, no exception), cached on disk."""
+    import numba
+
+    return numba.njit(cache=True, error_model="numpy", nogil=True)(fn)
+
+
+_COMPILED: Any = None
+
+
+def _flow_step_compiled(
+    state: FlowState,
+    requested: np.ndarray,
+    demand: np.ndarray,
+    price: np.ndarray,
+    storage_rate: np.ndarray,
+    drug_budget: np.ndarray,
+    config: ScenarioConfig,
+) -> SlotOutcome:
+    global _COMPILED
+    if _COMPILED is None:
+        _COMPILED = compile_kernel(_flow_kernel)
+    c = config
+    requested = np.asarray(requested, dtype=np.float64)
+    # One allocation for the eleven (B, N) outputs.
+    shape = requested.shape
+    block = np.empty((11, *shape))
+    sums = np.empty((6, shape[0]))
+    # New state arrays (the numpy path rebinds them too): earlier outcomes keep their values.
+    arrived, left, spent = state.arrived.copy(), state.left.copy(), state.spent.copy()
+    static, limits = _static_rows(c)
+    budget = np.asarray(drug_budget, dtype=np.float64)
+    if budget.shape != (static.shape[1],):
+        budget = np.broadcast_to(budget, (static.shape[1],))
+    _COMPILED(
+        arrived, left, state.ring, spent, state.t, requested, demand, price, storage_rate,
+        budget, static, limits, block, sums,
+    )  # fmt: skip
+    state.arrived, state.left, state.spent = arrived, left, spent
+    state.t += 1
+    # SlotOutcome's field order: stock, spent, ordered, then the block's rows, then the sums.
+    return SlotOutcome(None, spent, requested, *block, sums)  # type: ignore[arg-type]
+
+
+_STATIC: dict[int, tuple[ScenarioConfig, np.ndarray, np.ndarray]] = {}
+
+
+def _static_rows(config: ScenarioConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The kernel's per-drug parameters as one (10, N) array and its limits as one (3,) array,
+    built once per config (a compiled call costs per argument)."""
+    hit = _STATIC.get(id(config))
+    if hit is not None and hit[0] is config:
+        return hit[1], hit[2]
+    n = config.n_drugs
+    names = ("refill_lo", "refill_hi", "unit_volume", "shelf_life", "alpha", "band_lo",
+             "band_hi", "penalty_lo", "penalty_hi", "shortage_cost")  # fmt: skip
+    static = np.stack(
+        [np.broadcast_to(np.asarray(getattr(config, k), dtype=np.float64), (n,)) for k in names]
+    )
+    limits = np.array([config.total_budget, config.storage_capacity, _SAFETY], dtype=np.float64)
+    if len(_STATIC) >= 64:
+        _STATIC.clear()
+    _STATIC[id(config)] = (config, static, limits)
+    return static, limits
+
+
+def numba_available() -> bool:
+    """True when numba can be imported (the ``fast`` extra)."""
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def get_backend() -> str:
+    """The backend :func:`flow_step` uses by default: ``"numba"`` when numba is installed,
+    ``"numpy"`` otherwise or when the environment variable ``DRUGINV_BACKEND=numpy`` is set."""
+    return _BACKEND
+
+
+def set_backend(name: str) -> None:
+    """Choose the default backend of :func:`flow_step` (``"numpy"`` or ``"numba"``)."""
+    global _BACKEND
+    if name not in BACKENDS:
+        raise ValueError(f"backend = {name!r} is not one of {list(BACKENDS)}")
+    if name == "numba" and not numba_available():
+        raise ImportError('backend "numba" needs numba: pip install "druginv-gym[fast]"')
+    _BACKEND = name
+
+
+def _default_backend() -> str:
+    import os
+
+    wanted = os.environ.get("DRUGINV_BACKEND", "").strip().lower()
+    if wanted and wanted not in BACKENDS:
+        raise ValueError(f"DRUGINV_BACKEND = {wanted!r} is not one of {list(BACKENDS)}")
+    if wanted == "numpy":
+        return "numpy"
+    return "numba" if numba_available() else "numpy"
+
+
+_BACKEND = _default_backend()

@@ -15,6 +15,7 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 from gymnasium import spaces
 
+from druginv_gym import dynamics
 from druginv_gym.config import ScenarioConfig
 from druginv_gym.dynamics import COST_TERMS, FlowState, SlotOutcome, flow_step
 from druginv_gym.exogenous import TRACE_FIELDS
@@ -112,6 +113,9 @@ class RefillCore:
             ],
             axis=-1,
         )  # (N, 5)
+        self._obs_scales = np.array(
+            [self.price_scale, self.rate_scale, self.units_scale, self.budget_scale, OBS_HIGH]
+        )
         self._template = np.zeros(self.obs_dim, dtype=np.float32)
         self._template[: n * self.n_drug_features].reshape(n, -1)[:, 6:11] = np.minimum(static, 1.0)
         self.t = 0
@@ -196,6 +200,14 @@ class RefillCore:
             raise ValueError(f"action could not be read as an array: {exc}") from None
         if arr.shape != shape:
             raise ValueError(f"action has shape {arr.shape}; expected {shape}")
+        if self.mode == "box" and arr.dtype.kind == "f" and dynamics.get_backend() == "numba":
+            global _DECODE_BOX
+            if _DECODE_BOX is None:
+                _DECODE_BOX = dynamics.compile_kernel(_decode_box_kernel)
+            requested = np.empty(shape)
+            if _DECODE_BOX(arr, self.config.refill_lo, self._range, ACTION_TOL, requested) < 0:
+                return requested
+            # a bad value: the checks below name it
 
         def where(bad: np.ndarray) -> str:
             idx = tuple(int(k) for k in np.argwhere(bad)[0])
@@ -245,8 +257,8 @@ class RefillCore:
                 return self.observe(), np.zeros(self.num_envs), False, self._pending_info(drug)
             requested = self.pending
         outcome = self._advance(requested)
-        reward = -outcome.total.sum(axis=-1) / self.config.reward_scale
         info = self._step_info(outcome)
+        reward = -info["costs"]["total"] / self.config.reward_scale
         if self.mode == "sequential":
             info["drug"] = np.full(self.num_envs, int(self.config.priority[-1]))
             info["slot_done"] = np.ones(self.num_envs, dtype=bool)
@@ -284,6 +296,8 @@ class RefillCore:
     # ------------------------------------------------------------------ observation
     def observe(self) -> np.ndarray:
         """(B, D) float32 normalised observation (see ``docs/model.md``, "Observation")."""
+        if dynamics.get_backend() == "numba":
+            return self._observe_compiled()
         c = self.config
         b, n, f = self.num_envs, c.n_drugs, self.n_drug_features
         t = min(self.t, c.horizon - 1)  # after the last slot, show the last slot's prices
@@ -312,13 +326,42 @@ class RefillCore:
         glob[:, 1] = np.minimum((level @ c.unit_volume) / c.storage_capacity, 1.0)
         glob[:, 2] = (c.horizon - self.t) / c.horizon
         if self.mode == "sequential":
-            put(11, self.pending, self.units_scale)
-            drug[..., 12] = 0.0
-            if self.t < c.horizon:
-                drug[:, c.priority[self.cursor], 12] = 1.0
-            spend = (self.pending * self.price[:, t]).sum(axis=-1)
-            glob[:, 3] = np.minimum(spend / c.total_budget, hi) if c.total_budget > 0 else 0.0
-            glob[:, 4] = np.minimum((self.pending @ c.unit_volume) / c.storage_capacity, hi)
+            self._observe_sequential(obs, t)
+        return obs
+
+    def _observe_sequential(self, obs: np.ndarray, t: int) -> None:
+        """Write the sequential id's extra features into ``obs``."""
+        c = self.config
+        b, n, f = self.num_envs, c.n_drugs, self.n_drug_features
+        drug = obs[:, : n * f].reshape(b, n, f)
+        glob = obs[:, n * f :]
+        hi = OBS_HIGH
+        drug[..., 11] = np.minimum(self.pending * (1.0 / self.units_scale), hi)
+        drug[..., 12] = 0.0
+        if self.t < c.horizon:
+            drug[:, c.priority[self.cursor], 12] = 1.0
+        spend = (self.pending * self.price[:, t]).sum(axis=-1)
+        glob[:, 3] = np.minimum(spend / c.total_budget, hi) if c.total_budget > 0 else 0.0
+        glob[:, 4] = np.minimum((self.pending @ c.unit_volume) / c.storage_capacity, hi)
+
+    def _observe_compiled(self) -> np.ndarray:
+        """:meth:`observe` in one compiled pass (:func:`_observe_kernel`, same formulas)."""
+        global _OBSERVE
+        if _OBSERVE is None:
+            _OBSERVE = dynamics.compile_kernel(_observe_kernel)
+        c = self.config
+        t = min(self.t, c.horizon - 1)
+        obs = np.empty((self.num_envs, self.obs_dim), dtype=np.float32)
+        flow = self.flow
+        static, limits = dynamics._static_rows(c)
+        _OBSERVE(
+            obs, self._template, self.n_drug_features, self.price[:, t],
+            self.exo["storage_rate"][:, t], self.last_demand, c.drug_budget[t], flow.arrived,
+            flow.left, flow.ring, flow.t, flow.spent, static, limits, self._obs_scales,
+            (c.horizon - self.t) / c.horizon,
+        )  # fmt: skip
+        if self.mode == "sequential":
+            self._observe_sequential(obs, t)
         return obs
 
     # ------------------------------------------------------------------ info
@@ -341,7 +384,7 @@ class RefillCore:
         return info
 
     def _step_info(self, o: SlotOutcome) -> dict[str, Any]:
-        total = o.total
+        sums = o.sums()  # (6, B)
         return {
             "stock": o.level,
             "ordered": o.ordered,
@@ -350,14 +393,77 @@ class RefillCore:
             "unmet": o.unmet,
             "expired": o.expired,
             "demand": self.last_demand.copy(),
-            "spend": o.spend.sum(axis=-1),
+            "spend": sums[5],
             "costs": {
-                "purchase": o.purchase.sum(axis=-1),
-                "storage": o.storage.sum(axis=-1),
-                "penalty": o.penalty.sum(axis=-1),
-                "shortage": o.shortage.sum(axis=-1),
-                "total": total.sum(axis=-1),
+                "purchase": sums[0],
+                "storage": sums[1],
+                "penalty": sums[2],
+                "shortage": sums[3],
+                "total": sums[4],
             },
-            "drug_costs": total,
+            "drug_costs": o.total,
             "t": np.full(self.num_envs, self.t),
         }
+
+
+def _observe_kernel(
+    obs, template, nf, price, rate, last_demand, budget, arrived, left, ring, played, spent,
+    static, limits, scales, time_left,
+):  # fmt: skip
+    """:meth:`RefillCore.observe`'s base features for every env, written into ``obs``
+    (``static``, ``limits``: :func:`druginv_gym.dynamics._static_rows`; ``scales``: price,
+    rate, units and budget scales and ``OBS_HIGH``)."""
+    unit_volume, shelf_life = static[2], static[3]
+    total_budget, capacity = limits[0], limits[1]
+    price_scale, rate_scale, units_scale, budget_scale, hi = (
+        scales[0], scales[1], scales[2], scales[3], scales[4],
+    )  # fmt: skip
+    n_env = obs.shape[0]
+    n = price.shape[1]
+    big_l = ring.shape[1]
+    g = n * nf
+    for b in range(n_env):
+        obs[b, :] = template
+        volume = 0.0
+        for i in range(n):
+            row = i * nf
+            level = arrived[b, i] - left[b, i]
+            obs[b, row] = min(price[b, i] * (1.0 / price_scale), hi)
+            obs[b, row + 1] = min(rate[b, i] * (1.0 / rate_scale), hi)
+            obs[b, row + 2] = min(last_demand[b, i] * (1.0 / units_scale), hi)
+            obs[b, row + 3] = min(budget[i] * (1.0 / budget_scale), hi)
+            obs[b, row + 4] = min(level * (1.0 / units_scale), hi)
+            # FlowState.expiring: what arrived by slot played - L + 1 and has not left
+            a = played - int(shelf_life[i]) + 1
+            if a < 0:
+                old = 0.0
+            elif a >= played:
+                old = arrived[b, i]
+            else:
+                old = ring[b, a % big_l, i]
+            expiring = min(max(old - left[b, i], 0.0), level)
+            obs[b, row + 5] = min(expiring * (1.0 / units_scale), hi)
+            volume += level * unit_volume[i]
+        obs[b, g] = max(total_budget - spent[b], 0.0) / total_budget if total_budget > 0 else 0.0
+        obs[b, g + 1] = min(volume / capacity, 1.0)
+        obs[b, g + 2] = time_left
+
+
+_OBSERVE: Any = None
+
+
+def _decode_box_kernel(frac, refill_lo, span, tol, out):
+    """:meth:`RefillCore.decode` for valid box actions: ``out = refill_lo + clip(frac, 0, 1) *
+    span``. Returns -1, or the flat index of the first value that is not finite or is outside
+    ``[-tol, 1 + tol]`` (then ``decode``'s own checks raise the error)."""
+    n_env, n = frac.shape
+    for b in range(n_env):
+        for i in range(n):
+            f = frac[b, i]
+            if not (f >= -tol and f <= 1.0 + tol):  # NaN fails both
+                return b * n + i
+            out[b, i] = refill_lo[i] + min(max(f, 0.0), 1.0) * span[i]
+    return -1
+
+
+_DECODE_BOX: Any = None

@@ -1,0 +1,136 @@
+"""The compiled (numba) and numpy backends of the dynamics give the same episodes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+import druginv_gym  # noqa: F401
+from druginv_gym import dynamics as dyn
+from druginv_gym.envs.drug_refill import DrugRefillVectorEnv
+
+from .test_properties import episodes
+
+needs_numba = pytest.mark.skipif(not dyn.numba_available(), reason="numba not installed")
+
+
+@pytest.fixture
+def restore_backend():
+    before = dyn.get_backend()
+    yield
+    dyn.set_backend(before)
+
+
+def test_ci_installs_the_fast_extra():
+    # CI installs the test extras with `fast`: the compiled backend must be what it tests.
+    if os.environ.get("CI"):
+        assert dyn.numba_available()
+        if not os.environ.get("DRUGINV_BACKEND"):
+            assert dyn.get_backend() == "numba"
+
+
+def test_set_backend_names_a_bad_value(restore_backend):
+    with pytest.raises(ValueError, match=r"backend = 'cuda' is not one of \['numpy', 'numba'\]"):
+        dyn.set_backend("cuda")
+    dyn.set_backend("numpy")
+    assert dyn.get_backend() == "numpy"
+
+
+def test_environment_variable_chooses_the_backend():
+    code = "from druginv_gym import dynamics; print(dynamics.get_backend())"
+    env = dict(os.environ, DRUGINV_BACKEND="numpy")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "numpy"
+    env["DRUGINV_BACKEND"] = "fortran"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode != 0 and "DRUGINV_BACKEND = 'fortran' is not one of" in out.stderr
+
+
+def _play(backend, env_id, seed, steps, **kwargs):
+    dyn.set_backend(backend)
+    env = gym.make(env_id, **kwargs)
+    env.action_space.seed(seed)
+    obs, _ = env.reset(seed=seed)
+    out = [obs]
+    for _ in range(steps):
+        obs, reward, term, trunc, info = env.step(env.action_space.sample())
+        out += [obs, np.array([reward]), info["accepted"], info["stock"], info["expired"]]
+        out.append(np.array([info["costs"][k] for k in sorted(info["costs"])]))
+        if term or trunc:
+            obs, _ = env.reset()
+            out.append(obs)
+    return out
+
+
+@needs_numba
+@pytest.mark.parametrize(
+    ("env_id", "kwargs"),
+    [
+        ("DrugRefill-v0", {}),
+        ("DrugRefillDiscrete-v0", {"n_drugs": 30}),
+        ("DrugRefillSequential-v0", {"n_drugs": 5, "horizon": 6}),
+        ("DrugRefill-v0", {"scenario": "pharma", "n_drugs": 8, "horizon": 52}),
+        ("DrugRefill-v0", {"scenario": "seasonal", "n_drugs": 12}),
+    ],
+)
+def test_single_envs_agree_across_backends(restore_backend, env_id, kwargs):
+    a = _play("numpy", env_id, 3, 70, **kwargs)
+    b = _play("numba", env_id, 3, 70, **kwargs)
+    assert len(a) == len(b)
+    for x, y in zip(a, b, strict=True):
+        _close(y, x)
+
+
+def _close(y, x):
+    """Equal up to the rounding of sums over drugs: a clipping factor computed from a sum can
+    move an order by one ulp, which a difference such as ``C_lo - v`` then magnifies."""
+    if x.dtype == np.float32:
+        np.testing.assert_allclose(y, x, rtol=1e-6, atol=1e-7)
+    else:
+        np.testing.assert_allclose(y, x, rtol=1e-9, atol=1e-9 * max(1.0, float(np.abs(x).max())))
+
+
+@needs_numba
+@settings(max_examples=60, deadline=None)
+@given(case=episodes())
+def test_vector_env_agrees_across_backends(case):
+    cfg, traces, actions = case
+    before = dyn.get_backend()
+    try:
+        runs = []
+        for backend in ("numpy", "numba"):
+            dyn.set_backend(backend)
+            env = DrugRefillVectorEnv(num_envs=2, config=cfg)
+            obs, _ = env.reset(options={"exogenous": traces})
+            seen = [obs]
+            for t in range(cfg.horizon):
+                obs, reward, _, _, info = env.step(actions[t])
+                seen += [obs, reward, info["accepted"], info["served"], info["unmet"]]
+                seen += [info["expired"], info["stock"], info["drug_costs"], info["spend"]]
+            runs.append(seen)
+    finally:
+        dyn.set_backend(before)
+    for x, y in zip(*runs, strict=True):
+        _close(y, x)
+
+
+@needs_numba
+def test_bad_actions_raise_the_same_errors_on_both_backends(restore_backend):
+    bad = [np.full(4, np.nan), np.full(4, 1.5), np.array([0.1, -0.2, 0.3, 0.4]), np.ones(3)]
+    messages = {}
+    for backend in ("numpy", "numba"):
+        dyn.set_backend(backend)
+        env = gym.make("DrugRefill-v0", n_drugs=4, disable_env_checker=True)
+        env.reset(seed=0)
+        for k, action in enumerate(bad):
+            with pytest.raises(ValueError) as err:
+                env.step(action.astype(np.float32))
+            messages.setdefault(k, set()).add(str(err.value))
+        assert env.unwrapped.t == 0  # refused actions leave the episode where it was
+    assert all(len(m) == 1 for m in messages.values()), messages
