@@ -445,6 +445,11 @@ def _flow_kernel(
     n_env, n = requested.shape
     big_l = ring.shape[1]
     slot = t % big_l
+    # The ring slot holding arrived(t - L_i + 1) is the same for every env: -1 before slot 0.
+    source = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        a = t - int(shelf_life[i]) + 1
+        source[i] = a % big_l if a >= 0 else -1
     for b in range(n_env):
         used = 0.0
         total = 0.0
@@ -482,8 +487,7 @@ def _flow_kernel(
             served[b, i] = gone - left[b, i]
             short = max(demand[b, i] - served[b, i], 0.0)
             unmet[b, i] = short
-            a = t - int(shelf_life[i]) + 1
-            old = ring[b, a % big_l, i] if a >= 0 else 0.0
+            old = ring[b, source[i], i] if source[i] >= 0 else 0.0
             after = max(gone, old)
             expired[b, i] = after - gone
             arrived[b, i] = now
