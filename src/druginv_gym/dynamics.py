@@ -25,6 +25,9 @@ Volume (eq. 2) therefore follows ``v(t) = v(t-1) + accepted(t) - served(t) - exp
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import warnings
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -522,9 +525,24 @@ def _flow_kernel(
 
 def compile_kernel(fn: Any) -> Any:
     """``fn`` compiled by numba with the options every kernel here uses: IEEE arithmetic (no
-    fastmath), numpy's division semantics (x / 0 gives inf, no exception), cached on disk."""
-    import numba
+    fastmath), numpy's division semantics (x / 0 gives inf, no exception), cached on disk.
 
+    Returns ``None``, after a ``RuntimeWarning`` that names the cause, when numba is installed
+    but cannot be imported (e.g. built for another numpy); the default backend then becomes
+    ``"numpy"`` and callers take the numpy path.
+    """
+    global _BACKEND
+    try:
+        import numba
+    except ImportError as exc:
+        _BACKEND = "numpy"
+        warnings.warn(
+            f"numba is installed but cannot be imported ({exc}); druginv_gym steps with its "
+            "numpy backend (set DRUGINV_BACKEND=numpy to silence this)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return None
     return numba.njit(cache=True, error_model="numpy", nogil=True)(fn)
 
 
@@ -543,6 +561,10 @@ def _flow_step_compiled(
     global _COMPILED
     if _COMPILED is None:
         _COMPILED = compile_kernel(_flow_kernel)
+        if _COMPILED is None:  # numba cannot be imported: the numpy path, warned once
+            return flow_step(
+                state, requested, demand, price, storage_rate, drug_budget, config, "numpy"
+            )
     c = config
     requested = np.asarray(requested, dtype=np.float64)
     # One allocation for the eleven (B, N) outputs.
@@ -588,12 +610,9 @@ def _static_rows(config: ScenarioConfig) -> tuple[np.ndarray, np.ndarray]:
 
 
 def numba_available() -> bool:
-    """True when numba can be imported (the ``fast`` extra)."""
-    try:
-        import numba  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """True when numba is installed (the ``fast`` extra). It is imported only when a kernel is
+    first compiled, which keeps ``import druginv_gym`` from paying numba's import time."""
+    return importlib.util.find_spec("numba") is not None
 
 
 def get_backend() -> str:
@@ -613,8 +632,6 @@ def set_backend(name: str) -> None:
 
 
 def _default_backend() -> str:
-    import os
-
     wanted = os.environ.get("DRUGINV_BACKEND", "").strip().lower()
     if wanted and wanted not in BACKENDS:
         raise ValueError(f"DRUGINV_BACKEND = {wanted!r} is not one of {list(BACKENDS)}")

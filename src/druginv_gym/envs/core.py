@@ -205,9 +205,11 @@ class RefillCore:
             if _DECODE_BOX is None:
                 _DECODE_BOX = dynamics.compile_kernel(_decode_box_kernel)
             requested = np.empty(shape)
-            if _DECODE_BOX(arr, self.config.refill_lo, self._range, ACTION_TOL, requested) < 0:
+            if _DECODE_BOX is not None and (
+                _DECODE_BOX(arr, self.config.refill_lo, self._range, ACTION_TOL, requested) < 0
+            ):
                 return requested
-            # a bad value: the checks below name it
+            # a bad value (the checks below name it), or no numba after all
 
         def where(bad: np.ndarray) -> str:
             idx = tuple(int(k) for k in np.argwhere(bad)[0])
@@ -296,8 +298,12 @@ class RefillCore:
     # ------------------------------------------------------------------ observation
     def observe(self) -> np.ndarray:
         """(B, D) float32 normalised observation (see ``docs/model.md``, "Observation")."""
+        global _OBSERVE
         if dynamics.get_backend() == "numba":
-            return self._observe_compiled()
+            if _OBSERVE is None:
+                _OBSERVE = dynamics.compile_kernel(_observe_kernel)
+            if _OBSERVE is not None:
+                return self._observe_compiled()
         c = self.config
         b, n, f = self.num_envs, c.n_drugs, self.n_drug_features
         t = min(self.t, c.horizon - 1)  # after the last slot, show the last slot's prices
@@ -346,9 +352,6 @@ class RefillCore:
 
     def _observe_compiled(self) -> np.ndarray:
         """:meth:`observe` in one compiled pass (:func:`_observe_kernel`, same formulas)."""
-        global _OBSERVE
-        if _OBSERVE is None:
-            _OBSERVE = dynamics.compile_kernel(_observe_kernel)
         c = self.config
         t = min(self.t, c.horizon - 1)
         obs = np.empty((self.num_envs, self.obs_dim), dtype=np.float32)
