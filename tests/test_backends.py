@@ -137,8 +137,6 @@ def test_bad_actions_raise_the_same_errors_on_both_backends(restore_backend):
 
 
 def test_a_numba_that_cannot_be_imported_falls_back_to_numpy(restore_backend, monkeypatch):
-    from druginv_gym.envs import core
-
     env = gym.make("DrugRefill-v0", n_drugs=6, horizon=4)
     env.reset(seed=1)
     expected = [env.step(np.full(6, 0.4, dtype=np.float32))[1] for _ in range(4)]
@@ -146,9 +144,7 @@ def test_a_numba_that_cannot_be_imported_falls_back_to_numpy(restore_backend, mo
     if dyn.numba_available():
         dyn.set_backend("numba")
     monkeypatch.setitem(sys.modules, "numba", None)  # `import numba` raises ImportError
-    monkeypatch.setattr(dyn, "_COMPILED", None)
-    monkeypatch.setattr(core, "_OBSERVE", None)
-    monkeypatch.setattr(core, "_DECODE_BOX", None)
+    monkeypatch.setattr(dyn, "_KERNELS", {})
     monkeypatch.setattr(dyn, "_BACKEND", "numba")
     with pytest.warns(RuntimeWarning, match="numba is installed but cannot be imported"):
         env.reset(seed=1)

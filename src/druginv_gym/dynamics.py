@@ -523,14 +523,19 @@ def _flow_kernel(
         sums[5, b] = paid
 
 
-def compile_kernel(fn: Any) -> Any:
-    """``fn`` compiled by numba with the options every kernel here uses: IEEE arithmetic (no
-    fastmath), numpy's division semantics (x / 0 gives inf, no exception), cached on disk.
+def compiled(fn: Any) -> Any:
+    """``fn`` compiled by numba, once per process (later calls return the same dispatcher),
+    with the options every kernel here uses: IEEE arithmetic (no fastmath), numpy's division
+    semantics (x / 0 gives inf, no exception), cached on disk.
 
-    Returns ``None``, after a ``RuntimeWarning`` that names the cause, when numba is installed
+    Returns ``None``, after one ``RuntimeWarning`` that names the cause, when numba is installed
     but cannot be imported (e.g. built for another numpy); the default backend then becomes
     ``"numpy"`` and callers take the numpy path.
     """
+    try:
+        return _KERNELS[fn]
+    except KeyError:
+        pass
     global _BACKEND
     try:
         import numba
@@ -542,11 +547,15 @@ def compile_kernel(fn: Any) -> Any:
             RuntimeWarning,
             stacklevel=3,
         )
-        return None
-    return numba.njit(cache=True, error_model="numpy", nogil=True)(fn)
+        kernel = None
+    else:
+        kernel = numba.njit(cache=True, error_model="numpy", nogil=True)(fn)
+    _KERNELS[fn] = kernel
+    return kernel
 
 
-_COMPILED: Any = None
+#: Compiled kernels by Python function (``None``: numba could not be imported).
+_KERNELS: dict[Any, Any] = {}
 
 
 def _flow_step_compiled(
@@ -558,13 +567,11 @@ def _flow_step_compiled(
     drug_budget: np.ndarray,
     config: ScenarioConfig,
 ) -> SlotOutcome:
-    global _COMPILED
-    if _COMPILED is None:
-        _COMPILED = compile_kernel(_flow_kernel)
-        if _COMPILED is None:  # numba cannot be imported: the numpy path, warned once
-            return flow_step(
-                state, requested, demand, price, storage_rate, drug_budget, config, "numpy"
-            )
+    kernel = compiled(_flow_kernel)
+    if kernel is None:  # numba cannot be imported (warned once): the numpy path
+        return flow_step(
+            state, requested, demand, price, storage_rate, drug_budget, config, "numpy"
+        )
     c = config
     requested = np.asarray(requested, dtype=np.float64)
     # One allocation for the eleven (B, N) outputs.
@@ -577,7 +584,7 @@ def _flow_step_compiled(
     budget = np.asarray(drug_budget, dtype=np.float64)
     if budget.shape != (static.shape[1],):
         budget = np.broadcast_to(budget, (static.shape[1],))
-    _COMPILED(
+    kernel(
         arrived, left, state.ring, spent, state.t, requested, demand, price, storage_rate,
         budget, static, limits, block, sums,
     )  # fmt: skip

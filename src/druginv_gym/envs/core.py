@@ -113,9 +113,7 @@ class RefillCore:
             ],
             axis=-1,
         )  # (N, 5)
-        self._obs_scales = np.array(
-            [self.price_scale, self.rate_scale, self.units_scale, self.budget_scale, OBS_HIGH]
-        )
+        self._obs_scales = np.array([*self.scales, OBS_HIGH])  # ObservationScales order
         self._template = np.zeros(self.obs_dim, dtype=np.float32)
         self._template[: n * self.n_drug_features].reshape(n, -1)[:, 6:11] = np.minimum(static, 1.0)
         self.t = 0
@@ -201,12 +199,10 @@ class RefillCore:
         if arr.shape != shape:
             raise ValueError(f"action has shape {arr.shape}; expected {shape}")
         if self.mode == "box" and arr.dtype.kind == "f" and dynamics.get_backend() == "numba":
-            global _DECODE_BOX
-            if _DECODE_BOX is None:
-                _DECODE_BOX = dynamics.compile_kernel(_decode_box_kernel)
+            kernel = dynamics.compiled(_decode_box_kernel)
             requested = np.empty(shape)
-            if _DECODE_BOX is not None and (
-                _DECODE_BOX(arr, self.config.refill_lo, self._range, ACTION_TOL, requested) < 0
+            if kernel is not None and (
+                kernel(arr, self.config.refill_lo, self._range, ACTION_TOL, requested) < 0
             ):
                 return requested
             # a bad value (the checks below name it), or no numba after all
@@ -298,12 +294,10 @@ class RefillCore:
     # ------------------------------------------------------------------ observation
     def observe(self) -> np.ndarray:
         """(B, D) float32 normalised observation (see ``docs/model.md``, "Observation")."""
-        global _OBSERVE
         if dynamics.get_backend() == "numba":
-            if _OBSERVE is None:
-                _OBSERVE = dynamics.compile_kernel(_observe_kernel)
-            if _OBSERVE is not None:
-                return self._observe_compiled()
+            kernel = dynamics.compiled(_observe_kernel)
+            if kernel is not None:
+                return self._observe_compiled(kernel)
         c = self.config
         b, n, f = self.num_envs, c.n_drugs, self.n_drug_features
         t = min(self.t, c.horizon - 1)  # after the last slot, show the last slot's prices
@@ -350,14 +344,15 @@ class RefillCore:
         glob[:, 3] = np.minimum(spend / c.total_budget, hi) if c.total_budget > 0 else 0.0
         glob[:, 4] = np.minimum((self.pending @ c.unit_volume) / c.storage_capacity, hi)
 
-    def _observe_compiled(self) -> np.ndarray:
-        """:meth:`observe` in one compiled pass (:func:`_observe_kernel`, same formulas)."""
+    def _observe_compiled(self, kernel: Any) -> np.ndarray:
+        """:meth:`observe` in one compiled pass (``kernel``: :func:`_observe_kernel` compiled,
+        same formulas)."""
         c = self.config
         t = min(self.t, c.horizon - 1)
         obs = np.empty((self.num_envs, self.obs_dim), dtype=np.float32)
         flow = self.flow
         static, limits = dynamics._static_rows(c)
-        _OBSERVE(
+        kernel(
             obs, self._template, self.n_drug_features, self.price[:, t],
             self.exo["storage_rate"][:, t], self.last_demand, c.drug_budget[t], flow.arrived,
             flow.left, flow.ring, flow.t, flow.spent, static, limits, self._obs_scales,
@@ -414,12 +409,12 @@ def _observe_kernel(
     static, limits, scales, time_left,
 ):  # fmt: skip
     """:meth:`RefillCore.observe`'s base features for every env, written into ``obs``
-    (``static``, ``limits``: :func:`druginv_gym.dynamics._static_rows`; ``scales``: price,
-    rate, units and budget scales and ``OBS_HIGH``)."""
+    (``static``, ``limits``: :func:`druginv_gym.dynamics._static_rows`; ``scales``: the
+    :class:`ObservationScales` (price, units, rate, budget) and ``OBS_HIGH``)."""
     unit_volume, shelf_life = static[2], static[3]
     total_budget, capacity = limits[0], limits[1]
     # the reciprocals observe() multiplies by, computed once (the same values)
-    per_price, per_rate, per_unit, per_budget, hi = (
+    per_price, per_unit, per_rate, per_budget, hi = (
         1.0 / scales[0], 1.0 / scales[1], 1.0 / scales[2], 1.0 / scales[3], scales[4],
     )  # fmt: skip
     n_env = obs.shape[0]
@@ -455,9 +450,6 @@ def _observe_kernel(
         obs[b, g + 2] = time_left
 
 
-_OBSERVE: Any = None
-
-
 def _decode_box_kernel(frac, refill_lo, span, tol, out):
     """:meth:`RefillCore.decode` for valid box actions: ``out = refill_lo + clip(frac, 0, 1) *
     span``. Returns -1, or the flat index of the first value that is not finite or is outside
@@ -470,6 +462,3 @@ def _decode_box_kernel(frac, refill_lo, span, tol, out):
                 return b * n + i
             out[b, i] = refill_lo[i] + min(max(f, 0.0), 1.0) * span[i]
     return -1
-
-
-_DECODE_BOX: Any = None
