@@ -93,7 +93,71 @@ class HindsightSolution:
         return self.status in ("optimal", "acceptable")
 
 
-class _CumulativeQP:
+class _QP:
+    """What both formulations share: the constraint assembly and cyipopt's callbacks.
+
+    A subclass builds its rows as lists of (row, column, value) arrays and bounds, calls
+    :meth:`_assemble`, and sets ``n``, ``lb``, ``ub``, ``g``, ``const``, ``q``, ``hidx``,
+    ``config``, ``trace`` and an ``unpack`` that returns ``(X, S, E, lo, hi)``.
+    """
+
+    def _assemble(
+        self,
+        rows: list[np.ndarray],
+        cols: list[np.ndarray],
+        vals: list[np.ndarray],
+        lower: list[np.ndarray],
+        upper: list[np.ndarray],
+    ) -> None:
+        self.m = self._row
+        self.jrows = np.concatenate(rows).astype(np.int64)
+        self.jcols = np.concatenate(cols).astype(np.int64)
+        self.jvals = np.concatenate(vals)
+        self.cl = np.concatenate(lower)
+        self.cu = np.concatenate(upper)
+        self.jac = sp.csr_matrix((self.jvals, (self.jrows, self.jcols)), shape=(self.m, self.n))
+
+    # -------------------------------------------------------------- callbacks
+    def objective(self, z: np.ndarray) -> float:
+        return float(self.g @ z + self.q @ (z * z) + self.const)
+
+    def gradient(self, z: np.ndarray) -> np.ndarray:
+        return self.g + 2.0 * self.q * z
+
+    def constraints(self, z: np.ndarray) -> np.ndarray:
+        return self.jac @ z
+
+    def jacobianstructure(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.jrows, self.jcols
+
+    def jacobian(self, z: np.ndarray) -> np.ndarray:
+        return self.jvals
+
+    def hessianstructure(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.hidx, self.hidx
+
+    def hessian(self, z: np.ndarray, lagrange: np.ndarray, obj_factor: float) -> np.ndarray:
+        return obj_factor * 2.0 * self.q[self.hidx]
+
+    def intermediate(self, alg_mod, iter_count, *args) -> bool:
+        self.iterations = int(iter_count)
+        return True
+
+    def costs(self, z: np.ndarray) -> dict[str, float]:
+        c, tr = self.config, self.trace
+        X, S, E, lo, hi = self.unpack(z)
+        x = np.diff(np.vstack([c.initial_stock[None, :], X]), axis=0)
+        v = X - S - E
+        served = np.diff(np.vstack([np.zeros((1, self.N)), S]), axis=0)
+        return {
+            "purchase": float((c.alpha * tr.price * x).sum()),
+            "storage": float((tr.storage_rate * c.unit_volume * v).sum()),
+            "penalty": float((c.penalty_lo * lo**2 + c.penalty_hi * hi**2).sum()),
+            "shortage": float((c.shortage_cost * (tr.demand - served)).sum()),
+        }
+
+
+class _CumulativeQP(_QP):
     """The hindsight QP in cumulative form (``formulation="cumulative"``), the reference.
 
     Variables ``X, S, E, lo, hi`` (cumulative arrived, served, expired; band slacks), about
@@ -136,8 +200,6 @@ class _CumulativeQP:
         affordable = dyn.safe_divide(c.drug_budget, price, where=price > 0, fill=np.inf)
         x_hi = np.minimum(c.refill_hi, affordable)
         x_lo = np.minimum(c.refill_lo, x_hi)
-        shift = np.zeros((T, N))
-        shift[0] = init
         add([(iX[0], 1.0)], x_lo[0] + init, x_hi[0] + init, N)
         if T > 1:
             add([(iX[1:], 1.0), (iX[:-1], -1.0)], x_lo[1:].ravel(), x_hi[1:].ravel(), (T - 1) * N)
@@ -184,13 +246,7 @@ class _CumulativeQP:
         upper.append(np.array([c.total_budget + float(price[0] @ init)]))
         self._row += 1
 
-        self.m = self._row
-        self.jrows = np.concatenate(rows).astype(np.int64)
-        self.jcols = np.concatenate(cols).astype(np.int64)
-        self.jvals = np.concatenate(vals)
-        self.cl = np.concatenate(lower)
-        self.cu = np.concatenate(upper)
-        self.jac = sp.csr_matrix((self.jvals, (self.jrows, self.jcols)), shape=(self.m, self.n))
+        self._assemble(rows, cols, vals, lower, upper)
 
         # Variable bounds.
         self.lb = np.zeros(self.n)
@@ -214,33 +270,7 @@ class _CumulativeQP:
         self.hidx = np.flatnonzero(self.q)
         self.blocks = (iX, iS, iE, iLo, iHi)
         self.iterations = 0
-        self.config, self.trace, self.shift = c, trace, shift
-
-    # -------------------------------------------------------------- callbacks
-    def objective(self, z: np.ndarray) -> float:
-        return float(self.g @ z + self.q @ (z * z) + self.const)
-
-    def gradient(self, z: np.ndarray) -> np.ndarray:
-        return self.g + 2.0 * self.q * z
-
-    def constraints(self, z: np.ndarray) -> np.ndarray:
-        return self.jac @ z
-
-    def jacobianstructure(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.jrows, self.jcols
-
-    def jacobian(self, z: np.ndarray) -> np.ndarray:
-        return self.jvals
-
-    def hessianstructure(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.hidx, self.hidx
-
-    def hessian(self, z: np.ndarray, lagrange: np.ndarray, obj_factor: float) -> np.ndarray:
-        return obj_factor * 2.0 * self.q[self.hidx]
-
-    def intermediate(self, alg_mod, iter_count, *args) -> bool:
-        self.iterations = int(iter_count)
-        return True
+        self.config, self.trace = c, trace
 
     # -------------------------------------------------------------- helpers
     def pack(self, X: np.ndarray, S: np.ndarray, E: np.ndarray) -> np.ndarray:
@@ -260,21 +290,8 @@ class _CumulativeQP:
         T, N = self.T, self.N
         return tuple(z[b.ravel()].reshape(T, N) for b in self.blocks)
 
-    def costs(self, z: np.ndarray) -> dict[str, float]:
-        c, tr = self.config, self.trace
-        X, S, E, lo, hi = self.unpack(z)
-        x = np.diff(np.vstack([c.initial_stock[None, :], X]), axis=0)
-        v = X - S - E
-        served = np.diff(np.vstack([np.zeros((1, self.N)), S]), axis=0)
-        return {
-            "purchase": float((c.alpha * tr.price * x).sum()),
-            "storage": float((tr.storage_rate * c.unit_volume * v).sum()),
-            "penalty": float((c.penalty_lo * lo**2 + c.penalty_hi * hi**2).sum()),
-            "shortage": float((c.shortage_cost * (tr.demand - served)).sum()),
-        }
 
-
-class _BalanceQP:
+class _BalanceQP(_QP):
     """The hindsight QP in stock-balance form (``formulation="balance"``, the default).
 
     Same optimum as :class:`_CumulativeQP`, about a third of its KKT system, so each Ipopt
@@ -386,13 +403,7 @@ class _BalanceQP:
         add(0, ix, price)
         close(-_INF, c.total_budget, 1)
 
-        self.m = self._row
-        self.jrows = np.concatenate(rows)
-        self.jcols = np.concatenate(cols)
-        self.jvals = np.concatenate(vals)
-        self.cl = np.concatenate(lower)
-        self.cu = np.concatenate(upper)
-        self.jac = sp.csr_matrix((self.jvals, (self.jrows, self.jcols)), shape=(self.m, self.n))
+        self._assemble(rows, cols, vals, lower, upper)
 
         # Variable bounds.
         affordable = dyn.safe_divide(c.drug_budget, price, where=price > 0, fill=np.inf)
@@ -425,16 +436,6 @@ class _BalanceQP:
         self.expires, self.first_a = expires, (te, ie_, a)
         self.iterations = 0
         self.config, self.trace = c, trace
-
-    objective = _CumulativeQP.objective
-    gradient = _CumulativeQP.gradient
-    constraints = _CumulativeQP.constraints
-    jacobianstructure = _CumulativeQP.jacobianstructure
-    jacobian = _CumulativeQP.jacobian
-    hessianstructure = _CumulativeQP.hessianstructure
-    hessian = _CumulativeQP.hessian
-    intermediate = _CumulativeQP.intermediate
-    costs = _CumulativeQP.costs
 
     def pack(self, X: np.ndarray, S: np.ndarray, E: np.ndarray) -> np.ndarray:
         c = self.config
@@ -470,7 +471,7 @@ def _ragged_range(lengths: np.ndarray) -> np.ndarray:
 _FORMULATIONS = {"balance": _BalanceQP, "cumulative": _CumulativeQP}
 
 
-def _warm_start(qp: _BalanceQP | _CumulativeQP) -> np.ndarray:
+def _warm_start(qp: _QP) -> np.ndarray:
     """A starting point from the env's own dynamics: each slot order up to the middle of the
     band plus the slot's (known) demand."""
     c, tr = qp.config, qp.trace
