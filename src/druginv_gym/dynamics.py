@@ -27,11 +27,13 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import types
 import warnings
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from druginv_gym import _kernels
 from druginv_gym.config import ScenarioConfig
 
 __all__ = [
@@ -385,8 +387,9 @@ def flow_step(
     :meth:`FlowState.by_age` when the by-age array is needed).
 
     ``backend``: ``"numpy"`` (these array operations) or ``"numba"`` (one compiled pass over
-    the same formulas, :func:`_flow_kernel`); ``None`` uses :func:`get_backend`. Both give the
-    same outcome up to the order of floating-point sums over drugs (tested to 1e-9).
+    the same formulas, :func:`druginv_gym._kernels.flow_kernel`); ``None`` uses
+    :func:`get_backend`. Both give the same outcome up to the order of floating-point sums over
+    drugs (tested to 1e-9).
     """
     if (backend or _BACKEND) == "numba":
         return _flow_step_compiled(
@@ -417,116 +420,21 @@ def flow_step(
 
 
 # ---------------------------------------------------------------------------------------------
-# Compiled backend (optional: ``pip install "druginv-gym[fast]"`` brings numba).
-#
-# ``_flow_kernel`` is :func:`flow_step`'s numpy code written as one loop per env and drug, so a
-# slot is one pass over memory instead of ~40 array operations (each a Python call and a full
-# pass). The formulas and their order of operations per element are those above; only the sums
-# over drugs (spend, volume) are summed in another order. Tests check it against the numpy
-# flows and the by-age reference.
+# Compiled backend (optional: ``pip install "druginv-gym[fast]"`` brings numba). The kernels
+# are in ``druginv_gym._kernels``; :func:`_flow_step_compiled` runs ``flow_kernel``.
 # ---------------------------------------------------------------------------------------------
 
 #: Backends of :func:`flow_step`.
 BACKENDS = ("numpy", "numba")
 
 
-def _flow_kernel(
-    arrived, left, ring, spent, t, requested, demand, price, rate, budget, static, limits, out,
-    sums,
-):  # fmt: skip
-    """``static``: :func:`_static_rows` (refill_lo, refill_hi, unit_volume, shelf_life, alpha,
-    band_lo, band_hi, penalty_lo, penalty_hi, shortage_cost), ``limits``: total budget, storage
-    capacity, safety factor; ``out``: (11, B, N) accepted, served, unmet, expired, level,
-    spend, purchase, storage, penalty, shortage, total; ``sums``: (6, B)."""
-    refill_lo, refill_hi, unit_volume, shelf_life = static[0], static[1], static[2], static[3]
-    alpha, band_lo, band_hi, k_lo, k_hi, short_cost = (
-        static[4], static[5], static[6], static[7], static[8], static[9],
-    )  # fmt: skip
-    total_budget, capacity, safety = limits[0], limits[1], limits[2]
-    accepted, served, unmet, expired, level, spend = out[0], out[1], out[2], out[3], out[4], out[5]
-    purchase, storage, penalty, shortage, drug_total = out[6], out[7], out[8], out[9], out[10]
-    n_env, n = requested.shape
-    big_l = ring.shape[1]
-    slot = t % big_l
-    # The ring slot holding arrived(t - L_i + 1) is the same for every env: -1 before slot 0.
-    source = np.empty(n, dtype=np.int64)
-    for i in range(n):
-        a = t - int(shelf_life[i]) + 1
-        source[i] = a % big_l if a >= 0 else -1
-    for b in range(n_env):
-        used = 0.0
-        total = 0.0
-        volume = 0.0
-        for i in range(n):  # clip_orders: refill bounds, per-drug budget
-            x = min(max(requested[b, i], refill_lo[i]), refill_hi[i])
-            p = price[b, i]
-            if p > 0.0:
-                x = min(x, budget[i] / p)
-            accepted[b, i] = x
-            total += p * x
-            volume += x * unit_volume[i]
-            used += (arrived[b, i] - left[b, i]) * unit_volume[i]
-        remaining = max(total_budget - spent[b], 0.0)
-        free = max(capacity - used, 0.0)
-        factor = remaining / total if total > remaining else 1.0
-        if volume > free:
-            factor = min(factor, free / volume)
-        factor = factor * safety if factor < 1.0 else 1.0
-        paid = 0.0
-        s_purchase = 0.0
-        s_storage = 0.0
-        s_penalty = 0.0
-        s_shortage = 0.0
-        s_total = 0.0
-        for i in range(n):  # receive, serve FIFO, expire, cost
-            x = accepted[b, i] * factor
-            accepted[b, i] = x
-            p = price[b, i]
-            spend[b, i] = p * x
-            paid += p * x
-            now = arrived[b, i] + x
-            ring[b, slot, i] = now
-            gone = min(left[b, i] + demand[b, i], now)
-            served[b, i] = gone - left[b, i]
-            short = max(demand[b, i] - served[b, i], 0.0)
-            unmet[b, i] = short
-            old = ring[b, source[i], i] if source[i] >= 0 else 0.0
-            after = max(gone, old)
-            expired[b, i] = after - gone
-            arrived[b, i] = now
-            left[b, i] = after
-            v = now - after
-            level[b, i] = v
-            c_purchase = alpha[i] * p * x
-            c_storage = rate[b, i] * unit_volume[i] * v
-            below = max(band_lo[i] - v, 0.0)
-            above = max(v - band_hi[i], 0.0)
-            c_penalty = k_lo[i] * below * below + k_hi[i] * above * above
-            c_shortage = short_cost[i] * short
-            c_total = c_purchase + c_storage + c_penalty + c_shortage
-            purchase[b, i] = c_purchase
-            storage[b, i] = c_storage
-            penalty[b, i] = c_penalty
-            shortage[b, i] = c_shortage
-            drug_total[b, i] = c_total
-            s_purchase += c_purchase
-            s_storage += c_storage
-            s_penalty += c_penalty
-            s_shortage += c_shortage
-            s_total += c_total
-        spent[b] += paid
-        sums[0, b] = s_purchase
-        sums[1, b] = s_storage
-        sums[2, b] = s_penalty
-        sums[3, b] = s_shortage
-        sums[4, b] = s_total
-        sums[5, b] = paid
-
-
 def compiled(fn: Any) -> Any:
     """``fn`` compiled by numba, once per process (later calls return the same dispatcher),
     with the options every kernel here uses: IEEE arithmetic (no fastmath), numpy's division
     semantics (x / 0 gives inf, no exception), cached on disk.
+
+    A kernel listed in :data:`druginv_gym._kernels.CALLS` calls other kernels by name: they are
+    compiled first and the caller is compiled against them.
 
     Returns ``None``, after one ``RuntimeWarning`` that names the cause, when numba is installed
     but cannot be imported (e.g. built for another numpy); the default backend then becomes
@@ -536,6 +444,16 @@ def compiled(fn: Any) -> Any:
         return _KERNELS[fn]
     except KeyError:
         pass
+    callees = {f.__name__: compiled(f) for f in _kernels.CALLS.get(fn, ())}
+    if any(k is None for k in callees.values()):  # numba cannot be imported (warned once)
+        _KERNELS[fn] = None
+        return None
+    if callees:  # the same code, with the callees' names bound to their compiled versions
+        fn_globals = {**fn.__globals__, **callees}
+        source = types.FunctionType(fn.__code__, fn_globals, fn.__name__, fn.__defaults__)
+        source.__qualname__, source.__module__ = fn.__qualname__, fn.__module__
+    else:
+        source = fn
     global _BACKEND
     try:
         import numba
@@ -549,7 +467,7 @@ def compiled(fn: Any) -> Any:
         )
         kernel = None
     else:
-        kernel = numba.njit(cache=True, error_model="numpy", nogil=True)(fn)
+        kernel = numba.njit(cache=True, error_model="numpy", nogil=True)(source)
     _KERNELS[fn] = kernel
     return kernel
 
@@ -567,7 +485,7 @@ def _flow_step_compiled(
     drug_budget: np.ndarray,
     config: ScenarioConfig,
 ) -> SlotOutcome:
-    kernel = compiled(_flow_kernel)
+    kernel = compiled(_kernels.flow_kernel)
     if kernel is None:  # numba cannot be imported (warned once): the numpy path
         return flow_step(
             state, requested, demand, price, storage_rate, drug_budget, config, "numpy"

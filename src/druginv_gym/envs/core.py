@@ -15,7 +15,7 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 from gymnasium import spaces
 
-from druginv_gym import dynamics
+from druginv_gym import _kernels, dynamics
 from druginv_gym.config import ScenarioConfig
 from druginv_gym.dynamics import COST_TERMS, FlowState, SlotOutcome, flow_step
 from druginv_gym.exogenous import TRACE_FIELDS
@@ -49,6 +49,12 @@ OBS_HIGH = 1.0e3
 ACTION_TOL = 1e-6
 
 PER_DRUG_INFO = ("stock", "ordered", "accepted", "served", "unmet", "expired", "demand")
+#: Keys of ``info["costs"]``, in the order of a slot outcome's per-env sums.
+_COST_KEYS = (*COST_TERMS, "total")
+#: Rows of :func:`druginv_gym._kernels.step_box_kernel`'s output block that hold the per-drug
+#: info arrays, in the order of ``PER_DRUG_INFO`` then ``drug_costs`` (the block holds the
+#: requested units, flow_kernel's eleven outputs from accepted to total, then the demand).
+_BLOCK_INFO_ROWS = (5, 0, 1, 2, 3, 4, 12, 11)
 
 
 class ObservationScales(NamedTuple):
@@ -92,6 +98,9 @@ class RefillCore:
         self.batched = batched  # False: error messages speak of one env's action (no batch axis)
         n, b = config.n_drugs, self.num_envs
         self._range = config.refill_hi - config.refill_lo  # units
+        self._batch_shape = (b, n)
+        # the compiled kernels' per-drug parameters and limits (the config is frozen)
+        self._kernel_rows = dynamics._static_rows(config)
         self.scales = observation_scales(config)
         self.price_scale, self.units_scale, self.rate_scale, self.budget_scale = self.scales
         self.n_drug_features = len(DRUG_FEATURES) + (
@@ -181,7 +190,7 @@ class RefillCore:
         self.flow = FlowState(c, self.num_envs)
         self.last_demand = np.broadcast_to(c.demand_mean, (self.num_envs, c.n_drugs)).copy()
         self.pending = np.zeros((self.num_envs, c.n_drugs))
-        return self.observe(), self._reset_info()
+        return self.observe(), self.final_info(self._reset_info())
 
     # ------------------------------------------------------------------ actions
     def decode(self, action: Any) -> np.ndarray:
@@ -199,7 +208,7 @@ class RefillCore:
         if arr.shape != shape:
             raise ValueError(f"action has shape {arr.shape}; expected {shape}")
         if self.mode == "box" and arr.dtype.kind == "f" and dynamics.get_backend() == "numba":
-            kernel = dynamics.compiled(_decode_box_kernel)
+            kernel = dynamics.compiled(_kernels.decode_box_kernel)
             requested = np.empty(shape)
             if kernel is not None and (
                 kernel(arr, self.config.refill_lo, self._range, ACTION_TOL, requested) < 0
@@ -246,23 +255,73 @@ class RefillCore:
         """
         if self.t >= self.config.horizon:
             raise RuntimeError("episode is over: call reset() before step()")
+        if self.mode == "box" and dynamics.get_backend() == "numba":
+            kernel = dynamics.compiled(_kernels.step_box_kernel)
+            if kernel is not None:
+                done = self._step_box_compiled(kernel, action)
+                if done is not None:
+                    return done
+                # a bad value (decode below names it), or an action that is not a float array
         requested = self.decode(action)
         if self.mode == "sequential":
             drug = int(self.config.priority[self.cursor])
             self.pending[:, drug] = requested
             self.cursor += 1
             if self.cursor < self.config.n_drugs:
-                return self.observe(), np.zeros(self.num_envs), False, self._pending_info(drug)
+                info = self._pending_info(drug)
+                return self.observe(), np.zeros(self.num_envs), False, self.final_info(info)
             requested = self.pending
         outcome = self._advance(requested)
-        info = self._step_info(outcome)
-        reward = -info["costs"]["total"] / self.config.reward_scale
+        sums = outcome.sums()
+        reward = -sums[4] / self.config.reward_scale
+        info = self._info(self._rows(outcome), sums)
         if self.mode == "sequential":
-            info["drug"] = np.full(self.num_envs, int(self.config.priority[-1]))
-            info["slot_done"] = np.ones(self.num_envs, dtype=bool)
+            last = int(self.config.priority[-1])
+            info["drug"] = np.full(self.num_envs, last) if self.batched else last
+            info["slot_done"] = np.ones(self.num_envs, dtype=bool) if self.batched else True
             self.cursor = 0
             self.pending = np.zeros_like(self.pending)
         return self.observe(), reward, self.t >= self.config.horizon, info
+
+    def _step_box_compiled(
+        self, kernel: Any, action: Any
+    ) -> tuple[np.ndarray, np.ndarray, bool, dict[str, Any]] | None:
+        """:meth:`step` for box actions in one compiled call (``kernel``:
+        :func:`druginv_gym._kernels.step_box_kernel` compiled): the same decoding, slot and
+        observation as the general path, and the same values. Returns ``None``, with nothing
+        changed, when the action is not a float array of the right shape or has a bad value."""
+        arr = action if isinstance(action, np.ndarray) else np.asarray(action)
+        if arr.dtype.kind != "f" or arr.shape != self._batch_shape:
+            return None
+        b, n = self._batch_shape
+        c, flow, t = self.config, self.flow, self.t
+        horizon = c.horizon
+        # the observation after the last slot shows the last slot's prices
+        shown = t + 1 if t + 1 < horizon else horizon - 1
+        static, limits = self._kernel_rows
+        block = np.empty((13, b, n))  # requested, flow_kernel's eleven outputs, demand
+        sums = np.empty((6, b))
+        state = np.empty((2, b, n))
+        spent = np.empty(b)
+        obs = np.empty((b, self.obs_dim), dtype=np.float32)
+        demand, rate = self.exo["demand"], self.exo["storage_rate"]
+        bad = kernel(
+            arr, c.refill_lo, self._range, ACTION_TOL, flow.arrived, flow.left, flow.ring,
+            flow.spent, t, demand[:, t], self.price[:, t], rate[:, t], c.drug_budget[t], static,
+            limits, block, sums, state, spent, obs, self._template, self.n_drug_features,
+            self.price[:, shown], rate[:, shown], c.drug_budget[shown], self._obs_scales,
+            (horizon - t - 1) / horizon,
+        )  # fmt: skip
+        if bad >= 0:
+            return None
+        flow.arrived, flow.left, flow.spent = state[0], state[1], spent
+        flow.t = t + 1
+        self.t = t + 1
+        self.last_demand = demand[:, t]  # a view: the trace is never written
+        reward = -sums[4] / c.reward_scale
+        src = block if self.batched else block[:, 0]
+        rows = [src[k] for k in _BLOCK_INFO_ROWS]
+        return obs, reward, self.t >= horizon, self._info(rows, sums)
 
     @property
     def stock(self) -> np.ndarray:
@@ -295,7 +354,7 @@ class RefillCore:
     def observe(self) -> np.ndarray:
         """(B, D) float32 normalised observation (see ``docs/model.md``, "Observation")."""
         if dynamics.get_backend() == "numba":
-            kernel = dynamics.compiled(_observe_kernel)
+            kernel = dynamics.compiled(_kernels.observe_kernel)
             if kernel is not None:
                 return self._observe_compiled(kernel)
         c = self.config
@@ -345,8 +404,8 @@ class RefillCore:
         glob[:, 4] = np.minimum((self.pending @ c.unit_volume) / c.storage_capacity, hi)
 
     def _observe_compiled(self, kernel: Any) -> np.ndarray:
-        """:meth:`observe` in one compiled pass (``kernel``: :func:`_observe_kernel` compiled,
-        same formulas)."""
+        """:meth:`observe` in one compiled pass (``kernel``:
+        :func:`druginv_gym._kernels.observe_kernel` compiled, same formulas)."""
         c = self.config
         t = min(self.t, c.horizon - 1)
         obs = np.empty((self.num_envs, self.obs_dim), dtype=np.float32)
@@ -381,84 +440,43 @@ class RefillCore:
         info["slot_done"] = np.zeros(self.num_envs, dtype=bool)
         return info
 
-    def _step_info(self, o: SlotOutcome) -> dict[str, Any]:
-        sums = o.sums()  # (6, B)
-        return {
-            "stock": o.level,
-            "ordered": o.ordered,
-            "accepted": o.accepted,
-            "served": o.served,
-            "unmet": o.unmet,
-            "expired": o.expired,
-            "demand": self.last_demand.copy(),
-            "spend": sums[5],
-            "costs": {
-                "purchase": sums[0],
-                "storage": sums[1],
-                "penalty": sums[2],
-                "shortage": sums[3],
-                "total": sums[4],
-            },
-            "drug_costs": o.total,
-            "t": np.full(self.num_envs, self.t),
-        }
+    def _rows(self, o: SlotOutcome) -> list[np.ndarray]:
+        """A slot outcome's per-drug info arrays, in the order :meth:`_info` takes them, with the
+        batch axis for a batched core, without it for a single env."""
+        rows = [o.level, o.ordered, o.accepted, o.served, o.unmet, o.expired]
+        rows += [self.last_demand.copy(), o.total]
+        return rows if self.batched else [r[0] for r in rows]
 
+    def _info(self, rows: list[np.ndarray], sums: np.ndarray) -> dict[str, Any]:
+        """A step's info from its per-drug arrays (``rows``: ``PER_DRUG_INFO`` then
+        ``drug_costs``) and the per-env sums (``(6, B)``: purchase, storage, penalty, shortage,
+        total, spend): batched, or for a single env (``batched=False``) with ``(N,)`` arrays
+        and Python scalars."""
+        info: dict[str, Any] = dict(zip(PER_DRUG_INFO, rows[:7], strict=True))
+        if self.batched:
+            info["spend"] = sums[5]
+            info["costs"] = dict(zip(_COST_KEYS, sums[:5], strict=True))
+            info["drug_costs"] = rows[7]
+            info["t"] = np.full(self.num_envs, self.t)
+            return info
+        s = sums[:, 0].tolist()
+        info["spend"] = s[5]
+        info["costs"] = dict(zip(_COST_KEYS, s[:5], strict=True))
+        info["drug_costs"] = rows[7]
+        info["t"] = self.t
+        return info
 
-def _observe_kernel(
-    obs, template, nf, price, rate, last_demand, budget, arrived, left, ring, played, spent,
-    static, limits, scales, time_left,
-):  # fmt: skip
-    """:meth:`RefillCore.observe`'s base features for every env, written into ``obs``
-    (``static``, ``limits``: :func:`druginv_gym.dynamics._static_rows`; ``scales``: the
-    :class:`ObservationScales` (price, units, rate, budget) and ``OBS_HIGH``)."""
-    unit_volume, shelf_life = static[2], static[3]
-    total_budget, capacity = limits[0], limits[1]
-    # the reciprocals observe() multiplies by, computed once (the same values)
-    per_price, per_unit, per_rate, per_budget, hi = (
-        1.0 / scales[0], 1.0 / scales[1], 1.0 / scales[2], 1.0 / scales[3], scales[4],
-    )  # fmt: skip
-    n_env = obs.shape[0]
-    n = price.shape[1]
-    big_l = ring.shape[1]
-    g = n * nf
-    # FlowState.expiring reads arrived(played - L_i + 1): 0 before slot 0, the current count
-    # for slots not played yet, else the ring slot (the same for every env).
-    source = np.empty(n, dtype=np.int64)
-    for i in range(n):
-        a = played - int(shelf_life[i]) + 1
-        source[i] = -2 if a < 0 else (-1 if a >= played else a % big_l)
-    d = template.shape[0]
-    for b in range(n_env):
-        for j in range(d):  # an explicit loop: numba's slice assignment is ~20x slower here
-            obs[b, j] = template[j]
-        volume = 0.0
-        for i in range(n):
-            row = i * nf
-            level = arrived[b, i] - left[b, i]
-            obs[b, row] = min(price[b, i] * per_price, hi)
-            obs[b, row + 1] = min(rate[b, i] * per_rate, hi)
-            obs[b, row + 2] = min(last_demand[b, i] * per_unit, hi)
-            obs[b, row + 3] = min(budget[i] * per_budget, hi)
-            obs[b, row + 4] = min(level * per_unit, hi)
-            k = source[i]
-            old = 0.0 if k == -2 else (arrived[b, i] if k == -1 else ring[b, k, i])
-            expiring = min(max(old - left[b, i], 0.0), level)
-            obs[b, row + 5] = min(expiring * per_unit, hi)
-            volume += level * unit_volume[i]
-        obs[b, g] = max(total_budget - spent[b], 0.0) / total_budget if total_budget > 0 else 0.0
-        obs[b, g + 1] = min(volume / capacity, 1.0)
-        obs[b, g + 2] = time_left
-
-
-def _decode_box_kernel(frac, refill_lo, span, tol, out):
-    """:meth:`RefillCore.decode` for valid box actions: ``out = refill_lo + clip(frac, 0, 1) *
-    span``. Returns -1, or the flat index of the first value that is not finite or is outside
-    ``[-tol, 1 + tol]`` (then ``decode``'s own checks raise the error)."""
-    n_env, n = frac.shape
-    for b in range(n_env):
-        for i in range(n):
-            f = frac[b, i]
-            if not (f >= -tol and f <= 1.0 + tol):  # NaN fails both
-                return b * n + i
-            out[b, i] = refill_lo[i] + min(max(f, 0.0), 1.0) * span[i]
-    return -1
+    def final_info(self, info: dict[str, Any]) -> dict[str, Any]:
+        """``info`` (batched) as :meth:`step` returns it: unchanged for a batched core, without
+        the batch axis for a single env (arrays ``(N,)``, scalars as Python types)."""
+        if self.batched:
+            return info
+        out: dict[str, Any] = {}
+        for key, value in info.items():
+            if isinstance(value, dict):
+                out[key] = {k: float(v[0]) for k, v in value.items()}
+            elif value.ndim == 1:
+                out[key] = value[0].item()
+            else:
+                out[key] = value[0]
+        return out

@@ -226,7 +226,7 @@ class DrugRefillEnv(gym.Env[np.ndarray, np.ndarray]):
             traces = sample_exogenous(self.config, self.np_random, 1)
         obs, info = self._core.reset(traces)
         self._exogenous = ExogenousTrace(**{k: v[0] for k, v in traces.items()})
-        return obs[0], _unbatch(info)
+        return obs[0], info
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         if self._exogenous is None:
@@ -238,7 +238,7 @@ class DrugRefillEnv(gym.Env[np.ndarray, np.ndarray]):
         if arr.shape != self.action_space.shape:
             raise ValueError(f"action has shape {arr.shape}; expected {self.action_space.shape}")
         obs, reward, terminated, info = self._core.step(arr[None])
-        return obs[0], float(reward[0]), bool(terminated), False, _unbatch(info)
+        return obs[0], float(reward[0]), bool(terminated), False, info
 
     def render(self) -> str | None:
         if self.render_mode == "ansi":
@@ -285,19 +285,6 @@ class DrugRefillSequentialEnv(DrugRefillEnv):
     """
 
     action_mode: ActionMode = "sequential"
-
-
-def _unbatch(info: dict[str, Any]) -> dict[str, Any]:
-    """Strip the batch axis of a batch-1 info dict: arrays (N,), scalars as Python types."""
-    out: dict[str, Any] = {}
-    for key, value in info.items():
-        if isinstance(value, dict):
-            out[key] = {k: float(v[0]) for k, v in value.items()}
-        elif value.ndim == 1:
-            out[key] = value[0].item()
-        else:
-            out[key] = value[0]
-    return out
 
 
 class DrugRefillVectorEnv(VectorEnv):

@@ -1,0 +1,219 @@
+"""The compiled backend's kernels (numba, from the ``fast`` extra), all in one module.
+
+Each kernel is plain Python over numpy arrays, written as explicit loops for numba;
+:func:`druginv_gym.dynamics.compiled` compiles it once per process (cached on disk). Nothing here
+imports numba, so ``import druginv_gym`` does not pay for it.
+
+* :func:`flow_kernel` is :func:`druginv_gym.dynamics.flow_step`'s numpy code written as one loop
+  per env and drug, so a slot is one pass over memory instead of ~40 array operations (each a
+  Python call and a full pass). The formulas and their order of operations per element are the
+  numpy code's; only the sums over drugs (spend, volume) are summed in another order. Tests
+  check it against the numpy flows and the by-age reference.
+* :func:`observe_kernel` and :func:`decode_box_kernel` are
+  :meth:`~druginv_gym.envs.core.RefillCore.observe` and ``decode`` (box actions).
+* :func:`step_box_kernel` chains the three for one env step of the box ids: one compiled call a
+  step instead of three, plus the state copies, so a single env's step is mostly Python-free.
+
+The kernels live in one file because numba's disk cache checks only the file of the function it
+compiled: a kernel that calls another must share its file to be recompiled when it changes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def flow_kernel(
+    arrived, left, ring, spent, t, requested, demand, price, rate, budget, static, limits, out,
+    sums,
+):  # fmt: skip
+    """``static``: :func:`_static_rows` (refill_lo, refill_hi, unit_volume, shelf_life, alpha,
+    band_lo, band_hi, penalty_lo, penalty_hi, shortage_cost), ``limits``: total budget, storage
+    capacity, safety factor; ``out``: (11, B, N) accepted, served, unmet, expired, level,
+    spend, purchase, storage, penalty, shortage, total; ``sums``: (6, B)."""
+    refill_lo, refill_hi, unit_volume, shelf_life = static[0], static[1], static[2], static[3]
+    alpha, band_lo, band_hi, k_lo, k_hi, short_cost = (
+        static[4], static[5], static[6], static[7], static[8], static[9],
+    )  # fmt: skip
+    total_budget, capacity, safety = limits[0], limits[1], limits[2]
+    accepted, served, unmet, expired, level, spend = out[0], out[1], out[2], out[3], out[4], out[5]
+    purchase, storage, penalty, shortage, drug_total = out[6], out[7], out[8], out[9], out[10]
+    n_env, n = requested.shape
+    big_l = ring.shape[1]
+    slot = t % big_l
+    # The ring slot holding arrived(t - L_i + 1) is the same for every env: -1 before slot 0.
+    source = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        a = t - int(shelf_life[i]) + 1
+        source[i] = a % big_l if a >= 0 else -1
+    for b in range(n_env):
+        used = 0.0
+        total = 0.0
+        volume = 0.0
+        for i in range(n):  # clip_orders: refill bounds, per-drug budget
+            x = min(max(requested[b, i], refill_lo[i]), refill_hi[i])
+            p = price[b, i]
+            if p > 0.0:
+                x = min(x, budget[i] / p)
+            accepted[b, i] = x
+            total += p * x
+            volume += x * unit_volume[i]
+            used += (arrived[b, i] - left[b, i]) * unit_volume[i]
+        remaining = max(total_budget - spent[b], 0.0)
+        free = max(capacity - used, 0.0)
+        factor = remaining / total if total > remaining else 1.0
+        if volume > free:
+            factor = min(factor, free / volume)
+        factor = factor * safety if factor < 1.0 else 1.0
+        paid = 0.0
+        s_purchase = 0.0
+        s_storage = 0.0
+        s_penalty = 0.0
+        s_shortage = 0.0
+        s_total = 0.0
+        for i in range(n):  # receive, serve FIFO, expire, cost
+            x = accepted[b, i] * factor
+            accepted[b, i] = x
+            p = price[b, i]
+            spend[b, i] = p * x
+            paid += p * x
+            now = arrived[b, i] + x
+            ring[b, slot, i] = now
+            gone = min(left[b, i] + demand[b, i], now)
+            served[b, i] = gone - left[b, i]
+            short = max(demand[b, i] - served[b, i], 0.0)
+            unmet[b, i] = short
+            old = ring[b, source[i], i] if source[i] >= 0 else 0.0
+            after = max(gone, old)
+            expired[b, i] = after - gone
+            arrived[b, i] = now
+            left[b, i] = after
+            v = now - after
+            level[b, i] = v
+            c_purchase = alpha[i] * p * x
+            c_storage = rate[b, i] * unit_volume[i] * v
+            below = max(band_lo[i] - v, 0.0)
+            above = max(v - band_hi[i], 0.0)
+            c_penalty = k_lo[i] * below * below + k_hi[i] * above * above
+            c_shortage = short_cost[i] * short
+            c_total = c_purchase + c_storage + c_penalty + c_shortage
+            purchase[b, i] = c_purchase
+            storage[b, i] = c_storage
+            penalty[b, i] = c_penalty
+            shortage[b, i] = c_shortage
+            drug_total[b, i] = c_total
+            s_purchase += c_purchase
+            s_storage += c_storage
+            s_penalty += c_penalty
+            s_shortage += c_shortage
+            s_total += c_total
+        spent[b] += paid
+        sums[0, b] = s_purchase
+        sums[1, b] = s_storage
+        sums[2, b] = s_penalty
+        sums[3, b] = s_shortage
+        sums[4, b] = s_total
+        sums[5, b] = paid
+
+
+def observe_kernel(
+    obs, template, nf, price, rate, last_demand, budget, arrived, left, ring, played, spent,
+    static, limits, scales, time_left,
+):  # fmt: skip
+    """:meth:`~druginv_gym.envs.core.RefillCore.observe`'s base features for every env, written
+    into ``obs`` (``static``, ``limits``: :func:`druginv_gym.dynamics._static_rows`; ``scales``:
+    the ``ObservationScales`` (price, units, rate, budget) and ``OBS_HIGH``)."""
+    unit_volume, shelf_life = static[2], static[3]
+    total_budget, capacity = limits[0], limits[1]
+    # the reciprocals observe() multiplies by, computed once (the same values)
+    per_price, per_unit, per_rate, per_budget, hi = (
+        1.0 / scales[0], 1.0 / scales[1], 1.0 / scales[2], 1.0 / scales[3], scales[4],
+    )  # fmt: skip
+    n_env = obs.shape[0]
+    n = price.shape[1]
+    big_l = ring.shape[1]
+    g = n * nf
+    # FlowState.expiring reads arrived(played - L_i + 1): 0 before slot 0, the current count
+    # for slots not played yet, else the ring slot (the same for every env).
+    source = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        a = played - int(shelf_life[i]) + 1
+        source[i] = -2 if a < 0 else (-1 if a >= played else a % big_l)
+    d = template.shape[0]
+    for b in range(n_env):
+        for j in range(d):  # an explicit loop: numba's slice assignment is ~20x slower here
+            obs[b, j] = template[j]
+        volume = 0.0
+        for i in range(n):
+            row = i * nf
+            level = arrived[b, i] - left[b, i]
+            obs[b, row] = min(price[b, i] * per_price, hi)
+            obs[b, row + 1] = min(rate[b, i] * per_rate, hi)
+            obs[b, row + 2] = min(last_demand[b, i] * per_unit, hi)
+            obs[b, row + 3] = min(budget[i] * per_budget, hi)
+            obs[b, row + 4] = min(level * per_unit, hi)
+            k = source[i]
+            old = 0.0 if k == -2 else (arrived[b, i] if k == -1 else ring[b, k, i])
+            expiring = min(max(old - left[b, i], 0.0), level)
+            obs[b, row + 5] = min(expiring * per_unit, hi)
+            volume += level * unit_volume[i]
+        obs[b, g] = max(total_budget - spent[b], 0.0) / total_budget if total_budget > 0 else 0.0
+        obs[b, g + 1] = min(volume / capacity, 1.0)
+        obs[b, g + 2] = time_left
+
+
+def decode_box_kernel(frac, refill_lo, span, tol, out):
+    """:meth:`~druginv_gym.envs.core.RefillCore.decode` for valid box actions: ``out =
+    refill_lo + clip(frac, 0, 1) * span``. Returns -1, or the flat index of the first value that
+    is not finite or is outside ``[-tol, 1 + tol]`` (then ``decode``'s own checks raise the
+    error)."""
+    n_env, n = frac.shape
+    for b in range(n_env):
+        for i in range(n):
+            f = frac[b, i]
+            if not (f >= -tol and f <= 1.0 + tol):  # NaN fails both
+                return b * n + i
+            out[b, i] = refill_lo[i] + min(max(f, 0.0), 1.0) * span[i]
+    return -1
+
+
+def step_box_kernel(
+    frac, refill_lo, span, tol, arrived, left, ring, spent, t, demand, price, rate, budget,
+    static, limits, block, sums, new_state, new_spent, obs, template, nf, price_next,
+    rate_next, budget_next, scales, time_left,
+):  # fmt: skip
+    """One env step of the box ids: decode ``frac`` into ``block[0]`` (the requested units),
+    play slot ``t`` (:func:`flow_kernel`, outputs in ``block[1:12]`` and ``sums``), copy the
+    slot's demand into ``block[12]`` and write the next observation into ``obs``.
+
+    The state is not changed in place: the new cumulative counts go to ``new_state`` (2, B, N)
+    (arrived, left) and ``new_spent`` (B,), so arrays handed out earlier keep their values; only
+    the arrival ring gets this slot's row, as in the numpy backend. Returns -1, or (before
+    anything is written) the flat index of the first invalid action value, as
+    :func:`decode_box_kernel`.
+    """
+    bad = decode_box_kernel(frac, refill_lo, span, tol, block[0])
+    if bad >= 0:
+        return bad
+    n_env, n = demand.shape
+    new_arrived, new_left = new_state[0], new_state[1]
+    for b in range(n_env):
+        new_spent[b] = spent[b]
+        for i in range(n):
+            new_arrived[b, i] = arrived[b, i]
+            new_left[b, i] = left[b, i]
+            block[12, b, i] = demand[b, i]
+    flow_kernel(
+        new_arrived, new_left, ring, new_spent, t, block[0], demand, price, rate, budget,
+        static, limits, block[1:12], sums,
+    )  # fmt: skip
+    observe_kernel(
+        obs, template, nf, price_next, rate_next, demand, budget_next, new_arrived, new_left,
+        ring, t + 1, new_spent, static, limits, scales, time_left,
+    )  # fmt: skip
+    return -1
+
+
+#: Kernels that call other kernels: :func:`druginv_gym.dynamics.compiled` compiles the callees
+#: first and hands them to the caller under the same names.
+CALLS = {step_box_kernel: (decode_box_kernel, flow_kernel, observe_kernel)}
