@@ -4,10 +4,13 @@ Measures, in one process and one run, random-action steps per second of
 
 * ``gym.make("DrugRefill-v0")`` (default wrappers) and its raw ``.unwrapped`` env, next to the
   peer ``gym.make("GymInvMgmt/Serial-v0")`` (PyPI ``gym-invmgmt``, a Gymnasium inventory env
-  with 3 nodes; in the ``bench`` extra), with the ratio;
+  with 3 nodes; in the ``bench`` extra), timed in interleaved rounds, with the ratio per round;
 * the native vector env ``gym.make_vec("DrugRefill-v0", num_envs=k)`` for several ``k``,
 * a ``SyncVectorEnv`` of single envs at the same ``k`` (the generic alternative), with the
   native/Sync ratio on the same total work,
+* a memory floor for the native vector env at 256 envs and more (with numba): a compiled loop
+  that only moves the memory such a step must move, i.e. a throughput no implementation of the
+  step can beat on the machine,
 * the native vector env's curve over ``--curve-envs`` (at ``--n-drugs``) and over
   ``--curve-drugs`` (at 256 envs), and its memory per env (``tracemalloc`` peak of creating
   and resetting the vector env, over ``num_envs``),
@@ -17,8 +20,8 @@ Each DrugRefill row is measured with every ``--backends`` of the dynamics (``num
 ``numba`` when the ``fast`` extra is installed), side by side in the same run; the curve and the
 agents use the default backend. Drug-steps per second = env steps x drugs. Every figure is
 min/median/max over repeats.
-Actions are pre-sampled so the policy costs nothing. Writes ``perf.csv``, ``curve.csv``,
-``agents.csv`` and ``perf_curve.png`` to ``--out``.
+Actions are pre-sampled so the policy costs nothing. Writes ``perf.csv``,
+``single_vs_peer.csv``, ``curve.csv``, ``agents.csv`` and ``perf_curve.png`` to ``--out``.
 
 Usage::
 
@@ -69,12 +72,8 @@ def _time_steps(env, actions, vector: bool) -> float:
     return time.perf_counter() - start
 
 
-def measure(
-    kind: str, n_drugs: int, num_envs: int, steps: int, repeats: int, backend: str | None = None
-) -> dict:
-    horizon = 30
-    backend = backend or dynamics.get_backend()
-    dynamics.set_backend(backend)
+def _make(kind: str, n_drugs: int, num_envs: int, horizon: int = 30):
+    """The env of one table row (``None`` for the peer when gym-invmgmt is missing)."""
     if kind == "peer":
         env = _peer_env()
         if env is None:
@@ -95,14 +94,10 @@ def measure(
         )
     else:
         raise ValueError(f"unknown kind {kind!r}")
-    vector = kind.endswith("vector")
-    env.action_space.seed(0)
-    actions = [env.action_space.sample() for _ in range(steps)]
-    _time_steps(env, actions[: max(1, steps // 10)], vector)  # warm-up
-    times = [_time_steps(env, actions, vector) for _ in range(repeats)]
-    env.close()
-    batch = num_envs if vector else 1
-    rates = np.array([steps * batch / t for t in times])
+    return env
+
+
+def _row(kind: str, backend: str, n_drugs: int, batch: int, rates: np.ndarray) -> dict:
     return {
         "kind": kind,
         "backend": "" if kind == "peer" else backend,
@@ -113,6 +108,113 @@ def measure(
         "steps_per_s_max": rates.max(),
         "drug_steps_per_s_median": float(np.median(rates)) * (n_drugs if kind != "peer" else 3),
     }
+
+
+def measure(
+    kind: str, n_drugs: int, num_envs: int, steps: int, repeats: int, backend: str | None = None
+) -> dict:
+    backend = backend or dynamics.get_backend()
+    dynamics.set_backend(backend)
+    env = _make(kind, n_drugs, num_envs)
+    if env is None:
+        return {}
+    vector = kind.endswith("vector")
+    env.action_space.seed(0)
+    actions = [env.action_space.sample() for _ in range(steps)]
+    _time_steps(env, actions[: max(1, steps // 10)], vector)  # warm-up
+    times = [_time_steps(env, actions, vector) for _ in range(repeats)]
+    env.close()
+    batch = num_envs if vector else 1
+    return _row(kind, backend, n_drugs, batch, np.array([steps * batch / t for t in times]))
+
+
+def single_vs_peer(
+    n_drugs: int, steps: int, repeats: int, backends: list[str]
+) -> tuple[list[dict], list[dict]]:
+    """The single-env rows and the peer's, timed in interleaved rounds (peer, then each single
+    env on each backend, ``repeats`` times) so that a change of load on the shared machine hits
+    both sides of a ratio alike. Returns the rows and, per backend, the ratio of
+    ``DrugRefill-v0`` (default wrappers) to the peer in each round."""
+    peer = _make("peer", n_drugs, 1)
+    kinds = [("single", b) for b in backends] + [("single-unwrapped", b) for b in backends]
+    envs = {key: _make(key[0], n_drugs, 1) for key in kinds}
+    if peer is not None:
+        envs[("peer", "")] = peer
+    actions = {}
+    for key, env in envs.items():
+        env.action_space.seed(0)
+        actions[key] = [env.action_space.sample() for _ in range(steps)]
+    rates: dict[tuple[str, str], list[float]] = {key: [] for key in envs}
+    order = ([("peer", "")] if peer is not None else []) + kinds
+    for r in range(repeats + 1):  # round 0 warms up (and compiles)
+        for key in order:
+            dynamics.set_backend(key[1] or dynamics.get_backend())
+            seconds = _time_steps(envs[key], actions[key], vector=False)
+            if r:
+                rates[key].append(steps / seconds)
+    for env in envs.values():
+        env.close()
+    rows = [
+        _row(kind, backend, n_drugs, 1, np.array(rates[(kind, backend)])) for kind, backend in order
+    ]
+    ratios = []
+    if peer is not None:
+        for b in backends:
+            per_round = np.array(rates[("single", b)]) / np.array(rates[("peer", "")])
+            ratios.append(
+                {
+                    "backend": b,
+                    "ratio_min": per_round.min(),
+                    "ratio_median": float(np.median(per_round)),
+                    "ratio_max": per_round.max(),
+                }
+            )
+    return rows, ratios
+
+
+def memory_floor(n_drugs: int, num_envs: int, repeats: int, horizon: int = 30) -> dict:
+    """A bound no step of this size can beat on this machine: a compiled loop that only moves
+    the memory a box step must move (reads the action, the state, the arrival ring's rows and
+    the trace's rows; writes the observation, the eight per-drug info arrays, the new state and
+    a ring row) with trivial arithmetic. Needs numba; ``{}`` without it."""
+    if not dynamics.numba_available():
+        return {}
+    kernel = dynamics.compiled(_touch)
+    rng = np.random.default_rng(0)
+    b, n, big_l = num_envs, n_drugs, 26
+    frac = rng.random((b, n), dtype=np.float32)
+    arrived, left = rng.random((b, n)), rng.random((b, n))
+    ring = rng.random((b, big_l, n))
+    demand, price, rate = (rng.random((b, horizon, n)) for _ in range(3))
+    obs_dim = 11 * n + 3
+    rates = []
+    for r in range(repeats * 10 + 1):
+        start = time.perf_counter()
+        block = np.empty((8, b, n))
+        state = np.empty((2, b, n))
+        obs = np.empty((b, obs_dim), dtype=np.float32)
+        kernel(frac, arrived, left, ring, demand, price, rate, block, state, obs, r % (horizon - 1))
+        if r:
+            rates.append(b / (time.perf_counter() - start))
+    return _row("memory-floor", "numba", n_drugs, b, np.array(rates))
+
+
+def _touch(frac, arrived, left, ring, demand, price, rate, block, state, obs, t):
+    """:func:`memory_floor`'s loop."""
+    n_env, n = frac.shape
+    big_l = ring.shape[1]
+    for b in range(n_env):
+        for i in range(n):
+            x = frac[b, i] + arrived[b, i] + left[b, i] + ring[b, (t + i) % big_l, i]
+            x += demand[b, t, i] + price[b, t, i] + rate[b, t, i]
+            ring[b, t % big_l, i] = x
+            state[0, b, i] = x
+            state[1, b, i] = x
+            for k in range(8):
+                block[k, b, i] = x
+        for j in range(obs.shape[1]):
+            i = j % n
+            obs[b, j] = price[b, t + 1, i] + rate[b, t + 1, i]
 
 
 def memory_per_env(n_drugs: int, num_envs: int) -> float:
@@ -252,10 +354,16 @@ def main(argv: list[str] | None = None) -> int:
     if "numba" in args.backends and not dynamics.numba_available():
         p.error('--backends numba needs numba: pip install "druginv-gym[fast]"')
     default_backend = dynamics.get_backend()
-    rows = []
-    plan = [("peer", 1, "")]
+    rows, ratios = single_vs_peer(args.n_drugs, args.steps, args.repeats, args.backends)
+    for row in rows:
+        print(
+            f"{row['kind']:>16} {row['backend']:<5} num_envs=1     "
+            f"{row['steps_per_s_median']:>12,.0f} env-steps/s "
+            f"{row['drug_steps_per_s_median']:>14,.0f} drug-steps/s",
+            flush=True,
+        )
+    plan = []
     for backend in args.backends:
-        plan += [("single", 1, backend), ("single-unwrapped", 1, backend)]
         for k in args.num_envs:
             plan.append(("native-vector", k, backend))
             if k <= args.sync_max_envs:
@@ -273,6 +381,17 @@ def main(argv: list[str] | None = None) -> int:
             f"{row['drug_steps_per_s_median']:>14,.0f} drug-steps/s",
             flush=True,
         )
+    if "numba" in args.backends:
+        for k in args.num_envs:
+            if k >= 256 or args.quick:
+                row = memory_floor(args.n_drugs, k, args.repeats)
+                rows.append(row)
+                print(
+                    f"{'memory-floor':>16} num_envs={k:<5} "
+                    f"{row['drug_steps_per_s_median']:>14,.0f} drug-steps/s: no step of this "
+                    "size moves its memory faster on this machine",
+                    flush=True,
+                )
     dynamics.set_backend(default_backend)
     df = pd.DataFrame(rows)
 
@@ -289,9 +408,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n--- backend {backend}")
         if has_peer:
             peer = df[df.kind == "peer"].iloc[0]
+            r = next(x for x in ratios if x["backend"] == backend)
             print(
-                f"DrugRefill-v0 ({args.n_drugs} drugs) / {PEER}, env steps per second: "
-                f"{ratio(single, peer)}; drug-steps "
+                f"DrugRefill-v0 ({args.n_drugs} drugs) / {PEER}, env steps per second, per "
+                f"interleaved round: median x{r['ratio_median']:.2f} (worst x{r['ratio_min']:.2f}"
+                f", best x{r['ratio_max']:.2f}); drug-steps "
                 f"x{single.drug_steps_per_s_median / peer.drug_steps_per_s_median:.1f}"
             )
         native = mine[mine.kind == "native-vector"].set_index("num_envs")
@@ -303,7 +424,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  num_envs={k:<5} {ratio(native.loc[k], sync.loc[k])}")
     if {"numpy", "numba"} <= set(args.backends):
         print("\nnumba / numpy backend, same kind and num_envs:")
-        for (kind, k), g in df[df.kind != "peer"].groupby(["kind", "num_envs"]):
+        both = df[~df.kind.isin(["peer", "memory-floor"])]
+        for (kind, k), g in both.groupby(["kind", "num_envs"]):
             by = g.set_index("backend")
             print(f"  {kind:>16} num_envs={k:<5} {ratio(by.loc['numba'], by.loc['numpy'])}")
     print()
@@ -313,6 +435,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_agents:
         agent_rows = agents_throughput(6 if args.quick else args.n_drugs, args.quick)
         write_csv_atomic(pd.DataFrame(agent_rows), args.out / "agents.csv")
+    if ratios:
+        write_csv_atomic(pd.DataFrame(ratios), args.out / "single_vs_peer.csv")
     path = args.out / "perf.csv"
     write_csv_atomic(df, path)
     print(f"\nwrote {path}  ({machine()})")

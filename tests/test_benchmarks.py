@@ -9,6 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from druginv_gym import dynamics
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -28,9 +30,14 @@ def test_perf(tmp_path):
     out = run("perf.py", tmp_path)
     df = pd.read_csv(tmp_path / "perf.csv")
     kinds = {"peer", "single", "single-unwrapped", "native-vector", "sync-vector"}
+    if dynamics.numba_available():
+        kinds.add("memory-floor")
     assert set(df.kind) == kinds
     assert (df.steps_per_s_median > 0).all()
-    assert "GymInvMgmt/Serial-v0, env steps per second" in out
+    assert "GymInvMgmt/Serial-v0, env steps per second, per interleaved round" in out
+    ratios = pd.read_csv(tmp_path / "single_vs_peer.csv")
+    assert set(ratios.backend) == set(df.backend.dropna()) - {""}
+    assert (ratios.ratio_min > 0).all() and (ratios.ratio_min <= ratios.ratio_max).all()
     curve = pd.read_csv(tmp_path / "curve.csv")
     assert len(curve) == 4 and (curve.bytes_per_env > 0).all()
     agents = pd.read_csv(tmp_path / "agents.csv")

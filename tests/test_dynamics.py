@@ -216,3 +216,24 @@ def test_denormal_price_means_no_budget_cap_and_no_warning():
     cfg = one_drug_config(drug_budget=[1.0])
     o = run_slots(cfg, [[7.0]], [[0.0]], price=2.2e-313)[0]
     assert o.accepted[0, 0] == 7.0 and np.isfinite(o.total).all()
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_price_process_draws_the_documented_formula(batch):
+    """Eq. 1 as PriceProcess documents it, from the same draws: base = level (1 + vol u) with
+    u ~ U(-1, 1), then a premium base * U(low, high) where U(0, 1) < premium_prob. Pins the
+    seeded traces (and every published number) to the formula, whatever the implementation."""
+    from druginv_gym.exogenous import PriceProcess
+
+    process = PriceProcess(volatility=0.1, premium_prob=0.3, premium_low=0.2, premium_high=0.5)
+    level = np.array([5.0, 17.5, 100.0, 0.0])
+    base, premium = process.sample(np.random.default_rng(11), level, batch, 40)
+    rng = np.random.default_rng(11)
+    shape = (batch, 40, 4)
+    want_base = level * (1.0 + 0.1 * rng.uniform(-1.0, 1.0, size=shape))
+    hit = rng.random(shape) < 0.3
+    want_premium = np.where(hit, want_base * rng.uniform(0.2, 0.5, size=shape), 0.0)
+    np.testing.assert_array_equal(base, want_base)
+    np.testing.assert_array_equal(premium, want_premium)
+    assert 0 < hit.mean() < 1 and (premium[~hit] == 0).all()
+    assert (premium[hit & (level > 0)] > 0).all()

@@ -25,12 +25,15 @@ import numpy as np
 
 def flow_kernel(
     arrived, left, ring, spent, t, requested, demand, price, rate, budget, static, limits, out,
-    sums,
+    sums, per_drug_costs,
 ):  # fmt: skip
-    """``static``: :func:`_static_rows` (refill_lo, refill_hi, unit_volume, shelf_life, alpha,
-    band_lo, band_hi, penalty_lo, penalty_hi, shortage_cost), ``limits``: total budget, storage
-    capacity, safety factor; ``out``: (11, B, N) accepted, served, unmet, expired, level,
-    spend, purchase, storage, penalty, shortage, total; ``sums``: (6, B)."""
+    """``static``: :func:`~druginv_gym.dynamics._static_rows` (refill_lo, refill_hi,
+    unit_volume, shelf_life, alpha, band_lo, band_hi, penalty_lo, penalty_hi, shortage_cost),
+    ``limits``: total budget, storage capacity, safety factor; ``out``: (11, B, N) accepted,
+    served, unmet, expired, level, spend, purchase, storage, penalty, shortage, total;
+    ``sums``: (6, B). With ``per_drug_costs`` false, rows 5-9 of ``out`` (spend and the four
+    cost terms per drug) are left unwritten: the envs report only their per-env sums, and at
+    1024 envs those five rows are ~3 MB of memory traffic a step."""
     refill_lo, refill_hi, unit_volume, shelf_life = static[0], static[1], static[2], static[3]
     alpha, band_lo, band_hi, k_lo, k_hi, short_cost = (
         static[4], static[5], static[6], static[7], static[8], static[9],
@@ -75,7 +78,8 @@ def flow_kernel(
             x = accepted[b, i] * factor
             accepted[b, i] = x
             p = price[b, i]
-            spend[b, i] = p * x
+            if per_drug_costs:
+                spend[b, i] = p * x
             paid += p * x
             now = arrived[b, i] + x
             ring[b, slot, i] = now
@@ -97,10 +101,11 @@ def flow_kernel(
             c_penalty = k_lo[i] * below * below + k_hi[i] * above * above
             c_shortage = short_cost[i] * short
             c_total = c_purchase + c_storage + c_penalty + c_shortage
-            purchase[b, i] = c_purchase
-            storage[b, i] = c_storage
-            penalty[b, i] = c_penalty
-            shortage[b, i] = c_shortage
+            if per_drug_costs:
+                purchase[b, i] = c_purchase
+                storage[b, i] = c_storage
+                penalty[b, i] = c_penalty
+                shortage[b, i] = c_shortage
             drug_total[b, i] = c_total
             s_purchase += c_purchase
             s_storage += c_storage
@@ -183,8 +188,9 @@ def step_box_kernel(
     rate_next, budget_next, scales, time_left,
 ):  # fmt: skip
     """One env step of the box ids: decode ``frac`` into ``block[0]`` (the requested units),
-    play slot ``t`` (:func:`flow_kernel`, outputs in ``block[1:12]`` and ``sums``), copy the
-    slot's demand into ``block[12]`` and write the next observation into ``obs``.
+    play slot ``t`` (:func:`flow_kernel`, outputs in ``block[1:12]`` but for the per-drug
+    costs, rows 6-10, which it leaves unwritten; per-env sums in ``sums``), copy the slot's
+    demand into ``block[12]`` and write the next observation into ``obs``.
 
     The state is not changed in place: the new cumulative counts go to ``new_state`` (2, B, N)
     (arrived, left) and ``new_spent`` (B,), so arrays handed out earlier keep their values; only
@@ -205,7 +211,7 @@ def step_box_kernel(
             block[12, b, i] = demand[b, i]
     flow_kernel(
         new_arrived, new_left, ring, new_spent, t, block[0], demand, price, rate, budget,
-        static, limits, block[1:12], sums,
+        static, limits, block[1:12], sums, False,
     )  # fmt: skip
     observe_kernel(
         obs, template, nf, price_next, rate_next, demand, budget_next, new_arrived, new_left,

@@ -281,10 +281,18 @@ class PriceProcess:
         self, rng: np.random.Generator, level: np.ndarray, batch: int, horizon: int
     ) -> tuple[np.ndarray, np.ndarray]:
         shape = (batch, horizon, level.shape[0])
-        base = level * (1.0 + self.volatility * rng.uniform(-1.0, 1.0, size=shape))
-        hit = rng.random(shape) < self.premium_prob
-        frac = rng.uniform(self.premium_low, self.premium_high, size=shape)
-        return base, np.where(hit, base * frac, 0.0)
+        # In place, the same values as ``level * (1 + volatility * u)`` and
+        # ``where(u2 < premium_prob, base * frac, 0)`` (each product's operands swap, which
+        # IEEE arithmetic allows) without four full-size temporaries.
+        base = rng.uniform(-1.0, 1.0, size=shape)
+        base *= self.volatility
+        base += 1.0
+        base *= level
+        no_premium = rng.random(shape) >= self.premium_prob
+        premium = rng.uniform(self.premium_low, self.premium_high, size=shape)
+        premium *= base
+        np.copyto(premium, 0.0, where=no_premium)
+        return base, premium
 
 
 @dataclass(frozen=True)
