@@ -8,9 +8,9 @@ Measures, in one process and one run, random-action steps per second of
 * the native vector env ``gym.make_vec("DrugRefill-v0", num_envs=k)`` for several ``k``,
 * a ``SyncVectorEnv`` of single envs at the same ``k`` (the generic alternative), with the
   native/Sync ratio on the same total work,
-* a memory floor for the native vector env at 256 envs and more (with numba): a compiled loop
-  that only moves the memory such a step must move, i.e. a throughput no implementation of the
-  step can beat on the machine,
+* bounds for the native vector env at 256 envs and more (with numba): a compiled loop that only
+  moves the memory such a step must move (a throughput no implementation of the step can beat
+  on the machine), alone and with the exogenous traces' draws at reset spread over an episode,
 * the native vector env's curve over ``--curve-envs`` (at ``--n-drugs``) and over
   ``--curve-drugs`` (at 256 envs), and its memory per env (``tracemalloc`` peak of creating
   and resetting the vector env, over ``num_envs``),
@@ -18,7 +18,9 @@ Measures, in one process and one run, random-action steps per second of
 
 Each DrugRefill row is measured with every ``--backends`` of the dynamics (``numpy``, and
 ``numba`` when the ``fast`` extra is installed), side by side in the same run; the curve and the
-agents use the default backend. Drug-steps per second = env steps x drugs. Every figure is
+agents use the default backend. Drug-steps per second = env steps x drugs. Vector timings run
+whole episodes, each with its autoreset call (where the next episodes' traces are drawn), and
+count the slots played; single envs reset at episode ends inside the timing too. Every figure is
 min/median/max over repeats.
 Actions are pre-sampled so the policy costs nothing. Writes ``perf.csv``,
 ``single_vs_peer.csv``, ``curve.csv``, ``agents.csv`` and ``perf_curve.png`` to ``--out``.
@@ -44,11 +46,13 @@ import pandas as pd
 
 import druginv_gym  # noqa: F401  (registers the ids)
 from druginv_gym import dynamics
+from druginv_gym.exogenous import sample_exogenous
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, pyplot, write_csv_atomic
 
 PEER = "GymInvMgmt/Serial-v0"
+HORIZON = 30  # slots per episode in every DrugRefill timing
 
 
 def _peer_env():
@@ -72,7 +76,7 @@ def _time_steps(env, actions, vector: bool) -> float:
     return time.perf_counter() - start
 
 
-def _make(kind: str, n_drugs: int, num_envs: int, horizon: int = 30):
+def _make(kind: str, n_drugs: int, num_envs: int, horizon: int = HORIZON):
     """The env of one table row (``None`` for the peer when gym-invmgmt is missing)."""
     if kind == "peer":
         env = _peer_env()
@@ -119,9 +123,16 @@ def measure(
     if env is None:
         return {}
     vector = kind.endswith("vector")
+    calls = steps
+    if vector:
+        # Whole episodes, each with the call that autoresets it (NEXT_STEP: the call after the
+        # last slot draws the next traces and plays nothing): the reset's cost is in the time,
+        # only the HORIZON slots played count as steps.
+        episodes = -(-steps // HORIZON)
+        steps, calls = episodes * HORIZON, episodes * (HORIZON + 1)
     env.action_space.seed(0)
-    actions = [env.action_space.sample() for _ in range(steps)]
-    _time_steps(env, actions[: max(1, steps // 10)], vector)  # warm-up
+    actions = [env.action_space.sample() for _ in range(calls)]
+    _time_steps(env, actions[: HORIZON + 1 if vector else max(1, calls // 10)], vector)  # warm-up
     times = [_time_steps(env, actions, vector) for _ in range(repeats)]
     env.close()
     batch = num_envs if vector else 1
@@ -172,13 +183,20 @@ def single_vs_peer(
     return rows, ratios
 
 
-def memory_floor(n_drugs: int, num_envs: int, repeats: int, horizon: int = 30) -> dict:
-    """A bound no step of this size can beat on this machine: a compiled loop that only moves
-    the memory a box step must move (reads the action, the state, the arrival ring's rows and
-    the trace's rows; writes the observation, the eight per-drug info arrays, the new state and
-    a ring row) with trivial arithmetic. Needs numba; ``{}`` without it."""
+def memory_floor(n_drugs: int, num_envs: int, repeats: int, horizon: int = HORIZON) -> list[dict]:
+    """Bounds no step of this size can beat on this machine, as two rows:
+
+    * ``memory-floor``: a compiled loop that only moves the memory a box step must move (reads
+      the action, the state, the arrival ring's rows and the trace's rows; writes the
+      observation, the eight per-drug info arrays, the new state and a ring row) with trivial
+      arithmetic;
+    * ``floor-with-traces``: that loop plus drawing the next episodes' exogenous traces (the
+      vector env's autoreset, timed here with the same draws), spread over the ``horizon``
+      steps of an episode.
+
+    Needs numba; ``[]`` without it."""
     if not dynamics.numba_available():
-        return {}
+        return []
     kernel = dynamics.compiled(_touch)
     rng = np.random.default_rng(0)
     b, n, big_l = num_envs, n_drugs, 26
@@ -196,25 +214,46 @@ def memory_floor(n_drugs: int, num_envs: int, repeats: int, horizon: int = 30) -
         kernel(frac, arrived, left, ring, demand, price, rate, block, state, obs, r % (horizon - 1))
         if r:
             rates.append(b / (time.perf_counter() - start))
-    return _row("memory-floor", "numba", n_drugs, b, np.array(rates))
+    config = gym.make_vec("DrugRefill-v0", num_envs=1, n_drugs=n_drugs, horizon=horizon).config
+    draws = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        traces = sample_exogenous(config, rng, b)
+        _ = traces["base_price"] + traces["premium"]  # the price array the core keeps
+        draws.append(time.perf_counter() - start)
+    floor = np.array(rates)
+    per_step = float(np.median(draws)) / horizon  # seconds of drawing per env step
+    with_traces = b / (b / floor + per_step)
+    return [
+        _row("memory-floor", "numba", n_drugs, b, floor),
+        _row("floor-with-traces", "numba", n_drugs, b, with_traces),
+    ]
 
 
 def _touch(frac, arrived, left, ring, demand, price, rate, block, state, obs, t):
-    """:func:`memory_floor`'s loop."""
+    """:func:`memory_floor`'s loop (no integer division inside: it would cost more than the
+    memory traffic it is there to measure)."""
     n_env, n = frac.shape
     big_l = ring.shape[1]
+    nf = (obs.shape[1] - 3) // n
+    row = t % big_l
+    source = np.empty(n, dtype=np.int64)  # ring rows read, spread as shelf lives spread them
+    for i in range(n):
+        source[i] = (t + i) % big_l
     for b in range(n_env):
         for i in range(n):
-            x = frac[b, i] + arrived[b, i] + left[b, i] + ring[b, (t + i) % big_l, i]
+            x = frac[b, i] + arrived[b, i] + left[b, i] + ring[b, source[i], i]
             x += demand[b, t, i] + price[b, t, i] + rate[b, t, i]
-            ring[b, t % big_l, i] = x
+            ring[b, row, i] = x
             state[0, b, i] = x
             state[1, b, i] = x
             for k in range(8):
                 block[k, b, i] = x
-        for j in range(obs.shape[1]):
-            i = j % n
-            obs[b, j] = price[b, t + 1, i] + rate[b, t + 1, i]
+            y = price[b, t + 1, i] + rate[b, t + 1, i]
+            for f in range(nf):
+                obs[b, i * nf + f] = y
+        for j in range(n * nf, obs.shape[1]):
+            obs[b, j] = 0.0
 
 
 def memory_per_env(n_drugs: int, num_envs: int) -> float:
@@ -318,7 +357,9 @@ def plot_curve(rows: list[dict], n_drugs: int, path: Path) -> None:
         ax.set_xlabel(label)
         ax.set_ylabel("million drug-steps / s")
         ax.grid(alpha=0.3)
-    fig.suptitle("Native vector env throughput (median, min-max band)")
+    fig.suptitle(
+        "Native vector env throughput, whole episodes with their resets (median, min-max band)"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -384,14 +425,13 @@ def main(argv: list[str] | None = None) -> int:
     if "numba" in args.backends:
         for k in args.num_envs:
             if k >= 256 or args.quick:
-                row = memory_floor(args.n_drugs, k, args.repeats)
-                rows.append(row)
-                print(
-                    f"{'memory-floor':>16} num_envs={k:<5} "
-                    f"{row['drug_steps_per_s_median']:>14,.0f} drug-steps/s: no step of this "
-                    "size moves its memory faster on this machine",
-                    flush=True,
-                )
+                for row in memory_floor(args.n_drugs, k, args.repeats):
+                    rows.append(row)
+                    print(
+                        f"{row['kind']:>17} num_envs={k:<5} "
+                        f"{row['drug_steps_per_s_median']:>14,.0f} drug-steps/s (a bound)",
+                        flush=True,
+                    )
     dynamics.set_backend(default_backend)
     df = pd.DataFrame(rows)
 
@@ -424,7 +464,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  num_envs={k:<5} {ratio(native.loc[k], sync.loc[k])}")
     if {"numpy", "numba"} <= set(args.backends):
         print("\nnumba / numpy backend, same kind and num_envs:")
-        both = df[~df.kind.isin(["peer", "memory-floor"])]
+        both = df[~df.kind.isin(["peer", "memory-floor", "floor-with-traces"])]
         for (kind, k), g in both.groupby(["kind", "num_envs"]):
             by = g.set_index("backend")
             print(f"  {kind:>16} num_envs={k:<5} {ratio(by.loc['numba'], by.loc['numpy'])}")

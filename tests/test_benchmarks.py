@@ -31,7 +31,7 @@ def test_perf(tmp_path):
     df = pd.read_csv(tmp_path / "perf.csv")
     kinds = {"peer", "single", "single-unwrapped", "native-vector", "sync-vector"}
     if dynamics.numba_available():
-        kinds.add("memory-floor")
+        kinds |= {"memory-floor", "floor-with-traces"}
     assert set(df.kind) == kinds
     assert (df.steps_per_s_median > 0).all()
     assert "GymInvMgmt/Serial-v0, env steps per second, per interleaved round" in out
