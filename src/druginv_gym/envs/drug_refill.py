@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -287,6 +289,58 @@ class DrugRefillSequentialEnv(DrugRefillEnv):
     action_mode: ActionMode = "sequential"
 
 
+#: Batches of at least this many drug-slots (``num_envs * horizon * n_drugs``) draw their next
+#: episodes' traces in the background by default (``prefetch=None``).
+PREFETCH_MIN_DRUG_SLOTS = 100_000
+
+
+class _TracePrefetch:
+    """The next episodes' traces, drawn on a background thread from a copy of the env's
+    generator while the env steps (numpy releases the GIL while it fills large arrays, so the
+    draws use another core).
+
+    :meth:`take` hands them over only when the env's generator is the one that was copied and
+    has not drawn since: then they are exactly what the env would have drawn itself, and the
+    generator is moved on as if it had. Otherwise (``reset(seed=...)``, a new ``np_random``, a
+    draw from ``env.np_random`` in between, or an error in the draw) nothing is taken and the env
+    draws as usual, so seeded episodes never depend on the prefetch.
+    """
+
+    def __init__(self, config: ScenarioConfig, generator: np.random.Generator, batch: int):
+        self.owner = generator
+        self.before = generator.bit_generator.state
+        self._copy = copy.deepcopy(generator)
+        self._traces: dict[str, np.ndarray] | None = None
+        self._after: dict[str, Any] | None = None
+        self._thread = threading.Thread(
+            target=self._draw, args=(config, batch), name="druginv-trace-prefetch", daemon=True
+        )
+        self._thread.start()
+
+    def _draw(self, config: ScenarioConfig, batch: int) -> None:
+        try:
+            self._traces = sample_exogenous(config, self._copy, batch)
+            self._after = self._copy.bit_generator.state
+        except Exception:  # the env draws again in its own thread, and raises there
+            self._traces = None
+
+    def take(self, generator: np.random.Generator) -> dict[str, np.ndarray] | None:
+        """The traces ``generator`` would draw next, advancing it past them; ``None`` (and
+        ``generator`` untouched) when they are not that."""
+        self._thread.join()
+        if (
+            self._traces is None
+            or generator is not self.owner
+            or generator.bit_generator.state != self.before
+        ):
+            return None
+        generator.bit_generator.state = self._after
+        return self._traces
+
+    def wait(self) -> None:
+        self._thread.join()
+
+
 class DrugRefillVectorEnv(VectorEnv):
     """Native numpy-batched ``DrugRefill-v0``: ``num_envs`` episodes stepped as arrays.
 
@@ -300,9 +354,17 @@ class DrugRefillVectorEnv(VectorEnv):
     ``info`` holds the single env's keys batched: per-drug arrays ``(num_envs, N)``,
     ``costs`` a dict of ``(num_envs,)`` arrays.
 
+    While the episodes run, the next episodes' traces are drawn on a background thread
+    (``prefetch``), so that the autoreset does not wait for them: the same numbers as drawing
+    them at the reset (see :class:`_TracePrefetch`), at the cost of holding one more set of
+    traces (5 arrays of ``num_envs x horizon x n_drugs`` float64).
+
     Args:
         num_envs: number of episodes run side by side.
         max_episode_steps: truncate episodes after this many steps (``None``: no limit).
+        prefetch: draw the next episodes' traces in the background; ``None`` (default) does so
+            from :data:`PREFETCH_MIN_DRUG_SLOTS` drug-slots per batch on, where it pays for the
+            thread.
         The other keyword arguments are those of the single env.
     """
 
@@ -324,8 +386,11 @@ class DrugRefillVectorEnv(VectorEnv):
         n_levels: int | None = None,
         max_episode_steps: int | None = None,
         render_mode: str | None = None,
+        prefetch: bool | None = None,
         **scenario_options: Any,
     ) -> None:
+        if prefetch is not None and not isinstance(prefetch, bool):
+            raise ValueError(f"prefetch = {prefetch!r} must be True, False or None")
         if (
             isinstance(num_envs, bool)
             or not isinstance(num_envs, (int, np.integer))
@@ -355,6 +420,11 @@ class DrugRefillVectorEnv(VectorEnv):
         self._steps = 0
         self._autoreset = False
         self._started = False
+        if prefetch is None:
+            slots = self.num_envs * self.config.horizon * self.config.n_drugs
+            prefetch = slots >= PREFETCH_MIN_DRUG_SLOTS
+        self.prefetch = prefetch
+        self._pending: _TracePrefetch | None = None
 
     @property
     def exogenous(self) -> list[ExogenousTrace]:
@@ -374,11 +444,34 @@ class DrugRefillVectorEnv(VectorEnv):
         if "exogenous" in options:
             traces = _replay_traces(options["exogenous"], self.config, self.num_envs)
         else:
-            traces = sample_exogenous(self.config, self.np_random, self.num_envs)
+            traces = self._draw_traces()
         self._steps = 0
         self._autoreset = False
         self._started = True
         return self._core.reset(traces)
+
+    def _draw_traces(self) -> dict[str, np.ndarray]:
+        """The next episodes' traces from ``np_random`` (prefetched when possible), and, with
+        ``prefetch``, the start of the following draw."""
+        traces = None
+        if self._pending is not None:
+            traces = self._pending.take(self.np_random)
+            self._pending = None
+        if traces is None:
+            traces = sample_exogenous(self.config, self.np_random, self.num_envs)
+        if self.prefetch and type(self.np_random.bit_generator) is np.random.PCG64:
+            self._pending = _TracePrefetch(self.config, self.np_random, self.num_envs)
+        return traces
+
+    def close_extras(self, **kwargs: Any) -> None:
+        if self._pending is not None:
+            self._pending.wait()
+            self._pending = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_pending"] = None  # a thread does not copy; the copy draws its next traces itself
+        return state
 
     def step(
         self, actions: Any
@@ -387,7 +480,7 @@ class DrugRefillVectorEnv(VectorEnv):
             raise gym.error.ResetNeeded("call reset() before step()")
         b = self.num_envs
         if self._autoreset:
-            obs, info = self._core.reset(sample_exogenous(self.config, self.np_random, b))
+            obs, info = self._core.reset(self._draw_traces())
             self._steps = 0
             self._autoreset = False
             return obs, np.zeros(b), np.zeros(b, dtype=bool), np.zeros(b, dtype=bool), info
