@@ -22,10 +22,15 @@ from __future__ import annotations
 
 import numpy as np
 
+#: Envs per chunk in :func:`step_box_kernel`: each chunk is copied, played and observed before
+#: the next, so its arrays (~14 KB an env at 70 drugs) are still in cache from one phase to the
+#: next; at 1024 envs this is ~1.25x faster than running each phase over all envs.
+STEP_CHUNK = 32
+
 
 def flow_kernel(
     arrived, left, ring, spent, t, requested, demand, price, rate, budget, static, limits, out,
-    sums, per_drug_costs,
+    sums, per_drug_costs, b0, b1,
 ):  # fmt: skip
     """``static``: :func:`~druginv_gym.dynamics._static_rows` (refill_lo, refill_hi,
     unit_volume, shelf_life, alpha, band_lo, band_hi, penalty_lo, penalty_hi, shortage_cost),
@@ -33,7 +38,8 @@ def flow_kernel(
     served, unmet, expired, level, spend, purchase, storage, penalty, shortage, total;
     ``sums``: (6, B). With ``per_drug_costs`` false, rows 5-9 of ``out`` (spend and the four
     cost terms per drug) are left unwritten: the envs report only their per-env sums, and at
-    1024 envs those five rows are ~3 MB of memory traffic a step."""
+    1024 envs those five rows are ~3 MB of memory traffic a step. Only envs ``b0 <= b < b1``
+    are played."""
     refill_lo, refill_hi, unit_volume, shelf_life = static[0], static[1], static[2], static[3]
     alpha, band_lo, band_hi, k_lo, k_hi, short_cost = (
         static[4], static[5], static[6], static[7], static[8], static[9],
@@ -41,7 +47,7 @@ def flow_kernel(
     total_budget, capacity, safety = limits[0], limits[1], limits[2]
     accepted, served, unmet, expired, level, spend = out[0], out[1], out[2], out[3], out[4], out[5]
     purchase, storage, penalty, shortage, drug_total = out[6], out[7], out[8], out[9], out[10]
-    n_env, n = requested.shape
+    n = requested.shape[1]
     big_l = ring.shape[1]
     slot = t % big_l
     # The ring slot holding arrived(t - L_i + 1) is the same for every env: -1 before slot 0.
@@ -49,7 +55,7 @@ def flow_kernel(
     for i in range(n):
         a = t - int(shelf_life[i]) + 1
         source[i] = a % big_l if a >= 0 else -1
-    for b in range(n_env):
+    for b in range(b0, b1):
         used = 0.0
         total = 0.0
         volume = 0.0
@@ -123,18 +129,17 @@ def flow_kernel(
 
 def observe_kernel(
     obs, template, nf, price, rate, last_demand, budget, arrived, left, ring, played, spent,
-    static, limits, scales, time_left,
+    static, limits, scales, time_left, b0, b1,
 ):  # fmt: skip
-    """:meth:`~druginv_gym.envs.core.RefillCore.observe`'s base features for every env, written
-    into ``obs`` (``static``, ``limits``: :func:`druginv_gym.dynamics._static_rows`; ``scales``:
-    the ``ObservationScales`` (price, units, rate, budget) and ``OBS_HIGH``)."""
+    """:meth:`~druginv_gym.envs.core.RefillCore.observe`'s base features for envs ``b0 <= b <
+    b1``, written into ``obs`` (``static``, ``limits``: :func:`druginv_gym.dynamics._static_rows`;
+    ``scales``: the ``ObservationScales`` (price, units, rate, budget) and ``OBS_HIGH``)."""
     unit_volume, shelf_life = static[2], static[3]
     total_budget, capacity = limits[0], limits[1]
     # the reciprocals observe() multiplies by, computed once (the same values)
     per_price, per_unit, per_rate, per_budget, hi = (
         1.0 / scales[0], 1.0 / scales[1], 1.0 / scales[2], 1.0 / scales[3], scales[4],
     )  # fmt: skip
-    n_env = obs.shape[0]
     n = price.shape[1]
     big_l = ring.shape[1]
     g = n * nf
@@ -145,7 +150,7 @@ def observe_kernel(
         a = played - int(shelf_life[i]) + 1
         source[i] = -2 if a < 0 else (-1 if a >= played else a % big_l)
     d = template.shape[0]
-    for b in range(n_env):
+    for b in range(b0, b1):
         for j in range(d):  # an explicit loop: numba's slice assignment is ~20x slower here
             obs[b, j] = template[j]
         volume = 0.0
@@ -188,9 +193,10 @@ def step_box_kernel(
     rate_next, budget_next, scales, time_left,
 ):  # fmt: skip
     """One env step of the box ids: decode ``frac`` into ``block[0]`` (the requested units),
-    play slot ``t`` (:func:`flow_kernel`, outputs in ``block[1:12]`` but for the per-drug
-    costs, rows 6-10, which it leaves unwritten; per-env sums in ``sums``), copy the slot's
-    demand into ``block[12]`` and write the next observation into ``obs``.
+    then, :data:`STEP_CHUNK` envs at a time, play slot ``t`` (:func:`flow_kernel`, outputs in
+    ``block[1:12]`` but for the per-drug costs, rows 6-10, which it leaves unwritten; per-env
+    sums in ``sums``), copy the slot's demand into ``block[12]`` and write the next observation
+    into ``obs``.
 
     The state is not changed in place: the new cumulative counts go to ``new_state`` (2, B, N)
     (arrived, left) and ``new_spent`` (B,), so arrays handed out earlier keep their values; only
@@ -203,20 +209,22 @@ def step_box_kernel(
         return bad
     n_env, n = demand.shape
     new_arrived, new_left = new_state[0], new_state[1]
-    for b in range(n_env):
-        new_spent[b] = spent[b]
-        for i in range(n):
-            new_arrived[b, i] = arrived[b, i]
-            new_left[b, i] = left[b, i]
-            block[12, b, i] = demand[b, i]
-    flow_kernel(
-        new_arrived, new_left, ring, new_spent, t, block[0], demand, price, rate, budget,
-        static, limits, block[1:12], sums, False,
-    )  # fmt: skip
-    observe_kernel(
-        obs, template, nf, price_next, rate_next, demand, budget_next, new_arrived, new_left,
-        ring, t + 1, new_spent, static, limits, scales, time_left,
-    )  # fmt: skip
+    for b0 in range(0, n_env, STEP_CHUNK):  # a chunk's arrays stay in cache across the phases
+        b1 = min(b0 + STEP_CHUNK, n_env)
+        for b in range(b0, b1):
+            new_spent[b] = spent[b]
+            for i in range(n):
+                new_arrived[b, i] = arrived[b, i]
+                new_left[b, i] = left[b, i]
+                block[12, b, i] = demand[b, i]
+        flow_kernel(
+            new_arrived, new_left, ring, new_spent, t, block[0], demand, price, rate, budget,
+            static, limits, block[1:12], sums, False, b0, b1,
+        )  # fmt: skip
+        observe_kernel(
+            obs, template, nf, price_next, rate_next, demand, budget_next, new_arrived, new_left,
+            ring, t + 1, new_spent, static, limits, scales, time_left, b0, b1,
+        )  # fmt: skip
     return -1
 
 

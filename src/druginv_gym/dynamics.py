@@ -504,7 +504,7 @@ def _flow_step_compiled(
         budget = np.broadcast_to(budget, (static.shape[1],))
     kernel(
         arrived, left, state.ring, spent, state.t, requested, demand, price, storage_rate,
-        budget, static, limits, block, sums, True,
+        budget, static, limits, block, sums, True, 0, shape[0],
     )  # fmt: skip
     state.arrived, state.left, state.spent = arrived, left, spent
     state.t += 1

@@ -415,7 +415,7 @@ class RefillCore:
             obs, self._template, self.n_drug_features, self.price[:, t],
             self.exo["storage_rate"][:, t], self.last_demand, c.drug_budget[t], flow.arrived,
             flow.left, flow.ring, flow.t, flow.spent, static, limits, self._obs_scales,
-            (c.horizon - self.t) / c.horizon,
+            (c.horizon - self.t) / c.horizon, 0, self.num_envs,
         )  # fmt: skip
         if self.mode == "sequential":
             self._observe_sequential(obs, t)
