@@ -136,6 +136,29 @@ def test_bad_actions_raise_the_same_errors_on_both_backends(restore_backend):
     assert all(len(m) == 1 for m in messages.values()), messages
 
 
+@needs_numba
+def test_bad_vector_actions_raise_the_same_errors_on_both_backends(restore_backend):
+    bad = [
+        [[0.1, 0.2], [0.1, 0.2, 0.3]],  # ragged
+        np.array([[0.1, 2.0, 0.3], [0.1, 0.2, 0.3]]),
+        np.array([[0.1, 0.2, 0.3], [0.1, np.inf, 0.3]], dtype=np.float32),
+        np.ones((3, 3)),
+    ]
+    messages = {}
+    for backend in ("numpy", "numba"):
+        dyn.set_backend(backend)
+        env = gym.make_vec("DrugRefill-v0", num_envs=2, n_drugs=3, horizon=4)
+        env.reset(seed=0)
+        for k, action in enumerate(bad):
+            with pytest.raises(ValueError) as err:
+                env.step(action)
+            messages.setdefault(k, set()).add(str(err.value))
+        assert env.unwrapped._core.t == 0
+    assert all(len(m) == 1 for m in messages.values()), messages
+    assert "could not be read as an array" in messages[0].pop()
+    assert "action[0, 1] = 2.0 is outside the Box [0, 1]" in messages[1].pop()
+
+
 def test_a_numba_that_cannot_be_imported_falls_back_to_numpy(restore_backend, monkeypatch):
     env = gym.make("DrugRefill-v0", n_drugs=6, horizon=4)
     env.reset(seed=1)

@@ -207,14 +207,6 @@ class RefillCore:
             raise ValueError(f"action could not be read as an array: {exc}") from None
         if arr.shape != shape:
             raise ValueError(f"action has shape {arr.shape}; expected {shape}")
-        if self.mode == "box" and arr.dtype.kind == "f" and dynamics.get_backend() == "numba":
-            kernel = dynamics.compiled(_kernels.decode_box_kernel)
-            requested = np.empty(shape)
-            if kernel is not None and (
-                kernel(arr, self.config.refill_lo, self._range, ACTION_TOL, requested) < 0
-            ):
-                return requested
-            # a bad value (the checks below name it), or no numba after all
 
         def where(bad: np.ndarray) -> str:
             idx = tuple(int(k) for k in np.argwhere(bad)[0])
@@ -290,7 +282,13 @@ class RefillCore:
         :func:`druginv_gym._kernels.step_box_kernel` compiled): the same decoding, slot and
         observation as the general path, and the same values. Returns ``None``, with nothing
         changed, when the action is not a float array of the right shape or has a bad value."""
-        arr = action if isinstance(action, np.ndarray) else np.asarray(action)
+        if isinstance(action, np.ndarray):
+            arr = action
+        else:
+            try:
+                arr = np.asarray(action)
+            except Exception:  # ragged lists and the like: decode() names the problem
+                return None
         if arr.dtype.kind != "f" or arr.shape != self._batch_shape:
             return None
         b, n = self._batch_shape
