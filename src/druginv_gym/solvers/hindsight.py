@@ -96,25 +96,41 @@ class HindsightSolution:
 class _QP:
     """What both formulations share: the constraint assembly and cyipopt's callbacks.
 
-    A subclass builds its rows as lists of (row, column, value) arrays and bounds, calls
-    :meth:`_assemble`, and sets ``n``, ``lb``, ``ub``, ``g``, ``const``, ``q``, ``hidx``,
-    ``config``, ``trace`` and an ``unpack`` that returns ``(X, S, E, lo, hi)``.
+    A subclass calls ``super().__init__()``, adds its rows block by block with
+    :meth:`_entries` and :meth:`_close`, calls :meth:`_assemble`, and sets ``n``, ``lb``, ``ub``,
+    ``g``, ``const``, ``q``, ``hidx``, ``config``, ``trace`` and an ``unpack`` that returns
+    ``(X, S, E, lo, hi)``.
     """
 
-    def _assemble(
-        self,
-        rows: list[np.ndarray],
-        cols: list[np.ndarray],
-        vals: list[np.ndarray],
-        lower: list[np.ndarray],
-        upper: list[np.ndarray],
-    ) -> None:
+    def __init__(self) -> None:
+        self._row = 0  # first row of the block being added
+        self._rows: list[np.ndarray] = []
+        self._cols: list[np.ndarray] = []
+        self._vals: list[np.ndarray] = []
+        self._lower: list[np.ndarray] = []
+        self._upper: list[np.ndarray] = []
+
+    def _entries(self, row_of: Any, col: Any, coef: Any) -> None:
+        """Jacobian entries at rows ``self._row + row_of`` (row numbers local to the block),
+        columns ``col``; ``row_of`` and ``coef`` broadcast to ``col``'s shape."""
+        col = np.asarray(col, dtype=np.int64)
+        self._rows.append(self._row + np.broadcast_to(row_of, col.shape).ravel())
+        self._cols.append(col.ravel())
+        self._vals.append(np.broadcast_to(np.asarray(coef, dtype=np.float64), col.shape).ravel())
+
+    def _close(self, lo: Any, up: Any, count: int) -> None:
+        """End the block: its ``count`` rows get bounds ``lo <= row <= up``."""
+        self._lower.append(np.broadcast_to(np.asarray(lo, dtype=np.float64), (count,)).ravel())
+        self._upper.append(np.broadcast_to(np.asarray(up, dtype=np.float64), (count,)).ravel())
+        self._row += count
+
+    def _assemble(self) -> None:
         self.m = self._row
-        self.jrows = np.concatenate(rows).astype(np.int64)
-        self.jcols = np.concatenate(cols).astype(np.int64)
-        self.jvals = np.concatenate(vals)
-        self.cl = np.concatenate(lower)
-        self.cu = np.concatenate(upper)
+        self.jrows = np.concatenate(self._rows).astype(np.int64)
+        self.jcols = np.concatenate(self._cols).astype(np.int64)
+        self.jvals = np.concatenate(self._vals)
+        self.cl = np.concatenate(self._lower)
+        self.cu = np.concatenate(self._upper)
         self.jac = sp.csr_matrix((self.jvals, (self.jrows, self.jcols)), shape=(self.m, self.n))
 
     # -------------------------------------------------------------- callbacks
@@ -166,6 +182,7 @@ class _CumulativeQP(_QP):
     """
 
     def __init__(self, config: ScenarioConfig, trace: ExogenousTrace) -> None:
+        super().__init__()
         c = config
         T, N = c.horizon, c.n_drugs
         self.T, self.N = T, N
@@ -178,23 +195,12 @@ class _CumulativeQP(_QP):
         idx = np.arange(tn).reshape(T, N)
         iX, iS, iE, iLo, iHi = (idx + k * tn for k in range(5))
 
-        rows: list[np.ndarray] = []
-        cols: list[np.ndarray] = []
-        vals: list[np.ndarray] = []
-        lower: list[np.ndarray] = []
-        upper: list[np.ndarray] = []
-        self._row = 0
-
         def add(entries: list[tuple[np.ndarray, float | np.ndarray]], lo: Any, up: Any, k: int):
             """Add ``k`` rows; ``entries`` are (column index array (k,), coefficient)."""
-            r = np.arange(self._row, self._row + k)
+            r = np.arange(k)
             for col, coef in entries:
-                rows.append(r)
-                cols.append(np.asarray(col).ravel())
-                vals.append(np.broadcast_to(np.asarray(coef, dtype=np.float64), (k,)).ravel())
-            lower.append(np.broadcast_to(np.asarray(lo, dtype=np.float64), (k,)).ravel())
-            upper.append(np.broadcast_to(np.asarray(up, dtype=np.float64), (k,)).ravel())
-            self._row += k
+                self._entries(r, np.ravel(col), coef)
+            self._close(lo, up, k)
 
         # Order bounds: x_t = X[t] - X[t-1] (X[-1] = initial stock, a constant).
         affordable = dyn.safe_divide(c.drug_budget, price, where=price > 0, fill=np.inf)
@@ -225,28 +231,18 @@ class _CumulativeQP(_QP):
         add([(iLo, 1.0), (iX, 1.0), (iS, -1.0), (iE, -1.0)], np.tile(c.band_lo, T), _INF, tn)
         add([(iHi, 1.0), (iX, -1.0), (iS, 1.0), (iE, 1.0)], -np.tile(c.band_hi, T), _INF, tn)
         # Storage at arrival: sum_i u_i (v_{t-1} + x_t) = sum_i u_i (X[t] - S[t-1] - E[t-1]) <= V.
-        rows.append(np.repeat(np.arange(T), N) + self._row)
-        cols.append(iX.ravel())
-        vals.append(np.tile(c.unit_volume, T))
+        self._entries(np.repeat(np.arange(T), N), iX.ravel(), np.tile(c.unit_volume, T))
         if T > 1:
-            r_prev = np.repeat(np.arange(1, T), N) + self._row
+            r_prev = np.repeat(np.arange(1, T), N)
             for blk in (iS, iE):
-                rows.append(r_prev)
-                cols.append(blk[:-1].ravel())
-                vals.append(-np.tile(c.unit_volume, T - 1))
-        lower.append(np.full(T, -_INF))
-        upper.append(np.full(T, c.storage_capacity))
-        self._row += T
+                self._entries(r_prev, blk[:-1].ravel(), -np.tile(c.unit_volume, T - 1))
+        self._close(-_INF, c.storage_capacity, T)
         # Total budget: sum_t p_t x_t = sum_t (p_t - p_{t+1}) X[t] - p_0 . init <= B.
         p_next = np.vstack([price[1:], np.zeros((1, N))])
-        rows.append(np.full(tn, self._row))
-        cols.append(iX.ravel())
-        vals.append((price - p_next).ravel())
-        lower.append(np.array([-_INF]))
-        upper.append(np.array([c.total_budget + float(price[0] @ init)]))
-        self._row += 1
+        self._entries(0, iX.ravel(), (price - p_next).ravel())
+        self._close(-_INF, c.total_budget + float(price[0] @ init), 1)
 
-        self._assemble(rows, cols, vals, lower, upper)
+        self._assemble()
 
         # Variable bounds.
         self.lb = np.zeros(self.n)
@@ -313,6 +309,7 @@ class _BalanceQP(_QP):
     """
 
     def __init__(self, config: ScenarioConfig, trace: ExogenousTrace) -> None:
+        super().__init__()
         c = config
         T, N = c.horizon, c.n_drugs
         self.T, self.N = T, N
@@ -332,35 +329,16 @@ class _BalanceQP(_QP):
         iy[expires] = 6 * tn + k + np.arange(k)
         self.n = 6 * tn + 2 * k
 
-        rows: list[np.ndarray] = []
-        cols: list[np.ndarray] = []
-        vals: list[np.ndarray] = []
-        lower: list[np.ndarray] = []
-        upper: list[np.ndarray] = []
-        self._row = 0
-
-        def add(row_of: np.ndarray, col: np.ndarray, coef: Any) -> None:
-            """Entries at rows ``self._row + row_of`` (row numbers local to the block)."""
-            col = np.asarray(col, dtype=np.int64)
-            rows.append(self._row + np.broadcast_to(row_of, col.shape).ravel())
-            cols.append(col.ravel())
-            vals.append(np.broadcast_to(np.asarray(coef, dtype=np.float64), col.shape).ravel())
-
-        def close(lo: Any, up: Any, count: int) -> None:
-            lower.append(np.broadcast_to(np.asarray(lo, dtype=np.float64), (count,)).ravel())
-            upper.append(np.broadcast_to(np.asarray(up, dtype=np.float64), (count,)).ravel())
-            self._row += count
-
         # Stock balance, one row per (t, i): (w + hi - lo)_t - (w + hi - lo)_{t-1} - x + s + e
         # = 0, and for t = 0: (w + hi - lo)_0 - x + s + e = init - C_lo.
         r = idx
         for blk, sign in ((iw, 1.0), (ihi, 1.0), (ilo, -1.0), (ix, -1.0), (is_, 1.0), (ie, 1.0)):
-            add(r, blk, sign)
+            self._entries(r, blk, sign)
         for blk, sign in ((iw, -1.0), (ihi, -1.0), (ilo, 1.0)):
-            add(r[1:], blk[:-1], sign)
+            self._entries(r[1:], blk[:-1], sign)
         rhs = np.zeros((T, N))
         rhs[0] = init - clo
-        close(rhs.ravel(), rhs.ravel(), tn)
+        self._close(rhs.ravel(), rhs.ravel(), tn)
 
         # Expiry chains, rows in the order of the auxiliaries.
         te, ie_ = t_grid[expires], i_grid[expires]
@@ -369,41 +347,41 @@ class _BalanceQP(_QP):
         r = np.arange(k)
         zc, yc = iz[expires], iy[expires]
         # z rows: z_t - z_{t-1} - s_t - e_t + x_a = 0; at a = 0: z - S[t] - e_t + x_0 = -init.
-        add(r, zc, 1.0)
-        add(r, ie[te, ie_], -1.0)
-        add(r, ix[a, ie_], 1.0)
-        add(r[~first], iz[te[~first] - 1, ie_[~first]], -1.0)
-        add(r[~first], is_[te[~first], ie_[~first]], -1.0)
+        self._entries(r, zc, 1.0)
+        self._entries(r, ie[te, ie_], -1.0)
+        self._entries(r, ix[a, ie_], 1.0)
+        self._entries(r[~first], iz[te[~first] - 1, ie_[~first]], -1.0)
+        self._entries(r[~first], is_[te[~first], ie_[~first]], -1.0)
         # S[t] for the first row of each drug: every s_tau, tau <= t.
         fr, ft, fi = r[first], te[first], ie_[first]
         span = ft + 1
-        add(np.repeat(fr, span), is_[_ragged_range(span), np.repeat(fi, span)], -1.0)
+        self._entries(np.repeat(fr, span), is_[_ragged_range(span), np.repeat(fi, span)], -1.0)
         zr = np.zeros(k)
         zr[first] = -init[fi]
-        close(zr, zr, k)
+        self._close(zr, zr, k)
         # y rows: y_t - y_{t-1} - x_a + e_t = 0; at a = 0: y - x_0 + e_t = init.
-        add(r, yc, 1.0)
-        add(r, ix[a, ie_], -1.0)
-        add(r, ie[te, ie_], 1.0)
-        add(r[~first], iy[te[~first] - 1, ie_[~first]], -1.0)
+        self._entries(r, yc, 1.0)
+        self._entries(r, ix[a, ie_], -1.0)
+        self._entries(r, ie[te, ie_], 1.0)
+        self._entries(r[~first], iy[te[~first] - 1, ie_[~first]], -1.0)
         yr = np.zeros(k)
         yr[first] = init[fi]
-        close(yr, yr, k)
+        self._close(yr, yr, k)
 
         # Storage just after arrival: sum_i u_i (v_{t-1} + x_t) <= V, v_{-1} = init.
         u = c.unit_volume
         slot = np.arange(T)[:, None]
-        add(slot, ix, u)
+        self._entries(slot, ix, u)
         for blk, sign in ((iw, 1.0), (ihi, 1.0), (ilo, -1.0)):
-            add(slot[1:], blk[:-1], sign * u)
+            self._entries(slot[1:], blk[:-1], sign * u)
         cap = np.full(T, c.storage_capacity - float(u @ clo))
         cap[0] = c.storage_capacity - float(u @ init)
-        close(-_INF, cap, T)
+        self._close(-_INF, cap, T)
         # Total budget: sum_t sum_i p_t x_t <= B.
-        add(0, ix, price)
-        close(-_INF, c.total_budget, 1)
+        self._entries(0, ix, price)
+        self._close(-_INF, c.total_budget, 1)
 
-        self._assemble(rows, cols, vals, lower, upper)
+        self._assemble()
 
         # Variable bounds.
         affordable = dyn.safe_divide(c.drug_budget, price, where=price > 0, fill=np.inf)
