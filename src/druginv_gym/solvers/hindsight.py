@@ -96,13 +96,15 @@ class HindsightSolution:
 class _QP:
     """What both formulations share: the constraint assembly and cyipopt's callbacks.
 
-    A subclass calls ``super().__init__()``, adds its rows block by block with
+    A subclass calls ``super().__init__(config, trace)``, adds its rows block by block with
     :meth:`_entries` and :meth:`_close`, calls :meth:`_assemble`, and sets ``n``, ``lb``, ``ub``,
-    ``g``, ``const``, ``q``, ``hidx``, ``config``, ``trace`` and an ``unpack`` that returns
-    ``(X, S, E, lo, hi)``.
+    ``g``, ``const``, ``q``, ``hidx`` and an ``unpack`` that returns ``(X, S, E, lo, hi)``.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, config: ScenarioConfig, trace: ExogenousTrace) -> None:
+        self.config, self.trace = config, trace
+        self.T, self.N = config.horizon, config.n_drugs
+        self.iterations = 0
         self._row = 0  # first row of the block being added
         self._rows: list[np.ndarray] = []
         self._cols: list[np.ndarray] = []
@@ -182,10 +184,8 @@ class _CumulativeQP(_QP):
     """
 
     def __init__(self, config: ScenarioConfig, trace: ExogenousTrace) -> None:
-        super().__init__()
-        c = config
-        T, N = c.horizon, c.n_drugs
-        self.T, self.N = T, N
+        super().__init__(config, trace)
+        c, T, N = config, self.T, self.N
         tn = T * N
         self.n = 5 * tn
         price = trace.price
@@ -265,8 +265,6 @@ class _CumulativeQP(_QP):
         self.q[iHi.ravel()] = np.tile(c.penalty_hi, T)
         self.hidx = np.flatnonzero(self.q)
         self.blocks = (iX, iS, iE, iLo, iHi)
-        self.iterations = 0
-        self.config, self.trace = c, trace
 
     # -------------------------------------------------------------- helpers
     def pack(self, X: np.ndarray, S: np.ndarray, E: np.ndarray) -> np.ndarray:
@@ -309,10 +307,8 @@ class _BalanceQP(_QP):
     """
 
     def __init__(self, config: ScenarioConfig, trace: ExogenousTrace) -> None:
-        super().__init__()
-        c = config
-        T, N = c.horizon, c.n_drugs
-        self.T, self.N = T, N
+        super().__init__(config, trace)
+        c, T, N = config, self.T, self.N
         tn = T * N
         price, demand, init = trace.price, trace.demand, c.initial_stock
         clo = c.band_lo
@@ -412,8 +408,6 @@ class _BalanceQP(_QP):
         self.hidx = np.flatnonzero(self.q)
         self.blocks = (ix, is_, ie, iw, ilo, ihi)
         self.expires, self.first_a = expires, (te, ie_, a)
-        self.iterations = 0
-        self.config, self.trace = c, trace
 
     def pack(self, X: np.ndarray, S: np.ndarray, E: np.ndarray) -> np.ndarray:
         c = self.config
