@@ -392,9 +392,11 @@ def flow_step(
     drugs (tested to 1e-9).
     """
     if (backend or _BACKEND) == "numba":
-        return _flow_step_compiled(
-            state, requested, demand, price, storage_rate, drug_budget, config
-        )
+        kernel = compiled(_kernels.flow_kernel)
+        if kernel is not None:  # None: numba cannot be imported (warned once), numpy below
+            return _flow_step_compiled(
+                kernel, state, requested, demand, price, storage_rate, drug_budget, config
+            )
     t = state.t
     level_before = state.arrived - state.left
     accepted = clip_orders(
@@ -477,19 +479,10 @@ _KERNELS: dict[Any, Any] = {}
 
 
 def _flow_step_compiled(
-    state: FlowState,
-    requested: np.ndarray,
-    demand: np.ndarray,
-    price: np.ndarray,
-    storage_rate: np.ndarray,
-    drug_budget: np.ndarray,
-    config: ScenarioConfig,
-) -> SlotOutcome:
-    kernel = compiled(_kernels.flow_kernel)
-    if kernel is None:  # numba cannot be imported (warned once): the numpy path
-        return flow_step(
-            state, requested, demand, price, storage_rate, drug_budget, config, "numpy"
-        )
+    kernel: Any, state: FlowState, requested: Any, demand: Any, price: Any, storage_rate: Any,
+    drug_budget: Any, config: ScenarioConfig,
+) -> SlotOutcome:  # fmt: skip
+    """:func:`flow_step` on the compiled ``kernel`` (:func:`_kernels.flow_kernel`)."""
     c = config
     requested = np.asarray(requested, dtype=np.float64)
     # One allocation for the eleven (B, N) outputs.

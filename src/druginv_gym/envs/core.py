@@ -190,7 +190,7 @@ class RefillCore:
         self.flow = FlowState(c, self.num_envs)
         self.last_demand = np.broadcast_to(c.demand_mean, (self.num_envs, c.n_drugs)).copy()
         self.pending = np.zeros((self.num_envs, c.n_drugs))
-        return self.observe(), self.final_info(self._reset_info())
+        return self.observe(), self._final_info(self._reset_info())
 
     # ------------------------------------------------------------------ actions
     def decode(self, action: Any) -> np.ndarray:
@@ -261,7 +261,7 @@ class RefillCore:
             self.cursor += 1
             if self.cursor < self.config.n_drugs:
                 info = self._pending_info(drug)
-                return self.observe(), np.zeros(self.num_envs), False, self.final_info(info)
+                return self.observe(), np.zeros(self.num_envs), False, self._final_info(info)
             requested = self.pending
         outcome = self._advance(requested)
         sums = outcome.sums()
@@ -408,7 +408,7 @@ class RefillCore:
         t = min(self.t, c.horizon - 1)
         obs = np.empty((self.num_envs, self.obs_dim), dtype=np.float32)
         flow = self.flow
-        static, limits = dynamics._static_rows(c)
+        static, limits = self._kernel_rows
         kernel(
             obs, self._template, self.n_drug_features, self.price[:, t],
             self.exo["storage_rate"][:, t], self.last_demand, c.drug_budget[t], flow.arrived,
@@ -450,21 +450,15 @@ class RefillCore:
         ``drug_costs``) and the per-env sums (``(6, B)``: purchase, storage, penalty, shortage,
         total, spend): batched, or for a single env (``batched=False``) with ``(N,)`` arrays
         and Python scalars."""
+        s = sums if self.batched else sums[:, 0].tolist()
         info: dict[str, Any] = dict(zip(PER_DRUG_INFO, rows[:7], strict=True))
-        if self.batched:
-            info["spend"] = sums[5]
-            info["costs"] = dict(zip(_COST_KEYS, sums[:5], strict=True))
-            info["drug_costs"] = rows[7]
-            info["t"] = np.full(self.num_envs, self.t)
-            return info
-        s = sums[:, 0].tolist()
         info["spend"] = s[5]
         info["costs"] = dict(zip(_COST_KEYS, s[:5], strict=True))
         info["drug_costs"] = rows[7]
-        info["t"] = self.t
+        info["t"] = np.full(self.num_envs, self.t) if self.batched else self.t
         return info
 
-    def final_info(self, info: dict[str, Any]) -> dict[str, Any]:
+    def _final_info(self, info: dict[str, Any]) -> dict[str, Any]:
         """``info`` (batched) as :meth:`step` returns it: unchanged for a batched core, without
         the batch axis for a single env (arrays ``(N,)``, scalars as Python types)."""
         if self.batched:
