@@ -355,7 +355,9 @@ class ExogenousTrace:
                 )
             # two reductions in the common case; element-wise checks only to name a bad value
             if not (arr.size and arr.min() >= 0.0 and arr.max() < np.inf):  # NaN fails min
-                _check_values(name, arr)
+                from druginv_gym.config import _check_array  # config imports this module
+
+                _check_array(f"exogenous trace field {name!r}", arr)
             arr.setflags(write=False)
             object.__setattr__(self, name, arr)
 
@@ -381,17 +383,6 @@ class ExogenousTrace:
             raise ValueError(
                 f"exogenous trace has shape {self.demand.shape}; this scenario needs "
                 f"(horizon, n_drugs) = ({horizon}, {n_drugs})"
-            )
-
-
-def _check_values(name: str, arr: np.ndarray) -> None:
-    """Raise ``ValueError`` naming the first entry of trace field ``name`` that is not finite,
-    then the first that is negative."""
-    for bad, why in ((~np.isfinite(arr), "is not finite"), (arr < 0, "is negative")):
-        if bad.any():
-            t, i = np.argwhere(bad)[0]
-            raise ValueError(
-                f"exogenous trace field {name!r}[{t}, {i}] = {arr[t, i].item()!r} {why}"
             )
 
 
