@@ -46,7 +46,9 @@ import pandas as pd
 
 import druginv_gym  # noqa: F401  (registers the ids)
 from druginv_gym import dynamics
+from druginv_gym.envs.core import DRUG_FEATURES, GLOBAL_FEATURES
 from druginv_gym.exogenous import sample_exogenous
+from druginv_gym.scenarios import make_scenario
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, pyplot, write_csv_atomic
@@ -190,21 +192,22 @@ def memory_floor(n_drugs: int, num_envs: int, repeats: int, horizon: int = HORIZ
       the action, the state, the arrival ring's rows and the trace's rows; writes the
       observation, the eight per-drug info arrays, the new state and a ring row) with trivial
       arithmetic;
-    * ``floor-with-traces``: that loop plus drawing the next episodes' exogenous traces (the
-      vector env's autoreset, timed here with the same draws), spread over the ``horizon``
-      steps of an episode.
+    * ``floor-with-traces``: that loop plus drawing the next episodes' exogenous traces on the
+      same core (the vector env's autoreset without ``prefetch``, timed here with the same
+      draws), spread over the ``horizon`` steps of an episode.
 
     Needs numba; ``[]`` without it."""
     if not dynamics.numba_available():
         return []
     kernel = dynamics.compiled(_touch)
+    config = make_scenario("paper", n_drugs=n_drugs, horizon=horizon)
     rng = np.random.default_rng(0)
-    b, n, big_l = num_envs, n_drugs, 26
+    b, n, big_l = num_envs, n_drugs, config.max_shelf_life
     frac = rng.random((b, n), dtype=np.float32)
     arrived, left = rng.random((b, n)), rng.random((b, n))
     ring = rng.random((b, big_l, n))
     demand, price, rate = (rng.random((b, horizon, n)) for _ in range(3))
-    obs_dim = 11 * n + 3
+    obs_dim = len(DRUG_FEATURES) * n + len(GLOBAL_FEATURES)
     rates = []
     for r in range(repeats * 10 + 1):
         start = time.perf_counter()
@@ -214,7 +217,6 @@ def memory_floor(n_drugs: int, num_envs: int, repeats: int, horizon: int = HORIZ
         kernel(frac, arrived, left, ring, demand, price, rate, block, state, obs, r % (horizon - 1))
         if r:
             rates.append(b / (time.perf_counter() - start))
-    config = gym.make_vec("DrugRefill-v0", num_envs=1, n_drugs=n_drugs, horizon=horizon).config
     draws = []
     for _ in range(repeats):
         start = time.perf_counter()
