@@ -46,8 +46,8 @@ import pandas as pd
 
 import druginv_gym  # noqa: F401  (registers the ids)
 from druginv_gym import dynamics
-from druginv_gym.envs.core import DRUG_FEATURES, GLOBAL_FEATURES
 from druginv_gym.exogenous import sample_exogenous
+from druginv_gym.observation import DRUG_FEATURES, GLOBAL_FEATURES
 from druginv_gym.scenarios import make_scenario
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -1,4 +1,9 @@
-"""The dynamics on hand-made cases, each checked against a hand computation."""
+"""The dynamics on hand-made cases, each checked against a hand computation.
+
+``run_slots`` plays the library's :func:`~druginv_gym.dynamics.flow_step` (both backends where
+a test takes ``backend``); the by-age tests check the test suite's own oracle (``oracle.py``),
+which other tests hold the library to.
+"""
 
 from __future__ import annotations
 
@@ -7,33 +12,43 @@ import pytest
 
 from druginv_gym import dynamics as dyn
 
-from .helpers import constant_trace, one_drug_config
+from . import oracle
+from .helpers import one_drug_config
+
+BACKENDS = [
+    pytest.param(
+        name,
+        marks=pytest.mark.skipif(
+            name == "numba" and not dyn.numba_available(), reason="numba not installed"
+        ),
+    )
+    for name in dyn.BACKENDS
+]
 
 
-def run_slots(cfg, orders, demand, price=10.0, rate=2.0):
+def run_slots(cfg, orders, demand, price=10.0, rate=2.0, backend="numpy"):
     """Play ``orders`` (T, N) on a constant-price trace; returns the list of SlotOutcome."""
-    stock = dyn.initial_stock(cfg, 1)
-    spent = np.zeros(1)
+    state = dyn.FlowState(cfg, 1)
     out = []
     for t, x in enumerate(orders):
-        o = dyn.step_slot(
-            stock,
-            spent,
+        o = dyn.flow_step(
+            state,
             np.atleast_2d(np.asarray(x, dtype=float)),
             np.atleast_2d(np.asarray(demand[t], dtype=float)),
             np.full((1, cfg.n_drugs), price),
             np.full((1, cfg.n_drugs), rate),
             cfg.drug_budget[t],
             cfg,
+            backend=backend,
         )
-        stock, spent = o.stock, o.spent
         out.append(o)
     return out
 
 
-def test_three_slots_by_hand():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_three_slots_by_hand(backend):
     cfg = one_drug_config()  # stock 4 fresh, shelf life 2, band [2, 6], k_lo 1, k_hi 0.5
-    o0, o1, o2 = run_slots(cfg, [[3.0], [0.0], [10.0]], [[5.0], [1.0], [12.0]])
+    o0, o1, o2 = run_slots(cfg, [[3.0], [0.0], [10.0]], [[5.0], [1.0], [12.0]], backend=backend)
     # Slot 0: 4 + 3 = 7 fresh units, 5 served, 2 left (1 slot of life left), nothing expires.
     assert o0.served[0, 0] == 5 and o0.unmet[0, 0] == 0 and o0.expired[0, 0] == 0
     assert o0.level[0, 0] == 2
@@ -51,21 +66,21 @@ def test_three_slots_by_hand():
     assert o2.total[0, 0] == pytest.approx(100.0 + 0.0 + 4.0 + 40.0)
 
 
-def test_fifo_takes_oldest_first():
+def test_oracle_fifo_takes_oldest_first():
     stock = np.array([[[2.0, 0.0, 5.0, 3.0]]])  # 2 units expiring now, 5 with 3 slots, 3 fresh
-    after, served, unmet = dyn.serve_fifo(stock, np.array([[4.0]]))
+    after, served, unmet = oracle.serve_fifo(stock, np.array([[4.0]]))
     assert served[0, 0] == 4 and unmet[0, 0] == 0
     assert after.tolist() == [[[0.0, 0.0, 3.0, 3.0]]]
-    after, served, unmet = dyn.serve_fifo(stock, np.array([[20.0]]))
+    after, served, unmet = oracle.serve_fifo(stock, np.array([[20.0]]))
     assert served[0, 0] == 10 and unmet[0, 0] == 10 and after.sum() == 0
 
 
-def test_expire_shifts_ages():
-    after, expired = dyn.expire(np.array([[[2.0, 1.0, 5.0]]]))
+def test_oracle_expire_shifts_ages():
+    after, expired = oracle.expire(np.array([[[2.0, 1.0, 5.0]]]))
     assert expired.tolist() == [[2.0]] and after.tolist() == [[[1.0, 5.0, 0.0]]]
 
 
-def test_arrival_enters_at_full_shelf_life_per_drug():
+def test_oracle_arrival_enters_at_full_shelf_life_per_drug():
     cfg = one_drug_config(
         unit_volume=[0.01, 0.01],
         shelf_life=[2, 4],
@@ -82,13 +97,14 @@ def test_arrival_enters_at_full_shelf_life_per_drug():
         price_level=[1, 1],
         demand_mean=[1, 1],
     )
-    stock = dyn.receive(dyn.initial_stock(cfg, 1), np.array([[3.0, 7.0]]), cfg.shelf_life)
+    stock = oracle.receive(oracle.initial_stock(cfg, 1), np.array([[3.0, 7.0]]), cfg.shelf_life)
     assert stock[0, 0].tolist() == [0, 3, 0, 0] and stock[0, 1].tolist() == [0, 0, 0, 7]
 
 
-def test_nothing_expires_before_its_shelf_life():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_nothing_expires_before_its_shelf_life(backend):
     cfg = one_drug_config(shelf_life=[3], initial_stock=[0.0], band_lo=[0.0], horizon=5)
-    outs = run_slots(cfg, [[5.0], [0.0], [0.0], [0.0], [0.0]], [[0.0]] * 5)
+    outs = run_slots(cfg, [[5.0], [0.0], [0.0], [0.0], [0.0]], [[0.0]] * 5, backend=backend)
     # Arrives in slot 0, usable in slots 0, 1, 2, expires at the end of slot 2.
     assert [o.expired[0, 0] for o in outs] == [0.0, 0.0, 5.0, 0.0, 0.0]
 
@@ -184,31 +200,24 @@ def test_batched_equals_one_by_one():
     )
     rng = np.random.default_rng(0)
     b = 6
-    stock, spent = dyn.initial_stock(cfg, b), np.zeros(b)
-    singles = [(dyn.initial_stock(cfg, 1), np.zeros(1)) for _ in range(b)]
+    batch = dyn.FlowState(cfg, b)
+    singles = [dyn.FlowState(cfg, 1) for _ in range(b)]
     for t in range(cfg.horizon):
         req, dem = rng.uniform(0, 12, (b, 2)), rng.integers(0, 8, (b, 2)).astype(float)
         price, rate = rng.uniform(5, 15, (b, 2)), rng.uniform(2, 5, (b, 2))
-        o = dyn.step_slot(stock, spent, req, dem, price, rate, cfg.drug_budget[t], cfg)
+        o = dyn.flow_step(batch, req, dem, price, rate, cfg.drug_budget[t], cfg, backend="numpy")
         for k in range(b):
-            s1 = dyn.step_slot(
-                *singles[k],
+            s1 = dyn.flow_step(
+                singles[k],
                 req[k : k + 1],
                 dem[k : k + 1],
                 price[k : k + 1],
                 rate[k : k + 1],
                 cfg.drug_budget[t],
                 cfg,
+                backend="numpy",
             )
             assert np.array_equal(s1.total, o.total[k : k + 1])
-            singles[k] = (s1.stock, s1.spent)
-        stock, spent = o.stock, o.spent
-
-
-def test_trace_helper_shapes():
-    cfg = one_drug_config()
-    tr = constant_trace(cfg, 3.0)
-    assert all(v.shape == (3, 1) for v in tr.values())
 
 
 def test_denormal_price_means_no_budget_cap_and_no_warning():

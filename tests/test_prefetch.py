@@ -11,7 +11,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from druginv_gym.envs.drug_refill import PREFETCH_MIN_DRUG_SLOTS, _TracePrefetch
+from druginv_gym.envs.prefetch import PREFETCH_MIN_DRUG_SLOTS, TracePrefetch
 from druginv_gym.exogenous import UniformDemand
 from druginv_gym.scenarios import make_scenario
 
@@ -44,14 +44,14 @@ def _same(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
 def taken(monkeypatch):
     """How many prefetches were used (taken) and dropped, to check a test took that path."""
     counts = {"used": 0, "dropped": 0}
-    take = _TracePrefetch.take
+    take = TracePrefetch.take
 
     def counting(self, generator):
         traces = take(self, generator)
         counts["used" if traces is not None else "dropped"] += 1
         return traces
 
-    monkeypatch.setattr(_TracePrefetch, "take", counting)
+    monkeypatch.setattr(TracePrefetch, "take", counting)
     return counts
 
 

@@ -46,7 +46,7 @@ def test_check_env_and_layout(env_id):
 def test_forecast_values_and_prior_padding():
     env = ForecastObservation(gym.make("DrugRefill-v0", **SMALL), MovingAverage(2), horizon=3)
     obs, _ = env.reset(seed=0)
-    scale = env.unwrapped._core.units_scale
+    scale = env.unwrapped._core.scales.units
     mean = env.unwrapped.config.demand_mean
     assert np.allclose(forecast_block(env, obs) * scale, mean[:, None], rtol=1e-6)
     demands = []

@@ -8,7 +8,7 @@ imports numba, so ``import druginv_gym`` does not pay for it.
   per env and drug, so a slot is one pass over memory instead of ~40 array operations (each a
   Python call and a full pass). The formulas and their order of operations per element are the
   numpy code's; only the sums over drugs (spend, volume) are summed in another order. Tests
-  check it against the numpy flows and the by-age reference.
+  check it against the numpy flows and the test suite's by-age oracle.
 * :func:`observe_kernel` and :func:`decode_box_kernel` are
   :meth:`~druginv_gym.envs.core.RefillCore.observe` and ``decode`` (box actions).
 * :func:`step_box_kernel` chains the three for one env step of the box ids: one compiled call a
@@ -27,19 +27,36 @@ import numpy as np
 #: next; at 1024 envs this is ~1.25x faster than running each phase over all envs.
 STEP_CHUNK = 32
 
+#: The per-drug parameters in the rows of the kernels' ``static`` argument
+#: (:func:`druginv_gym.dynamics._static_rows` builds it from these names).
+STATIC_ROWS = (
+    "refill_lo", "refill_hi", "unit_volume", "shelf_life", "alpha", "band_lo", "band_hi",
+    "penalty_lo", "penalty_hi", "shortage_cost",
+)  # fmt: skip
+#: The rows of :func:`flow_kernel`'s ``out`` block, named as the fields of
+#: :class:`druginv_gym.dynamics.SlotOutcome` they fill (``total``: its ``drug_total``).
+FLOW_OUTPUTS = (
+    "accepted", "served", "unmet", "expired", "level", "spend", "purchase", "storage",
+    "penalty", "shortage", "total",
+)  # fmt: skip
+#: The rows of the kernels' per-env ``sums`` (sums over drugs, USD).
+SUM_ROWS = ("purchase", "storage", "penalty", "shortage", "total", "spend")
+#: The rows of :func:`step_box_kernel`'s ``block``: the requested units, the flow outputs, the
+#: slot's demand.
+STEP_BLOCK = ("ordered", *FLOW_OUTPUTS, "demand")
+
 
 def flow_kernel(
     arrived, left, ring, spent, t, requested, demand, price, rate, budget, static, limits, out,
     sums, per_drug_costs, b0, b1,
 ):  # fmt: skip
-    """``static``: :func:`~druginv_gym.dynamics._static_rows` (refill_lo, refill_hi,
-    unit_volume, shelf_life, alpha, band_lo, band_hi, penalty_lo, penalty_hi, shortage_cost),
-    ``limits``: total budget, storage capacity, safety factor; ``out``: (11, B, N) accepted,
-    served, unmet, expired, level, spend, purchase, storage, penalty, shortage, total;
-    ``sums``: (6, B). With ``per_drug_costs`` false, rows 5-9 of ``out`` (spend and the four
-    cost terms per drug) are left unwritten: the envs report only their per-env sums, and at
-    1024 envs those five rows are ~3 MB of memory traffic a step. Only envs ``b0 <= b < b1``
-    are played."""
+    """:func:`druginv_gym.dynamics.flow_step` for envs ``b0 <= b < b1``. ``static``: the
+    :data:`STATIC_ROWS` parameters, ``limits``: total budget, storage capacity, safety factor;
+    ``out``: (11, B, N), the :data:`FLOW_OUTPUTS` rows; ``sums``: (6, B) per-env purchase,
+    storage, penalty, shortage, total and spend. With ``per_drug_costs`` false, rows 5-9 of
+    ``out`` (spend and the four cost terms per drug) are left unwritten: the envs report only
+    their per-env sums, and at 1024 envs those five rows are ~3 MB of memory traffic a
+    step."""
     refill_lo, refill_hi, unit_volume, shelf_life = static[0], static[1], static[2], static[3]
     alpha, band_lo, band_hi, k_lo, k_hi, short_cost = (
         static[4], static[5], static[6], static[7], static[8], static[9],
@@ -128,12 +145,14 @@ def flow_kernel(
 
 
 def observe_kernel(
-    obs, template, nf, price, rate, last_demand, budget, arrived, left, ring, played, spent,
-    static, limits, scales, time_left, b0, b1,
+    obs, template, nf, layout, price, rate, last_demand, budget, arrived, left, ring, played,
+    spent, static, limits, scales, time_left, b0, b1,
 ):  # fmt: skip
     """:meth:`~druginv_gym.envs.core.RefillCore.observe`'s base features for envs ``b0 <= b <
     b1``, written into ``obs`` (``static``, ``limits``: :func:`druginv_gym.dynamics._static_rows`;
-    ``scales``: the ``ObservationScales`` (price, units, rate, budget) and ``OBS_HIGH``)."""
+    ``scales``: the ``ObservationScales`` (price, units, rate, budget) and ``OBS_HIGH``;
+    ``layout``: :func:`druginv_gym.observation.kernel_layout`, the column of each feature of
+    :data:`druginv_gym.observation.KERNEL_LAYOUT` within a drug's row or the global block)."""
     unit_volume, shelf_life = static[2], static[3]
     total_budget, capacity = limits[0], limits[1]
     # the reciprocals observe() multiplies by, computed once (the same values)
@@ -149,6 +168,10 @@ def observe_kernel(
     for i in range(n):
         a = played - int(shelf_life[i]) + 1
         source[i] = -2 if a < 0 else (-1 if a >= played else a % big_l)
+    c_price, c_rate, c_demand, c_budget, c_stock, c_expiring = (
+        layout[0], layout[1], layout[2], layout[3], layout[4], layout[5],
+    )  # fmt: skip
+    g_budget, g_storage, g_time = g + layout[6], g + layout[7], g + layout[8]
     d = template.shape[0]
     for b in range(b0, b1):
         for j in range(d):  # an explicit loop: numba's slice assignment is ~20x slower here
@@ -157,19 +180,20 @@ def observe_kernel(
         for i in range(n):
             row = i * nf
             level = arrived[b, i] - left[b, i]
-            obs[b, row] = min(price[b, i] * per_price, hi)
-            obs[b, row + 1] = min(rate[b, i] * per_rate, hi)
-            obs[b, row + 2] = min(last_demand[b, i] * per_unit, hi)
-            obs[b, row + 3] = min(budget[i] * per_budget, hi)
-            obs[b, row + 4] = min(level * per_unit, hi)
+            obs[b, row + c_price] = min(price[b, i] * per_price, hi)
+            obs[b, row + c_rate] = min(rate[b, i] * per_rate, hi)
+            obs[b, row + c_demand] = min(last_demand[b, i] * per_unit, hi)
+            obs[b, row + c_budget] = min(budget[i] * per_budget, hi)
+            obs[b, row + c_stock] = min(level * per_unit, hi)
             k = source[i]
             old = 0.0 if k == -2 else (arrived[b, i] if k == -1 else ring[b, k, i])
             expiring = min(max(old - left[b, i], 0.0), level)
-            obs[b, row + 5] = min(expiring * per_unit, hi)
+            obs[b, row + c_expiring] = min(expiring * per_unit, hi)
             volume += level * unit_volume[i]
-        obs[b, g] = max(total_budget - spent[b], 0.0) / total_budget if total_budget > 0 else 0.0
-        obs[b, g + 1] = min(volume / capacity, 1.0)
-        obs[b, g + 2] = time_left
+        left_budget = max(total_budget - spent[b], 0.0)
+        obs[b, g_budget] = left_budget / total_budget if total_budget > 0 else 0.0
+        obs[b, g_storage] = min(volume / capacity, 1.0)
+        obs[b, g_time] = time_left
 
 
 def decode_box_kernel(frac, refill_lo, span, tol, out):
@@ -189,14 +213,14 @@ def decode_box_kernel(frac, refill_lo, span, tol, out):
 
 def step_box_kernel(
     frac, refill_lo, span, tol, arrived, left, ring, spent, t, demand, price, rate, budget,
-    static, limits, block, sums, new_state, new_spent, obs, template, nf, price_next,
+    static, limits, block, sums, new_state, new_spent, obs, template, nf, layout, price_next,
     rate_next, budget_next, scales, time_left,
 ):  # fmt: skip
     """One env step of the box ids: decode ``frac`` into ``block[0]`` (the requested units),
     then, :data:`STEP_CHUNK` envs at a time, play slot ``t`` (:func:`flow_kernel`, outputs in
-    ``block[1:12]`` but for the per-drug costs, rows 6-10, which it leaves unwritten; per-env
-    sums in ``sums``), copy the slot's demand into ``block[12]`` and write the next observation
-    into ``obs``.
+    ``block[1:12]`` but for the per-drug spend and cost terms, which it leaves unwritten;
+    per-env sums in ``sums``), copy the slot's demand into ``block[12]`` (rows named in
+    :data:`STEP_BLOCK`) and write the next observation into ``obs``.
 
     The state is not changed in place: the new cumulative counts go to ``new_state`` (2, B, N)
     (arrived, left) and ``new_spent`` (B,), so arrays handed out earlier keep their values; only
@@ -222,8 +246,8 @@ def step_box_kernel(
             static, limits, block[1:12], sums, False, b0, b1,
         )  # fmt: skip
         observe_kernel(
-            obs, template, nf, price_next, rate_next, demand, budget_next, new_arrived, new_left,
-            ring, t + 1, new_spent, static, limits, scales, time_left, b0, b1,
+            obs, template, nf, layout, price_next, rate_next, demand, budget_next, new_arrived,
+            new_left, ring, t + 1, new_spent, static, limits, scales, time_left, b0, b1,
         )  # fmt: skip
     return -1
 

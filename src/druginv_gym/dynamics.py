@@ -1,26 +1,24 @@
-"""DR2O dynamics and costs: pure numpy functions, batched over a leading env axis ``B``.
+"""DR2O dynamics and costs: the model's readable specification, batched over envs ``B``.
 
-This module is the single source of truth for the model. The single env, the native vector env,
-the evaluation metrics and (in algebraic form) the hindsight solver all follow it; nothing else
-re-implements a step.
-
-Stock is held by remaining shelf life, as an array ``stock[b, i, k]`` (units, float64) of drug
-``i`` in env ``b`` that can still be used for ``k + 1`` slots (``k = 0``: expires at the end of
-this slot). A unit arriving in slot ``t`` enters at ``k = shelf_life_i - 1``.
+This module is where the model is written. :func:`flow_step` plays one slot in numpy: it is
+the specification ``docs/model.md`` points to, and the fallback when numba is not installed.
+The compiled backend (:mod:`druginv_gym._kernels`, numba) writes the same formulas as loops, and
+tests check it against this module; an independent by-age oracle lives in the test suite. The
+envs, the evaluation metrics and (in algebraic form) the hindsight solver all follow it.
 
 Within a slot (see ``docs/model.md``, "Order of events"):
 
 1. the order ``x_i(t)`` (units) is clipped to the refill bounds, the per-drug budget
    ``B_i(t) / p_i(t)``, the remaining total budget and the free storage volume
    (:func:`clip_orders`); the accepted quantity is kept apart from the requested one;
-2. the accepted units arrive (lead time 0) with full shelf life (:func:`receive`);
-3. demand is served first-in-first-out from the oldest units; unmet demand is lost
-   (:func:`serve_fifo`);
-4. units at the end of their shelf life expire (:func:`expire`);
+2. the accepted units arrive (lead time 0) with full shelf life;
+3. demand is served first-in-first-out from the oldest units; unmet demand is lost;
+4. units at the end of their shelf life expire;
 5. the slot cost of eq. 3 plus the unmet-demand cost is charged on the end-of-slot stock
    ``v_i(t)`` (:func:`slot_costs`).
 
-Volume (eq. 2) therefore follows ``v(t) = v(t-1) + accepted(t) - served(t) - expired(t)``.
+Steps 2-4 run on cumulative flows (:class:`FlowState`, see the comment above it). Volume
+(eq. 2) follows ``v(t) = v(t-1) + accepted(t) - served(t) - expired(t)``.
 """
 
 from __future__ import annotations
@@ -37,18 +35,18 @@ from druginv_gym import _kernels
 from druginv_gym.config import ScenarioConfig
 
 __all__ = [
+    "BACKENDS",
     "COST_TERMS",
+    "FlowState",
     "SlotOutcome",
     "band_penalty",
     "clip_orders",
-    "expire",
-    "initial_stock",
-    "receive",
+    "flow_step",
+    "get_backend",
+    "numba_available",
     "safe_divide",
-    "serve_fifo",
+    "set_backend",
     "slot_costs",
-    "step_slot",
-    "stock_volume",
 ]
 
 #: Cost terms reported per slot (USD); ``total`` is their sum.
@@ -62,7 +60,6 @@ _SAFETY = 1.0 - 1e-12
 class SlotOutcome(NamedTuple):
     """Everything one slot produced, batched. Per-drug arrays are ``(B, N)`` float64."""
 
-    stock: np.ndarray  #: (B, N, L) stock by remaining shelf life after the slot (units)
     spent: np.ndarray  #: (B,) cumulative purchase spend after the slot (USD)
     ordered: np.ndarray  #: requested order (units)
     accepted: np.ndarray  #: order after clipping, received this slot (units)
@@ -89,28 +86,12 @@ class SlotOutcome(NamedTuple):
         return self.purchase + self.storage + self.penalty + self.shortage
 
     def sums(self) -> np.ndarray:
-        """(6, B) per-env sums over drugs of purchase, storage, penalty, shortage, total and
-        spend (USD)."""
+        """(6, B) per-env sums over drugs (USD), rows named by
+        :data:`druginv_gym._kernels.SUM_ROWS`: purchase, storage, penalty, shortage, total,
+        spend."""
         if self.env_sums is not None:
             return self.env_sums
-        terms = np.stack((self.purchase, self.storage, self.penalty, self.shortage))
-        out = np.empty((6, terms.shape[1]))
-        out[:4] = terms.sum(axis=-1)
-        out[4] = self.total.sum(axis=-1)
-        out[5] = self.spend.sum(axis=-1)
-        return out
-
-
-def initial_stock(config: ScenarioConfig, batch: int) -> np.ndarray:
-    """(B, N, L) stock at ``t = 0``: ``initial_stock`` units per drug, all fresh."""
-    stock = np.zeros((batch, config.n_drugs, config.max_shelf_life))
-    stock[:, np.arange(config.n_drugs), config.shelf_life - 1] = config.initial_stock
-    return stock
-
-
-def stock_volume(stock: np.ndarray, unit_volume: np.ndarray) -> np.ndarray:
-    """(B,) storage volume in use (ft^3) of ``stock`` (B, N, L)."""
-    return stock.sum(axis=-1) @ unit_volume
+        return np.stack([getattr(self, row).sum(axis=-1) for row in _kernels.SUM_ROWS])
 
 
 def clip_orders(
@@ -164,35 +145,6 @@ def safe_divide(num: np.ndarray, den: np.ndarray, where: np.ndarray, fill: float
     return out
 
 
-def receive(stock: np.ndarray, accepted: np.ndarray, shelf_life: np.ndarray) -> np.ndarray:
-    """Stock (B, N, L) after the accepted units (B, N) arrive with full shelf life."""
-    out = stock.copy()
-    out[:, np.arange(stock.shape[1]), shelf_life - 1] += accepted
-    return out
-
-
-def serve_fifo(stock: np.ndarray, demand: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Serve demand (B, N) from the oldest units first.
-
-    Returns ``(stock_after, served, unmet)``: stock (B, N, L), served and unmet (B, N) units.
-    The units taken from age ``k`` are ``min(stock_k, max(demand - sum_{j<k} stock_j, 0))``.
-    """
-    before = np.cumsum(stock, axis=-1) - stock
-    taken = np.clip(demand[..., None] - before, 0.0, stock)
-    served = taken.sum(axis=-1)
-    return stock - taken, served, np.maximum(demand - served, 0.0)
-
-
-def expire(stock: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Age the stock by one slot: units with one slot of life left expire.
-
-    Returns ``(stock_after, expired)``: stock (B, N, L) and expired units (B, N).
-    """
-    out = np.zeros_like(stock)
-    out[..., :-1] = stock[..., 1:]
-    return out, stock[..., 0].copy()
-
-
 def band_penalty(
     level: np.ndarray,
     band_lo: np.ndarray,
@@ -228,42 +180,7 @@ def slot_costs(
     return purchase, storage, penalty, shortage
 
 
-def step_slot(
-    stock: np.ndarray,
-    spent: np.ndarray,
-    requested: np.ndarray,
-    demand: np.ndarray,
-    price: np.ndarray,
-    storage_rate: np.ndarray,
-    drug_budget: np.ndarray,
-    config: ScenarioConfig,
-) -> SlotOutcome:
-    """One slot for B envs: clip, receive, serve FIFO, expire, cost.
-
-    Args:
-        stock: (B, N, L) stock by remaining shelf life (units).
-        spent: (B,) spend so far (USD).
-        requested: (B, N) requested units.
-        demand: (B, N) demand ``A_i(t)`` (units).
-        price: (B, N) price ``p_i(t)`` (USD/unit).
-        storage_rate: (B, N) ``r_i(t)`` (USD/ft^3/slot).
-        drug_budget: (N,) ``B_i(t)`` (USD).
-        config: the scenario.
-    """
-    accepted = clip_orders(
-        requested, price, drug_budget, stock_volume(stock, config.unit_volume), spent, config
-    )
-    spend = price * accepted
-    arrived = receive(stock, accepted, config.shelf_life)
-    after_demand, served, unmet = serve_fifo(arrived, demand)
-    new_stock, expired = expire(after_demand)
-    level = new_stock.sum(axis=-1)
-    flows = (requested, accepted, served, unmet, expired, level, spend)
-    return _outcome(new_stock, spent + spend.sum(axis=-1), flows, price, storage_rate, config)
-
-
 def _outcome(
-    stock: np.ndarray | None,
     spent: np.ndarray,
     flows: tuple[np.ndarray, ...],
     price: np.ndarray,
@@ -277,7 +194,6 @@ def _outcome(
         accepted, price, level, storage_rate, unmet, config
     )
     return SlotOutcome(
-        stock=stock,  # type: ignore[arg-type]
         spent=spent,
         ordered=np.asarray(requested, dtype=np.float64),
         accepted=accepted,
@@ -294,17 +210,18 @@ def _outcome(
 
 
 # ---------------------------------------------------------------------------------------------
-# The same dynamics on cumulative flows: what the environments step with.
+# Stock as cumulative flows.
 #
 # FIFO stock is a queue, so it is fully described by two cumulative counts per drug: units that
 # ever arrived, ``arrived = initial_stock + sum_{a <= t} accepted(a)`` (the initial stock counts
-# as arriving in slot 0, as in :func:`initial_stock`), and units that ever left,
+# as arriving in slot 0, fresh), and units that ever left,
 # ``left = sum (served + expired)``. The stock level is ``arrived - left``; serving FIFO moves
 # ``left`` forward by the demand, at most to ``arrived``; the units that arrived in slot ``a``
 # expire at the end of slot ``a + L_i - 1``, so expiry moves ``left`` up to ``arrived(t - L_i +
 # 1)``. A ring of the last ``max shelf life`` values of ``arrived`` is all the history needed.
-# Each slot then costs O(B N) instead of O(B N L): the by-age array above is the reference
-# implementation, and tests check both give the same slot outcomes.
+# Each slot then costs O(B N) instead of the O(B N L) of holding stock by age (what
+# :meth:`FlowState.by_age` rebuilds for inspection, and what the test suite's independent
+# oracle steps with: tests check both give the same slot outcomes).
 # ---------------------------------------------------------------------------------------------
 
 
@@ -355,8 +272,8 @@ class FlowState:
         return np.clip(a - self.left, 0.0, self.level)
 
     def by_age(self, shelf_life: np.ndarray) -> np.ndarray:
-        """(B, N, L) stock by remaining shelf life, as :func:`initial_stock` and
-        :func:`step_slot` hold it (``[..., k]``: usable for ``k + 1`` more slots)."""
+        """(B, N, L) stock by remaining shelf life (``[..., k]``: usable for ``k + 1`` more
+        slots; a unit arriving in slot ``t`` enters at ``k = shelf_life_i - 1``)."""
         b, n = self.left.shape
         big_l = self.ring.shape[1]
         out = np.zeros((b, n, big_l))
@@ -380,11 +297,17 @@ def flow_step(
     config: ScenarioConfig,
     backend: str | None = None,
 ) -> SlotOutcome:
-    """One slot for B envs on cumulative flows; ``state`` moves to the next slot in place.
+    """One slot for B envs: clip, receive, serve FIFO, expire, cost; ``state`` moves to the
+    next slot in place (its clock ``t`` included).
 
-    Same clipping, FIFO service, expiry and costs as :func:`step_slot` (same arguments, but the
-    state instead of ``stock``/``spent``); the outcome's ``stock`` is ``None`` (read the state's
-    :meth:`FlowState.by_age` when the by-age array is needed).
+    Args:
+        state: the envs' :class:`FlowState` before the slot.
+        requested: (B, N) requested units.
+        demand: (B, N) demand ``A_i(t)`` (units).
+        price: (B, N) price ``p_i(t)`` (USD/unit).
+        storage_rate: (B, N) ``r_i(t)`` (USD/ft^3/slot).
+        drug_budget: (N,) ``B_i(t)`` (USD).
+        config: the scenario.
 
     ``backend``: ``"numpy"`` (these array operations) or ``"numba"`` (one compiled pass over
     the same formulas, :func:`druginv_gym._kernels.flow_kernel`); ``None`` uses
@@ -418,7 +341,7 @@ def flow_step(
     level = arrived - after
     state.spent = state.spent + spend.sum(axis=-1)
     flows = (requested, accepted, served, unmet, expired, level, spend)
-    return _outcome(None, state.spent, flows, price, storage_rate, config)
+    return _outcome(state.spent, flows, price, storage_rate, config)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -501,22 +424,25 @@ def _flow_step_compiled(
     )  # fmt: skip
     state.arrived, state.left, state.spent = arrived, left, spent
     state.t += 1
-    # SlotOutcome's field order: stock, spent, ordered, then the block's rows, then the sums.
-    return SlotOutcome(None, spent, requested, *block, sums)  # type: ignore[arg-type]
+    rows = dict(zip(_OUTCOME_ROWS, block, strict=True))
+    return SlotOutcome(spent=spent, ordered=requested, **rows, env_sums=sums)
 
+
+#: The :class:`SlotOutcome` fields of :data:`druginv_gym._kernels.FLOW_OUTPUTS`, in order.
+_OUTCOME_ROWS = tuple("drug_total" if f == "total" else f for f in _kernels.FLOW_OUTPUTS)
 
 _STATIC: dict[int, tuple[ScenarioConfig, np.ndarray, np.ndarray]] = {}
 
 
 def _static_rows(config: ScenarioConfig) -> tuple[np.ndarray, np.ndarray]:
-    """The kernel's per-drug parameters as one (10, N) array and its limits as one (3,) array,
-    built once per config (a compiled call costs per argument)."""
+    """The kernels' per-drug parameters (:data:`druginv_gym._kernels.STATIC_ROWS`) as one
+    (10, N) array and their limits as one (3,) array, built once per config (a compiled call
+    costs per argument)."""
     hit = _STATIC.get(id(config))
     if hit is not None and hit[0] is config:
         return hit[1], hit[2]
     n = config.n_drugs
-    names = ("refill_lo", "refill_hi", "unit_volume", "shelf_life", "alpha", "band_lo",
-             "band_hi", "penalty_lo", "penalty_hi", "shortage_cost")  # fmt: skip
+    names = _kernels.STATIC_ROWS
     static = np.stack(
         [np.broadcast_to(np.asarray(getattr(config, k), dtype=np.float64), (n,)) for k in names]
     )

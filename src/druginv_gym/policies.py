@@ -22,7 +22,7 @@ import numpy as np
 
 from druginv_gym.config import ScenarioConfig
 from druginv_gym.dynamics import safe_divide
-from druginv_gym.envs.core import observation_scales
+from druginv_gym.observation import observation_scales
 
 __all__ = [
     "ObservationReader",

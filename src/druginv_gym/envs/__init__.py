@@ -1,6 +1,6 @@
 """The DR2O environments: single envs, native vector envs, registration."""
 
-from druginv_gym.envs.core import DRUG_FEATURES, GLOBAL_FEATURES, RefillCore
+from druginv_gym.envs.core import RefillCore
 from druginv_gym.envs.drug_refill import (
     DrugRefillDiscreteEnv,
     DrugRefillDiscreteVectorEnv,
@@ -11,6 +11,7 @@ from druginv_gym.envs.drug_refill import (
     resolve_config,
 )
 from druginv_gym.envs.registration import ENV_IDS, register_envs
+from druginv_gym.observation import DRUG_FEATURES, GLOBAL_FEATURES
 
 __all__ = [
     "DRUG_FEATURES",

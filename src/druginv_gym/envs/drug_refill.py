@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -13,7 +11,14 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from druginv_gym.config import ScenarioConfig
-from druginv_gym.envs.core import ActionMode, RefillCore
+from druginv_gym.envs.core import (
+    ActionError,
+    ActionMode,
+    RefillCore,
+    as_action_array,
+    unbatch_info,
+)
+from druginv_gym.envs.prefetch import TracePrefetch, wants_prefetch
 from druginv_gym.exogenous import TRACE_FIELDS, ExogenousTrace, as_trace, sample_exogenous
 from druginv_gym.scenarios import make_scenario
 
@@ -103,6 +108,28 @@ def _check_options(options: dict[str, Any] | None) -> dict[str, Any]:
     return dict(options)
 
 
+def _build_core(
+    env: gym.Env | VectorEnv,
+    num_envs: int,
+    render_mode: str | None,
+    config_args: tuple[Any, ...],
+    scenario_options: dict[str, Any],
+) -> RefillCore:
+    """What the single and the vector envs build alike: check ``render_mode`` against the
+    env's metadata, resolve the scenario (``config_args``: the positional arguments of
+    :func:`resolve_config` after ``scenario_options``), and set the env's ``config``,
+    ``render_mode`` and feature names. Returns the env's core of ``num_envs`` episodes."""
+    modes = env.metadata["render_modes"]
+    if render_mode is not None and render_mode not in modes:
+        raise ValueError(f"render_mode = {render_mode!r}; supported: {modes}")
+    env.config = resolve_config(*config_args, **scenario_options)
+    core = RefillCore(env.config, num_envs, env.action_mode)
+    env.feature_names = core.feature_names()
+    env.drug_feature_names, env.global_feature_names = core.feature_groups()
+    env.render_mode = render_mode
+    return core
+
+
 def _render_ansi(core: RefillCore, max_rows: int = 12) -> str:
     c = core.config
     level = core.flow.level[0]
@@ -190,19 +217,10 @@ class DrugRefillEnv(gym.Env[np.ndarray, np.ndarray]):
         render_mode: str | None = None,
         **scenario_options: Any,
     ) -> None:
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode = {render_mode!r}; supported: {self.metadata['render_modes']}"
-            )
-        self.config = resolve_config(
-            scenario, n_drugs, horizon, config, scenario_seed, n_levels, **scenario_options
-        )
-        self._core = RefillCore(self.config, 1, self.action_mode, batched=False)
+        config_args = (scenario, n_drugs, horizon, config, scenario_seed, n_levels)
+        self._core = _build_core(self, 1, render_mode, config_args, scenario_options)
         self.action_space = self._core.single_action_space()
         self.observation_space = self._core.single_observation_space()
-        self.feature_names: list[str] = self._core.feature_names()
-        self.drug_feature_names, self.global_feature_names = self._core.feature_groups()
-        self.render_mode = render_mode
         self._exogenous: ExogenousTrace | None = None
 
     @property
@@ -228,19 +246,16 @@ class DrugRefillEnv(gym.Env[np.ndarray, np.ndarray]):
             traces = sample_exogenous(self.config, self.np_random, 1)
         obs, info = self._core.reset(traces)
         self._exogenous = ExogenousTrace(**{k: v[0] for k, v in traces.items()})
-        return obs[0], info
+        return obs[0], unbatch_info(info)
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         if self._exogenous is None:
             raise gym.error.ResetNeeded("call reset() before step()")
-        try:
-            arr = np.asarray(action)
-        except Exception as exc:
-            raise ValueError(f"action could not be read as an array: {exc}") from None
-        if arr.shape != self.action_space.shape:
-            raise ValueError(f"action has shape {arr.shape}; expected {self.action_space.shape}")
-        obs, reward, terminated, info = self._core.step(arr[None])
-        return obs[0], float(reward[0]), bool(terminated), False, info
+        try:  # the core checks the action, as a batch of one
+            obs, reward, terminated, info = self._core.step(as_action_array(action)[None])
+        except ActionError as exc:
+            raise ActionError(exc.single) from None
+        return obs[0], float(reward[0]), bool(terminated), False, unbatch_info(info)
 
     def render(self) -> str | None:
         if self.render_mode == "ansi":
@@ -289,58 +304,6 @@ class DrugRefillSequentialEnv(DrugRefillEnv):
     action_mode: ActionMode = "sequential"
 
 
-#: Batches of at least this many drug-slots (``num_envs * horizon * n_drugs``) draw their next
-#: episodes' traces in the background by default (``prefetch=None``).
-PREFETCH_MIN_DRUG_SLOTS = 100_000
-
-
-class _TracePrefetch:
-    """The next episodes' traces, drawn on a background thread from a copy of the env's
-    generator while the env steps (numpy releases the GIL while it fills large arrays, so the
-    draws use another core).
-
-    :meth:`take` hands them over only when the env's generator is the one that was copied and
-    has not drawn since: then they are exactly what the env would have drawn itself, and the
-    generator is moved on as if it had. Otherwise (``reset(seed=...)``, a new ``np_random``, a
-    draw from ``env.np_random`` in between, or an error in the draw) nothing is taken and the env
-    draws as usual, so seeded episodes never depend on the prefetch.
-    """
-
-    def __init__(self, config: ScenarioConfig, generator: np.random.Generator, batch: int):
-        self.owner = generator
-        self.before = generator.bit_generator.state
-        self._copy = copy.deepcopy(generator)
-        self._traces: dict[str, np.ndarray] | None = None
-        self._after: dict[str, Any] | None = None
-        self._thread = threading.Thread(
-            target=self._draw, args=(config, batch), name="druginv-trace-prefetch", daemon=True
-        )
-        self._thread.start()
-
-    def _draw(self, config: ScenarioConfig, batch: int) -> None:
-        try:
-            self._traces = sample_exogenous(config, self._copy, batch)
-            self._after = self._copy.bit_generator.state
-        except Exception:  # the env draws again in its own thread, and raises there
-            self._traces = None
-
-    def take(self, generator: np.random.Generator) -> dict[str, np.ndarray] | None:
-        """The traces ``generator`` would draw next, advancing it past them; ``None`` (and
-        ``generator`` untouched) when they are not that."""
-        self._thread.join()
-        if (
-            self._traces is None
-            or generator is not self.owner
-            or generator.bit_generator.state != self.before
-        ):
-            return None
-        generator.bit_generator.state = self._after
-        return self._traces
-
-    def wait(self) -> None:
-        self._thread.join()
-
-
 class DrugRefillVectorEnv(VectorEnv):
     """Native numpy-batched ``DrugRefill-v0``: ``num_envs`` episodes stepped as arrays.
 
@@ -356,16 +319,17 @@ class DrugRefillVectorEnv(VectorEnv):
 
     While the episodes run, the next episodes' traces are drawn on a background thread
     (``prefetch``), so that the autoreset does not wait for them: the same numbers as drawing
-    them at the reset (see :class:`_TracePrefetch`), at the cost of holding one more set of
-    traces (5 arrays of ``num_envs x horizon x n_drugs`` float64).
+    them at the reset (see :class:`~druginv_gym.envs.prefetch.TracePrefetch`), at the cost of
+    holding one more set of traces (5 arrays of ``num_envs x horizon x n_drugs`` float64).
 
     Args:
         num_envs: number of episodes run side by side.
         max_episode_steps: truncate episodes after this many steps (``None``: no limit).
         prefetch: draw the next episodes' traces in the background; ``None`` (default) does so
-            from :data:`PREFETCH_MIN_DRUG_SLOTS` drug-slots per batch on, where it pays for the
-            thread.
-        The other keyword arguments are those of the single env.
+            from :data:`~druginv_gym.envs.prefetch.PREFETCH_MIN_DRUG_SLOTS` drug-slots per batch
+            on, where it pays for the thread.
+        The other keyword arguments are those of the single env; ``ValueError`` names a bad
+        one.
     """
 
     metadata = {
@@ -389,42 +353,22 @@ class DrugRefillVectorEnv(VectorEnv):
         prefetch: bool | None = None,
         **scenario_options: Any,
     ) -> None:
-        if prefetch is not None and not isinstance(prefetch, bool):
-            raise ValueError(f"prefetch = {prefetch!r} must be True, False or None")
-        if (
-            isinstance(num_envs, bool)
-            or not isinstance(num_envs, (int, np.integer))
-            or num_envs < 1
-        ):
-            raise ValueError(f"num_envs = {num_envs!r} must be an integer >= 1")
         if max_episode_steps is not None and max_episode_steps < 1:
             raise ValueError(f"max_episode_steps = {max_episode_steps!r} must be >= 1")
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode = {render_mode!r}; supported: {self.metadata['render_modes']}"
-            )
         self.metadata = dict(self.metadata)
-        self.num_envs = int(num_envs)
-        self.config = resolve_config(
-            scenario, n_drugs, horizon, config, scenario_seed, n_levels, **scenario_options
-        )
-        self._core = RefillCore(self.config, self.num_envs, self.action_mode)
+        config_args = (scenario, n_drugs, horizon, config, scenario_seed, n_levels)
+        self._core = _build_core(self, num_envs, render_mode, config_args, scenario_options)
+        self.num_envs = self._core.num_envs
+        self.prefetch = wants_prefetch(prefetch, self.num_envs, self.config)
         self.single_action_space = self._core.single_action_space()
         self.single_observation_space = self._core.single_observation_space()
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
-        self.feature_names: list[str] = self._core.feature_names()
-        self.drug_feature_names, self.global_feature_names = self._core.feature_groups()
         self.max_episode_steps = max_episode_steps
-        self.render_mode = render_mode
         self._steps = 0
         self._autoreset = False
         self._started = False
-        if prefetch is None:
-            slots = self.num_envs * self.config.horizon * self.config.n_drugs
-            prefetch = slots >= PREFETCH_MIN_DRUG_SLOTS
-        self.prefetch = prefetch
-        self._pending: _TracePrefetch | None = None
+        self._pending: TracePrefetch | None = None
 
     @property
     def exogenous(self) -> list[ExogenousTrace]:
@@ -460,7 +404,7 @@ class DrugRefillVectorEnv(VectorEnv):
         if traces is None:
             traces = sample_exogenous(self.config, self.np_random, self.num_envs)
         if self.prefetch and type(self.np_random.bit_generator) is np.random.PCG64:
-            self._pending = _TracePrefetch(self.config, self.np_random, self.num_envs)
+            self._pending = TracePrefetch(self.config, self.np_random, self.num_envs)
         return traces
 
     def close_extras(self, **kwargs: Any) -> None:

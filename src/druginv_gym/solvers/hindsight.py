@@ -447,25 +447,23 @@ def _warm_start(qp: _QP) -> np.ndarray:
     """A starting point from the env's own dynamics: each slot order up to the middle of the
     band plus the slot's (known) demand."""
     c, tr = qp.config, qp.trace
-    stock = dyn.initial_stock(c, 1)
-    spent = np.zeros(1)
+    state = dyn.FlowState(c, 1)
     target = 0.5 * (c.band_lo + c.band_hi)
     X, S, E = (np.zeros((c.horizon, c.n_drugs)) for _ in range(3))
     arrived, served, expired = c.initial_stock.copy(), np.zeros(c.n_drugs), np.zeros(c.n_drugs)
     for t in range(c.horizon):
-        level = stock.sum(axis=-1)[0]
+        level = state.level[0]
         request = np.maximum(target + tr.demand[t] - level, 0.0)[None, :]
-        o = dyn.step_slot(
-            stock,
-            spent,
+        o = dyn.flow_step(
+            state,
             request,
             tr.demand[t][None, :],
             tr.price[t][None, :],
             tr.storage_rate[t][None, :],
             c.drug_budget[t],
             c,
+            backend="numpy",
         )
-        stock, spent = o.stock, o.spent
         arrived = arrived + o.accepted[0]
         served = served + o.served[0]
         expired = expired + o.expired[0]

@@ -17,9 +17,9 @@ from gymnasium import spaces
 from gymnasium.vector import VectorWrapper
 from gymnasium.vector.utils import batch_space
 
-from druginv_gym.envs.core import OBS_HIGH, observation_scales
 from druginv_gym.forecasting import make_forecaster
 from druginv_gym.forecasting.base import check_horizon
+from druginv_gym.observation import OBS_HIGH, observation_scales
 
 __all__ = ["ForecastObservation", "ForecastObservationVector"]
 
@@ -94,10 +94,11 @@ class ForecastObservation(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     Args:
         env: a single DR2O env (any id).
-        forecaster: a forecaster instance (fitted if it needs fitting), a name of
-            ``druginv_gym.forecasting.FORECASTERS`` that needs no training (``"naive"``,
-            ``"seasonal_naive"``, ``"moving_average"``, ``"exponential_smoothing"``), or the
-            path of a saved neural forecaster.
+        forecaster: a forecaster instance (fitted if it needs fitting), a name in the
+            registry ``druginv_gym.forecasting.FORECASTERS`` that needs no training (the
+            built-in ``"naive"``, ``"seasonal_naive"``, ``"moving_average"``,
+            ``"exponential_smoothing"``, or one added with ``register_forecaster``), or the
+            path of a saved neural forecaster; resolved by ``make_forecaster``.
         horizon: slots ahead to forecast (>= 1).
 
     The observation keeps the drug-major layout: per drug its features then ``forecast_1 ..
