@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import pickle
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
+import druginv_gym  # noqa: F401 - registers the env ids
 from druginv_gym.forecasting import (
+    FORECASTERS,
     CNNLSTMForecaster,
     ExponentialSmoothing,
     LSTMForecaster,
@@ -17,8 +20,11 @@ from druginv_gym.forecasting import (
     SeasonalNaive,
     load_forecaster,
     make_forecaster,
+    register_forecaster,
+    unregister_forecaster,
 )
 from druginv_gym.forecasting.metrics import mae, rmse, smape
+from druginv_gym.wrappers import ForecastObservation
 
 NEURAL = (MLPForecaster, LSTMForecaster, CNNLSTMForecaster)
 FAST = dict(hidden=32, epochs=300, patience=30, lr=3e-3, progress=False)
@@ -252,3 +258,141 @@ def test_saved_files_are_not_owner_only(tmp_path):
     os.umask(umask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
     assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]  # no temp file left behind
+
+
+class Constant:
+    """Forecasts ``value`` units/slot whatever the history (a user-defined forecaster)."""
+
+    min_history = 1
+
+    def __init__(self, value: float = 9.0) -> None:
+        self.value = value
+
+    def fit(self, series):
+        return self
+
+    def predict(self, history, horizon):
+        return np.full((np.asarray(history).shape[0], horizon), self.value)
+
+
+@pytest.fixture
+def constant_registered():
+    register_forecaster("test-constant", Constant)
+    try:
+        yield
+    finally:
+        unregister_forecaster("test-constant")
+
+
+def test_builtin_forecasters_registry_is_read_only():
+    assert list(FORECASTERS) == [
+        "naive",
+        "seasonal_naive",
+        "moving_average",
+        "exponential_smoothing",
+        "mlp",
+        "lstm",
+        "cnn_lstm",
+    ]
+    assert FORECASTERS["naive"] is Naive and FORECASTERS["cnn_lstm"] is CNNLSTMForecaster
+    with pytest.raises(TypeError):
+        FORECASTERS["mine"] = Constant  # type: ignore[index]
+    with pytest.raises(ValueError, match="'naive' is built in and cannot be replaced"):
+        register_forecaster("naive", Constant, overwrite=True)
+    with pytest.raises(ValueError, match="'mlp' is built in and cannot be unregistered"):
+        unregister_forecaster("mlp")
+
+
+def test_registered_forecaster_in_make_forecaster_and_the_env(constant_registered):
+    assert FORECASTERS["test-constant"] is Constant
+    assert make_forecaster("test-constant", value=2.5).value == 2.5
+    with pytest.raises(TypeError, match="unexpected keyword argument 'window'"):
+        make_forecaster("test-constant", window=3)
+    env = gym.make("DrugRefill-v0", n_drugs=3, horizon=5, forecaster="test-constant")
+    assert isinstance(env.get_wrapper_attr("forecaster"), Constant)
+    twin = ForecastObservation(gym.make("DrugRefill-v0", n_drugs=3, horizon=5), Constant())
+    obs, _ = env.reset(seed=1)
+    want, _ = twin.reset(seed=1)
+    scale = env.unwrapped._core.scales.units
+    names = env.get_wrapper_attr("drug_feature_names")
+    cols = [k for k, f in enumerate(names) if f.startswith("forecast_")]
+    assert len(cols) == 3
+    for _ in range(5):
+        np.testing.assert_array_equal(obs, want)  # by name == by instance
+        block = obs[: 3 * len(names)].reshape(3, len(names))[:, cols]
+        np.testing.assert_allclose(block * scale, 9.0, rtol=1e-6)
+        action = env.action_space.sample()
+        obs, *_ = env.step(action)
+        want, *_ = twin.step(action)
+    vec = gym.make_vec(
+        "DrugRefill-v0", num_envs=2, n_drugs=3, horizon=5, forecaster="test-constant"
+    )
+    vobs, _ = vec.reset(seed=1)
+    assert vobs.shape == (2, env.observation_space.shape[0])
+    vec.close()
+
+
+def test_register_forecaster_refuses_duplicates_and_non_forecasters(constant_registered):
+    class Other(Constant):
+        pass
+
+    class NoPredict:
+        min_history = 1
+
+        def fit(self, series):
+            return self
+
+    class BadPredict(Constant):
+        def predict(self, history):
+            return history
+
+    class NoMinHistory:
+        def fit(self, series):
+            return self
+
+        def predict(self, history, horizon):
+            return np.zeros((len(history), horizon))
+
+    with pytest.raises(ValueError, match=r"'test-constant' is already registered \(Constant\)"):
+        register_forecaster("test-constant", Other)
+    register_forecaster("test-constant", Constant)  # the same pair again: a no-op
+    with pytest.raises(TypeError, match=r"NoPredict has no predict\(\)"):
+        register_forecaster("test-bad", NoPredict)
+    with pytest.raises(
+        TypeError, match=r"BadPredict\.predict\(self, history\) must take \(history, horizon\)"
+    ):
+        register_forecaster("test-bad", BadPredict)
+    with pytest.raises(TypeError, match="is not a class"):
+        register_forecaster("test-bad", Constant())
+    with pytest.raises(ValueError, match="would be read as a checkpoint path"):
+        register_forecaster("model.pt", Constant)
+    with pytest.raises(ValueError, match="must be a non-empty string"):
+        register_forecaster("", Constant)
+    with pytest.raises(TypeError, match="unexpected keyword argument"):
+        register_forecaster("test-bad", Constant, replace=True)  # type: ignore[call-overload]
+    assert "test-bad" not in FORECASTERS and "model.pt" not in FORECASTERS
+    register_forecaster("test-no-min", NoMinHistory)
+    try:
+        with pytest.raises(TypeError, match=r"NoMinHistory\(\) has no min_history"):
+            make_forecaster("test-no-min")
+    finally:
+        unregister_forecaster("test-no-min")
+
+
+def test_register_forecaster_as_decorator_and_overwrite():
+    try:
+
+        @register_forecaster("test-deco")
+        class Deco(Constant):
+            pass
+
+        assert FORECASTERS["test-deco"] is Deco
+        assert isinstance(make_forecaster("test-deco"), Deco)
+        register_forecaster("test-deco", Constant, overwrite=True)
+        assert FORECASTERS["test-deco"] is Constant
+    finally:
+        unregister_forecaster("test-deco")
+    with pytest.raises(ValueError, match=r"unknown forecaster = 'test-deco'; known: .* or a path"):
+        make_forecaster("test-deco")
+    with pytest.raises(ValueError, match="'test-deco' is not registered"):
+        unregister_forecaster("test-deco")

@@ -11,17 +11,20 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as np
 
+from druginv_gym._checks import check_array as _check_array
+from druginv_gym._checks import fail as _fail
 from druginv_gym.exogenous import (
+    PROCESS_ROLES,
     DemandProcess,
     PriceProcess,
-    ReplayDemand,
-    SeasonalDemand,
     StorageRateProcess,
     UniformDemand,
+    process_from_dict,
+    process_to_dict,
 )
 
 __all__ = ["PER_DRUG_FIELDS", "ScenarioConfig"]
@@ -42,35 +45,20 @@ PER_DRUG_FIELDS = (
     "demand_mean",
 )
 
-_DEMAND_KINDS: dict[str, type] = {
-    "uniform": UniformDemand,
-    "seasonal": SeasonalDemand,
-    "replay": ReplayDemand,
-}
 
+def _check_process(role: str, process: Any, what: str) -> None:
+    """``ValueError`` unless ``process`` can fill the config field ``role``.
 
-def _plain(value: Any) -> Any:
-    """Numpy scalars as Python scalars, so messages read ``-0.5``, not ``np.float64(-0.5)``."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _fail(name: str, index: Any, value: Any, why: str) -> NoReturn:
-    if isinstance(index, tuple):
-        index = ", ".join(str(i) for i in index)
-    where = name if index is None else f"{name}[{index}]"
-    raise ValueError(f"{where} = {_plain(value)!r} {why}")
-
-
-def _check_array(name: str, arr: np.ndarray, *, positive: bool = False) -> None:
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        i = tuple(int(k) for k in np.argwhere(bad)[0])
-        _fail(name, i[0] if len(i) == 1 else i, arr[i], "is not finite")
-    neg = arr <= 0 if positive else arr < 0
-    if neg.any():
-        i = tuple(int(k) for k in np.argwhere(neg)[0])
+    Price and storage processes are drawn through ``draw`` and must declare their role (the
+    built-in ones, or a class registered with ``druginv_gym.exogenous.register_process``).
+    """
+    if getattr(process, "role", None) != role or not callable(getattr(process, "draw", None)):
         _fail(
-            name, i[0] if len(i) == 1 else i, arr[i], "must be > 0" if positive else "is negative"
+            role,
+            None,
+            process,
+            f"must be {what} or another process with role {role!r} "
+            "(see druginv_gym.exogenous.register_process)",
         )
 
 
@@ -102,7 +90,11 @@ class ScenarioConfig:
         total_budget: total purchase budget ``B`` over the horizon (USD).
         priority: the order in which the sequential env decides drugs (a permutation of
             ``0..N-1``, highest priority first).
-        demand, price, storage: the exogenous processes (see :mod:`druginv_gym.exogenous`).
+        demand, price, storage: the exogenous processes (see :mod:`druginv_gym.exogenous`):
+            by default ``UniformDemand()``, ``PriceProcess()`` and ``StorageRateProcess()``;
+            any process of the field's role works, and one registered with
+            ``druginv_gym.exogenous.register_process`` also serialises (``demand`` may be any
+            object with ``sample(rng, batch, horizon, n_drugs)``, but then has no JSON form).
         reward_scale: reward = ``-total slot cost / reward_scale`` (USD), > 0, fixed per
             scenario so rewards are O(1).
         n_levels: number of refill levels of the discrete ids (>= 2); level ``k`` orders
@@ -131,8 +123,8 @@ class ScenarioConfig:
     reward_scale: float
     priority: Any = None
     demand: Any = field(default_factory=UniformDemand)
-    price: PriceProcess = field(default_factory=PriceProcess)
-    storage: StorageRateProcess = field(default_factory=StorageRateProcess)
+    price: Any = field(default_factory=PriceProcess)
+    storage: Any = field(default_factory=StorageRateProcess)
     n_levels: int = 11
     drug_names: tuple[str, ...] | None = None
     name: str = "custom"
@@ -244,10 +236,13 @@ class ScenarioConfig:
 
         if not isinstance(self.demand, DemandProcess):
             _fail("demand", None, self.demand, "has no sample(rng, batch, horizon, n_drugs)")
-        if not isinstance(self.price, PriceProcess):
-            _fail("price", None, self.price, "must be a PriceProcess")
-        if not isinstance(self.storage, StorageRateProcess):
-            _fail("storage", None, self.storage, "must be a StorageRateProcess")
+        _check_process("price", self.price, "a PriceProcess")
+        _check_process("storage", self.storage, "a StorageRateProcess")
+        high = getattr(self.storage, "high", None)  # the observation divides rates by it
+        if isinstance(high, bool) or not isinstance(high, (int, float, np.number)):
+            _fail("storage.high", None, high, "must be a number: the largest storage rate")
+        if not (np.isfinite(high) and high >= 0):
+            _fail("storage.high", None, high, "must be finite and >= 0 (USD/ft^3/slot)")
 
         names = (
             tuple(f"drug{i}" for i in range(n))
@@ -279,33 +274,19 @@ class ScenarioConfig:
 
     # ------------------------------------------------------------ serialisation
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable description (used by checkpoints; no pickle anywhere)."""
+        """A JSON-serialisable description (used by checkpoints; no pickle anywhere).
+
+        Each process writes its own form (``process.to_dict()``, see
+        :func:`druginv_gym.exogenous.process_to_dict`); a demand process that is not
+        registered has none and raises ``ValueError``.
+        """
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if isinstance(value, np.ndarray):
                 out[f.name] = value.tolist()
-            elif f.name == "demand":
-                kind = next((k for k, c in _DEMAND_KINDS.items() if isinstance(value, c)), None)
-                if kind is None:
-                    raise ValueError(
-                        f"demand process {type(value).__name__} has no JSON form; "
-                        "register it in druginv_gym.config._DEMAND_KINDS"
-                    )
-                params = dataclasses.asdict(value)
-                params = {
-                    k: (
-                        v.tolist()
-                        if isinstance(v, np.ndarray)
-                        else list(v)
-                        if isinstance(v, tuple)
-                        else v
-                    )
-                    for k, v in params.items()
-                }
-                out[f.name] = {"kind": kind, **params}
-            elif f.name in ("price", "storage"):
-                out[f.name] = dataclasses.asdict(value)
+            elif f.name in PROCESS_ROLES:
+                out[f.name] = process_to_dict(value, f.name)
             elif f.name == "drug_names":
                 out[f.name] = list(value)
             else:
@@ -314,7 +295,12 @@ class ScenarioConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ScenarioConfig:
-        """Inverse of :meth:`to_dict`; raises ``ValueError`` on unknown or missing fields."""
+        """Inverse of :meth:`to_dict`; raises ``ValueError`` on unknown or missing fields.
+
+        A process given as a dict is built by the class registered under its ``kind``
+        (:func:`druginv_gym.exogenous.process_from_dict`); files of older versions, whose
+        ``price`` and ``storage`` entries have no ``kind``, load as before.
+        """
         if not isinstance(data, dict):
             raise ValueError(f"scenario config must be a dict, got {type(data).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
@@ -322,16 +308,9 @@ class ScenarioConfig:
         if unknown:
             raise ValueError(f"unknown scenario config fields: {unknown}")
         kw = dict(data)
-        if isinstance(kw.get("demand"), dict):
-            params = dict(kw["demand"])
-            kind = params.pop("kind", None)
-            if kind not in _DEMAND_KINDS:
-                raise ValueError(f"unknown demand kind {kind!r}; known: {sorted(_DEMAND_KINDS)}")
-            kw["demand"] = _DEMAND_KINDS[kind](**params)
-        if isinstance(kw.get("price"), dict):
-            kw["price"] = PriceProcess(**kw["price"])
-        if isinstance(kw.get("storage"), dict):
-            kw["storage"] = StorageRateProcess(**kw["storage"])
+        for role in PROCESS_ROLES:
+            if isinstance(kw.get(role), dict):
+                kw[role] = process_from_dict(kw[role], role)
         try:
             return cls(**kw)
         except TypeError as exc:

@@ -8,43 +8,382 @@ All samplers return arrays shaped ``(batch, T, N)`` (float64). Draws are made in
 (demand, base price, premium, storage rate) with C-ordered shapes, so ``batch=1`` gives exactly
 the numbers a single environment draws: this is what makes the native vector env equal to the
 single env at ``num_envs=1``.
+
+Processes and their registry
+----------------------------
+A scenario holds three processes, one per *role* (:data:`PROCESS_ROLES`): ``demand``,
+``price`` (base price and premium) and ``storage`` (storage-cost rate). Every process has
+
+* ``role``, the :class:`~druginv_gym.config.ScenarioConfig` field it fills;
+* ``sample(...)``, its natural draw: ``sample(rng, batch, horizon, n_drugs)`` for demand and
+  storage, ``sample(rng, level, batch, horizon) -> (base, premium)`` for price (it needs the
+  scenario's price levels);
+* ``draw(rng, config, batch)``, the one call :func:`sample_exogenous` makes on each of them,
+  returning ``{trace field: (batch, T, N) array}`` for its role's fields;
+* ``to_dict()`` / ``from_dict(data)``, its JSON form ``{"kind": <kind>, **parameters}``.
+
+Subclassing :class:`DemandBase`, :class:`PriceBase` or :class:`StorageRateBase` as a frozen
+dataclass gives ``role``, ``draw``, ``to_dict`` and ``from_dict``; write ``sample`` and register
+the class with :func:`register_process` (or the ``@register_process(kind)`` decorator) so that a
+config holding it serialises and loads. :data:`PROCESSES` is the read-only registry.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+import inspect
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Protocol, runtime_checkable
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import pandas as pd
 
+from druginv_gym._checks import check_array
+
+if TYPE_CHECKING:
+    from druginv_gym.config import ScenarioConfig
+
 __all__ = [
+    "PROCESSES",
+    "PROCESS_ROLES",
     "TRACE_FIELDS",
+    "DemandBase",
     "DemandProcess",
+    "ExogenousProcess",
     "ExogenousTrace",
+    "PriceBase",
     "PriceProcess",
     "ReplayDemand",
     "SeasonalDemand",
+    "StorageRateBase",
     "StorageRateProcess",
     "UniformDemand",
     "as_trace",
+    "draw_process",
+    "process_from_dict",
+    "process_kind",
+    "process_to_dict",
+    "register_process",
     "sample_exogenous",
+    "unregister_process",
 ]
 
-TRACE_FIELDS = ("demand", "base_price", "premium", "storage_rate")
+#: Role (the ``ScenarioConfig`` field holding a process) -> the trace fields its process draws.
+#: The order is the draw order, which the seeded traces depend on.
+PROCESS_ROLES: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {"demand": ("demand",), "price": ("base_price", "premium"), "storage": ("storage_rate",)}
+)
+
+#: The fields of a trace, in draw order: ``("demand", "base_price", "premium", "storage_rate")``.
+TRACE_FIELDS: tuple[str, ...] = sum(PROCESS_ROLES.values(), ())
+
+#: The kind of a ``price`` or ``storage`` entry that has none: configs written before the
+#: registry stored these two processes as bare parameter dicts, and configs holding the
+#: built-in ones are still written so (so older versions can read them).
+_UNNAMED_KIND = {"price": "price", "storage": "storage"}
+
+_PROCESSES: dict[str, type] = {}
+_KIND_OF: dict[type, str] = {}
+_BUILT_IN: frozenset[str] = frozenset()  # set once the built-in kinds below are registered
+
+#: Kind -> process class, read-only; change it with :func:`register_process` and
+#: :func:`unregister_process`.
+PROCESSES: Mapping[str, type] = MappingProxyType(_PROCESSES)
+
+_C = TypeVar("_C", bound=type)
+_P = TypeVar("_P", bound="ExogenousProcess")
 
 
 @runtime_checkable
 class DemandProcess(Protocol):
-    """Anything that draws demand (units/slot) for ``batch`` episodes of ``horizon`` slots."""
+    """Anything that draws demand (units/slot) for ``batch`` episodes of ``horizon`` slots.
+
+    This is all an env needs to play a demand process; serialising a config that holds one
+    also needs it registered (:func:`register_process`).
+    """
 
     def sample(
         self, rng: np.random.Generator, batch: int, horizon: int, n_drugs: int
     ) -> np.ndarray:  # pragma: no cover - protocol
         """Return demand, shape ``(batch, horizon, n_drugs)``, float64, >= 0 (units/slot)."""
         ...
+
+
+def _jsonable(value: Any) -> Any:
+    """Arrays and tuples as lists (what JSON can hold); everything else unchanged."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+class ExogenousProcess:
+    """Base of the exogenous processes: the JSON form ``{"kind": kind, **parameters}``.
+
+    Use one of its role bases (:class:`DemandBase`, :class:`PriceBase`,
+    :class:`StorageRateBase`), which add ``role`` and ``draw``. The parameters are the
+    dataclass fields of the process (arrays and tuples written as lists); a process that is not
+    a dataclass overrides ``to_dict`` and ``from_dict``.
+    """
+
+    role: ClassVar[str] = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"kind": kind, **fields}``; ``ValueError`` if the class is not registered."""
+        kind = process_kind(self)
+        if kind is None:
+            raise ValueError(_no_json_form(self))
+        if not dataclasses.is_dataclass(self):
+            raise TypeError(
+                f"{type(self).__name__} is not a dataclass: override to_dict() and from_dict()"
+            )
+        params = dataclasses.asdict(self)
+        return {"kind": kind, **{k: _jsonable(v) for k, v in params.items()}}
+
+    @classmethod
+    def from_dict(cls: type[_P], data: Mapping[str, Any]) -> _P:
+        """Inverse of :meth:`to_dict`: ``cls(**parameters)``; a ``kind``, if given, must be
+        this class's (unknown parameters raise the constructor's ``TypeError``)."""
+        params = dict(data)
+        kind = params.pop("kind", None)
+        own = process_kind(cls)
+        if kind is not None and kind != own:
+            raise ValueError(f"{cls.__name__}.from_dict got kind = {kind!r}; its kind is {own!r}")
+        return cls(**params)
+
+
+def _draw_demand(
+    process: DemandProcess, rng: np.random.Generator, config: ScenarioConfig, batch: int
+) -> dict[str, np.ndarray]:
+    """What :meth:`DemandBase.draw` does, also for a bare object with only ``sample``."""
+    demand = process.sample(rng, batch, config.horizon, config.n_drugs)
+    return {"demand": np.asarray(demand, dtype=np.float64)}
+
+
+class DemandBase(ExogenousProcess):
+    """Base of demand processes: write ``sample(rng, batch, horizon, n_drugs)``, returning
+    demand ``(batch, horizon, n_drugs)`` (units/slot, >= 0)."""
+
+    role: ClassVar[str] = "demand"
+    #: Written by each subclass (declared here, not defined: the registry checks it).
+    sample: Callable[..., Any]
+
+    def draw(
+        self, rng: np.random.Generator, config: ScenarioConfig, batch: int
+    ) -> dict[str, np.ndarray]:
+        """``{"demand": sample(rng, batch, T, N)}`` as float64."""
+        return _draw_demand(self, rng, config, batch)
+
+
+class PriceBase(ExogenousProcess):
+    """Base of price processes: write ``sample(rng, level, batch, horizon)``, returning
+    ``(base, premium)``, each ``(batch, horizon, N)`` (USD/unit, >= 0), around the scenario's
+    per-drug ``level = config.price_level`` (``(N,)``)."""
+
+    role: ClassVar[str] = "price"
+    #: Written by each subclass (declared here, not defined: the registry checks it).
+    sample: Callable[..., Any]
+
+    def draw(
+        self, rng: np.random.Generator, config: ScenarioConfig, batch: int
+    ) -> dict[str, np.ndarray]:
+        """``{"base_price": base, "premium": premium}`` from ``sample``."""
+        base, premium = self.sample(rng, config.price_level, batch, config.horizon)
+        return {"base_price": base, "premium": premium}
+
+
+class StorageRateBase(ExogenousProcess):
+    """Base of storage-rate processes: write ``sample(rng, batch, horizon, n_drugs)``, returning
+    the rate ``(batch, horizon, n_drugs)`` (USD/ft^3/slot, >= 0), and give the process a
+    ``high`` attribute, the largest rate it draws: the observation divides rates by it."""
+
+    role: ClassVar[str] = "storage"
+    #: Written by each subclass (declared here, not defined: the registry checks it).
+    sample: Callable[..., Any]
+
+    def draw(
+        self, rng: np.random.Generator, config: ScenarioConfig, batch: int
+    ) -> dict[str, np.ndarray]:
+        """``{"storage_rate": sample(rng, batch, T, N)}``."""
+        rate = self.sample(rng, batch, config.horizon, config.n_drugs)
+        return {"storage_rate": rate}
+
+
+_ROLE_BASES = "DemandBase, PriceBase or StorageRateBase"
+
+
+def _check_process_class(kind: str, cls: Any) -> None:
+    """``TypeError`` naming what ``cls`` lacks of the process protocol."""
+    if not isinstance(cls, type):
+        raise TypeError(f"register_process({kind!r}, {cls!r}): {cls!r} is not a class")
+    role = getattr(cls, "role", None)
+    if role not in PROCESS_ROLES:
+        raise TypeError(
+            f"{cls.__name__}.role = {role!r}; a process class needs a role in "
+            f"{list(PROCESS_ROLES)} (subclass {_ROLE_BASES})"
+        )
+    missing = [
+        m for m in ("sample", "draw", "to_dict", "from_dict") if not callable(getattr(cls, m, None))
+    ]
+    if missing:
+        raise TypeError(
+            f"{cls.__name__} has no {', '.join(f'{m}()' for m in missing)}: a {role} process "
+            f"needs sample, draw, to_dict and from_dict (subclass {_ROLE_BASES})"
+        )
+    want = "(rng, level, batch, horizon)" if role == "price" else "(rng, batch, horizon, n_drugs)"
+    try:
+        inspect.signature(cls.sample).bind(None, None, None, None, None)
+    except TypeError:
+        raise TypeError(
+            f"{cls.__name__}.sample{inspect.signature(cls.sample)} must take {want}"
+        ) from None
+    except ValueError:  # no signature to read (a builtin): nothing to check
+        pass
+
+
+def register_process(
+    kind: str, cls: _C | None = None, *, overwrite: bool = False
+) -> _C | Callable[[_C], _C]:
+    """Register the process class ``cls`` under ``kind``, its name in a config's JSON form.
+
+    ``register_process("weekly", WeeklyDemand)`` or, as a class decorator,
+    ``@register_process("weekly")``; returns the class. After it, a ``ScenarioConfig`` holding
+    a ``WeeklyDemand`` round-trips through ``to_dict()`` / ``from_dict()`` (and so through
+    checkpoints and ``gym.make(config=<dict>)``).
+
+    Raises:
+        TypeError: ``cls`` is not a class with ``role``, ``sample``, ``draw``, ``to_dict``
+            and ``from_dict`` (subclass :class:`DemandBase`, :class:`PriceBase` or
+            :class:`StorageRateBase` to get all but ``sample``).
+        ValueError: ``kind`` is not a non-empty string, is taken (unless ``overwrite``) or is
+            built in, or ``cls`` is already registered under another kind (its JSON form names
+            exactly one kind).
+    """
+    if not isinstance(kind, str) or not kind:
+        raise ValueError(f"process kind = {kind!r} must be a non-empty string")
+
+    def add(klass: _C) -> _C:
+        _check_process_class(kind, klass)
+        if kind in _BUILT_IN:
+            raise ValueError(f"process kind {kind!r} is built in and cannot be replaced")
+        old = _PROCESSES.get(kind)
+        if old is not None and old is not klass and not overwrite:
+            raise ValueError(
+                f"process kind {kind!r} is already registered ({old.__name__}); "
+                "pass overwrite=True to replace it"
+            )
+        other = _KIND_OF.get(klass)
+        if other is not None and other != kind:
+            raise ValueError(f"{klass.__name__} is already registered as kind {other!r}")
+        if old is not None:
+            del _KIND_OF[old]
+        _PROCESSES[kind] = klass
+        _KIND_OF[klass] = kind
+        return klass
+
+    return add if cls is None else add(cls)
+
+
+def unregister_process(kind: str) -> type:
+    """Remove ``kind`` from the registry and return its class (built-in kinds stay)."""
+    if kind in _BUILT_IN:
+        raise ValueError(f"process kind {kind!r} is built in and cannot be unregistered")
+    if kind not in _PROCESSES:
+        raise ValueError(f"process kind {kind!r} is not registered; known: {sorted(_PROCESSES)}")
+    cls = _PROCESSES.pop(kind)
+    del _KIND_OF[cls]
+    return cls
+
+
+def process_kind(process: Any) -> str | None:
+    """The registered kind of a process (instance or class), ``None`` if it has none.
+
+    A subclass of a registered class that is not registered itself has its parent's kind.
+    """
+    klass = process if isinstance(process, type) else type(process)
+    for base in klass.__mro__:
+        kind = _KIND_OF.get(base)
+        if kind is not None:
+            return kind
+    return None
+
+
+def _no_json_form(process: Any) -> str:
+    role = getattr(process, "role", "") or "demand"
+    return (
+        f"{role} process {type(process).__name__} has no JSON form; register it with "
+        "druginv_gym.exogenous.register_process(kind, cls)"
+    )
+
+
+def _check_role(role: str) -> None:
+    if role not in PROCESS_ROLES:
+        raise ValueError(f"role = {role!r}; expected one of {list(PROCESS_ROLES)}")
+
+
+def process_to_dict(process: Any, role: str) -> dict[str, Any]:
+    """The JSON form of the process in the config field ``role`` (``process.to_dict()``).
+
+    The built-in price and storage processes are written without ``kind``, as before the
+    registry, so configs stay readable by older versions.
+    """
+    _check_role(role)
+    to_dict = getattr(process, "to_dict", None)
+    if not callable(to_dict):
+        raise ValueError(_no_json_form(process))
+    data = dict(to_dict())
+    if role in _UNNAMED_KIND and data.get("kind") == _UNNAMED_KIND[role]:
+        del data["kind"]
+    return data
+
+
+def process_from_dict(data: Mapping[str, Any], role: str) -> Any:
+    """The process of the config field ``role`` from its JSON form (:func:`process_to_dict`).
+
+    ``data["kind"]`` picks the registered class, which must have this role; a ``price`` or
+    ``storage`` entry without ``kind`` is the built-in one (the older format).
+    """
+    _check_role(role)
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{role} = {data!r} must be a dict with a 'kind'")
+    kind = data.get("kind", _UNNAMED_KIND.get(role))
+    cls = _PROCESSES.get(kind) if isinstance(kind, str) else None
+    if cls is None or cls.role != role:
+        known = sorted(k for k, c in _PROCESSES.items() if c.role == role)
+        what = "" if cls is None else f" (a {cls.role} process)"
+        raise ValueError(
+            f"unknown {role} kind {kind!r}{what}; known: {known}; add one with "
+            "druginv_gym.exogenous.register_process(kind, cls)"
+        )
+    return cls.from_dict(data)
+
+
+def draw_process(
+    process: Any, role: str, rng: np.random.Generator, config: ScenarioConfig, batch: int
+) -> dict[str, np.ndarray]:
+    """``process.draw(rng, config, batch)``, checked to return exactly the role's fields.
+
+    A demand object with only ``sample`` (the :class:`DemandProcess` protocol) is drawn as
+    :class:`DemandBase` draws.
+    """
+    draw = getattr(process, "draw", None)
+    if callable(draw):
+        drawn = draw(rng, config, batch)
+    elif role == "demand":
+        drawn = _draw_demand(process, rng, config, batch)
+    else:
+        raise ValueError(f"{role} process {type(process).__name__} has no draw(rng, config, batch)")
+    if not isinstance(drawn, Mapping) or set(drawn) != set(PROCESS_ROLES[role]):
+        got = sorted(drawn) if isinstance(drawn, Mapping) else type(drawn).__name__
+        raise ValueError(
+            f"{role} process {type(process).__name__}.draw returned {got}; "
+            f"expected the fields {list(PROCESS_ROLES[role])}"
+        )
+    return drawn
 
 
 def _per_drug(value: Any, n_drugs: int, name: str) -> np.ndarray:
@@ -56,8 +395,9 @@ def _per_drug(value: Any, n_drugs: int, name: str) -> np.ndarray:
     return arr
 
 
+@register_process("uniform")
 @dataclass(frozen=True)
-class UniformDemand:
+class UniformDemand(DemandBase):
     """The paper's demand (Table 2): independent uniform draws in ``[low, high]`` units/slot.
 
     With ``integer=True`` (default) demand is a whole number of units, uniform on
@@ -91,8 +431,9 @@ class UniformDemand:
         return rng.uniform(self.low, self.high, size=shape)
 
 
+@register_process("seasonal")
 @dataclass(frozen=True)
-class SeasonalDemand:
+class SeasonalDemand(DemandBase):
     """Poisson demand around a seasonal, trending mean with occasional shocks.
 
     For drug ``i`` at slot ``t`` (0-based) the mean is::
@@ -183,8 +524,9 @@ def _replay_series(
     return values
 
 
+@register_process("replay")
 @dataclass(frozen=True)
-class ReplayDemand:
+class ReplayDemand(DemandBase):
     """Demand replayed from real weekly sales: each episode starts at a random week of a split.
 
     The series are the "Pharma sales data" weekly sales (see ``druginv_gym.data``), one column
@@ -246,8 +588,9 @@ class ReplayDemand:
         return series[start[:, None] + np.arange(horizon)[None, :]]
 
 
+@register_process("price")
 @dataclass(frozen=True)
-class PriceProcess:
+class PriceProcess(PriceBase):
     """Base price and emergency premium (eq. 1: ``p_i(t) = base_i(t) + beta_i(t)``).
 
     ``base_i(t) = level_i * (1 + volatility * u)``, ``u ~ U(-1, 1)`` independently per slot.
@@ -295,8 +638,9 @@ class PriceProcess:
         return base, premium
 
 
+@register_process("storage")
 @dataclass(frozen=True)
-class StorageRateProcess:
+class StorageRateProcess(StorageRateBase):
     """Storage-cost rate ``r_i(t)`` (USD per ft^3 per slot), uniform in ``[low, high]``.
 
     The paper's Table 2 gives 2-5 USD/ft^3.
@@ -355,9 +699,7 @@ class ExogenousTrace:
                 )
             # two reductions in the common case; element-wise checks only to name a bad value
             if not (arr.size and arr.min() >= 0.0 and arr.max() < np.inf):  # NaN fails min
-                from druginv_gym.config import _check_array  # config imports this module
-
-                _check_array(f"exogenous trace field {name!r}", arr)
+                check_array(f"exogenous trace field {name!r}", arr)
             arr.setflags(write=False)
             object.__setattr__(self, name, arr)
 
@@ -400,13 +742,21 @@ def as_trace(value: ExogenousTrace | Mapping[str, Any]) -> ExogenousTrace:
     )
 
 
-def sample_exogenous(config: Any, rng: np.random.Generator, batch: int) -> dict[str, np.ndarray]:
+def sample_exogenous(
+    config: ScenarioConfig, rng: np.random.Generator, batch: int
+) -> dict[str, np.ndarray]:
     """Draw ``batch`` episodes of exogenous inputs for ``config`` (a ``ScenarioConfig``).
 
-    Returns a dict of the four :data:`TRACE_FIELDS`, each ``(batch, T, N)`` float64.
+    Each process of the config draws its role's fields (:func:`draw_process`), in the order of
+    :data:`PROCESS_ROLES`: demand, then base price and premium, then storage rate, all from
+    ``rng``. Returns a dict of the four :data:`TRACE_FIELDS`, each ``(batch, T, N)`` float64.
     """
-    T, N = config.horizon, config.n_drugs
-    demand = np.asarray(config.demand.sample(rng, batch, T, N), dtype=np.float64)
-    base, premium = config.price.sample(rng, config.price_level, batch, T)
-    rate = config.storage.sample(rng, batch, T, N)
-    return {"demand": demand, "base_price": base, "premium": premium, "storage_rate": rate}
+    out: dict[str, np.ndarray] = {}
+    for role in PROCESS_ROLES:
+        out.update(draw_process(getattr(config, role), role, rng, config, batch))
+    return out
+
+
+# Registered above by their decorators; these kinds are what configs (and files written by
+# every version) mean by "uniform", "seasonal", "replay", "price" and "storage": fixed for good.
+_BUILT_IN = frozenset(_PROCESSES)

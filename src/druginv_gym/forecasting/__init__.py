@@ -3,6 +3,10 @@
 ``series`` and ``history`` are ``(n_series, length)`` arrays of demand (units/slot);
 ``predict`` returns ``(n_series, horizon)``. Statistical forecasters need nothing but numpy
 (statsmodels to fit Holt-Winters); the neural ones import torch only when built.
+
+Forecasters are found by name in one registry, :data:`FORECASTERS` (read-only), which
+:func:`make_forecaster`, ``gym.make(..., forecaster=name)`` (the ``ForecastObservation``
+wrappers) and ``druginv forecast`` all read; :func:`register_forecaster` adds one.
 """
 
 from __future__ import annotations
@@ -12,7 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from druginv_gym.forecasting import metrics
-from druginv_gym.forecasting.base import Forecaster
+from druginv_gym.forecasting.base import (
+    CHECKPOINT_SUFFIXES,
+    FORECASTERS,
+    Forecaster,
+    _seal_built_ins,
+    register_forecaster,
+    unregister_forecaster,
+)
 from druginv_gym.forecasting.neural import (
     CNNLSTMForecaster,
     LSTMForecaster,
@@ -43,38 +54,47 @@ __all__ = [
     "load_forecaster",
     "make_forecaster",
     "metrics",
+    "register_forecaster",
+    "unregister_forecaster",
 ]
 
-#: Names accepted by :func:`make_forecaster` (and ``gym.make(..., forecaster=name)``).
-FORECASTERS = {
-    "naive": Naive,
-    "seasonal_naive": SeasonalNaive,
-    "moving_average": MovingAverage,
-    "exponential_smoothing": ExponentialSmoothing,
-    "mlp": MLPForecaster,
-    "lstm": LSTMForecaster,
-    "cnn_lstm": CNNLSTMForecaster,
-}
+# The statistical forecasters register themselves (decorators in statistical.py); the neural
+# ones here, after the four, so FORECASTERS lists them in the same order as always.
+register_forecaster("mlp", MLPForecaster)
+register_forecaster("lstm", LSTMForecaster)
+register_forecaster("cnn_lstm", CNNLSTMForecaster)
+_seal_built_ins()
 
 
 def make_forecaster(spec: Any, **kwargs: Any) -> Any:
     """A forecaster from a name in :data:`FORECASTERS`, a checkpoint path, or an instance.
 
-    Untrained neural forecasters are refused here (they would predict nothing sensible):
-    train one, ``save`` it, and pass the path.
+    A name builds ``FORECASTERS[name](**kwargs)`` (an unknown keyword is the class's
+    ``TypeError``). Untrained neural forecasters are refused here (they would predict nothing
+    sensible): train one, ``save`` it, and pass the path.
     """
     if isinstance(spec, (str, os.PathLike)):
         name = str(spec)
-        if name in FORECASTERS:
-            if issubclass(FORECASTERS[name], NeuralForecaster):
+        cls = FORECASTERS.get(name)
+        if cls is not None:
+            if issubclass(cls, NeuralForecaster):
                 raise ValueError(
                     f"forecaster = {name!r} must be trained first: fit one, save it, and pass "
                     "the checkpoint path (or the trained instance)"
                 )
-            return FORECASTERS[name](**kwargs)
-        if Path(name).suffix in (".pt", ".pth") or Path(name).is_file():
+            forecaster = cls(**kwargs)
+            if not hasattr(forecaster, "min_history"):
+                raise TypeError(
+                    f"forecaster = {name!r}: {cls.__name__}() has no min_history (the shortest "
+                    "history its predict accepts)"
+                )
+            return forecaster
+        if Path(name).suffix in CHECKPOINT_SUFFIXES or Path(name).is_file():
             return load_forecaster(name)
-        raise ValueError(f"unknown forecaster = {name!r}; known: {sorted(FORECASTERS)} or a path")
+        raise ValueError(
+            f"unknown forecaster = {name!r}; known: {sorted(FORECASTERS)} or a path "
+            "(add one with druginv_gym.forecasting.register_forecaster)"
+        )
     if hasattr(spec, "predict") and hasattr(spec, "min_history"):
         if isinstance(spec, NeuralForecaster) and not spec.fitted:
             raise ValueError(f"{type(spec).__name__} is not trained: call fit() first")

@@ -12,11 +12,37 @@ at 0: demand cannot be negative.
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+import inspect
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
-__all__ = ["Forecaster", "check_history", "check_horizon", "check_series"]
+__all__ = [
+    "CHECKPOINT_SUFFIXES",
+    "FORECASTERS",
+    "Forecaster",
+    "check_history",
+    "check_horizon",
+    "check_series",
+    "register_forecaster",
+    "unregister_forecaster",
+]
+
+_REGISTRY: dict[str, type] = {}
+_BUILT_IN: set[str] = set()
+
+#: Name -> forecaster class, read-only: the names :func:`~druginv_gym.forecasting.make_forecaster`,
+#: ``gym.make(..., forecaster=name)`` and ``druginv forecast`` accept. Change it with
+#: :func:`register_forecaster` and :func:`unregister_forecaster`.
+FORECASTERS: Mapping[str, type] = MappingProxyType(_REGISTRY)
+
+#: Checkpoint suffixes: a name ending so would be read as a path by ``make_forecaster``.
+CHECKPOINT_SUFFIXES = (".pt", ".pth")
+
+_C = TypeVar("_C", bound=type)
 
 
 @runtime_checkable
@@ -68,3 +94,77 @@ def check_horizon(horizon: Any) -> int:
     if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
         raise ValueError(f"horizon = {horizon!r} must be an integer >= 1")
     return int(horizon)
+
+
+def _check_forecaster_class(name: str, cls: Any) -> None:
+    """``TypeError`` naming what ``cls`` lacks of the :class:`Forecaster` protocol."""
+    if not isinstance(cls, type):
+        raise TypeError(f"register_forecaster({name!r}, {cls!r}): {cls!r} is not a class")
+    missing = [m for m in ("fit", "predict") if not callable(getattr(cls, m, None))]
+    if missing:
+        raise TypeError(
+            f"{cls.__name__} has no {' or '.join(f'{m}()' for m in missing)}: a forecaster "
+            "needs fit(series), predict(history, horizon) and min_history"
+        )
+    for method, args, n_args in (("fit", "(series)", 1), ("predict", "(history, horizon)", 2)):
+        try:  # self plus the arguments
+            inspect.signature(getattr(cls, method)).bind(*[None] * (1 + n_args))
+        except TypeError:
+            sig = inspect.signature(getattr(cls, method))
+            raise TypeError(f"{cls.__name__}.{method}{sig} must take {args}") from None
+        except ValueError:  # no signature to read (a builtin): nothing to check
+            pass
+
+
+def register_forecaster(
+    name: str, cls: _C | None = None, *, overwrite: bool = False
+) -> _C | Callable[[_C], _C]:
+    """Make the forecaster class ``cls`` available by ``name``.
+
+    ``register_forecaster("drift", Drift)`` or, as a class decorator,
+    ``@register_forecaster("drift")``; returns the class. After it,
+    ``make_forecaster("drift", **kwargs)`` builds ``Drift(**kwargs)``, and
+    ``gym.make("DrugRefill-v0", forecaster="drift")`` and ``druginv forecast drift`` use it.
+    ``make_forecaster`` checks that the instance has ``min_history`` (an instance attribute
+    is fine, so it is not required of the class).
+
+    Raises:
+        TypeError: ``cls`` is not a class with ``fit(series)`` and ``predict(history,
+            horizon)``.
+        ValueError: ``name`` is not a non-empty string, looks like a checkpoint path, is
+            taken (unless ``overwrite``) or is built in.
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"forecaster name = {name!r} must be a non-empty string")
+    if Path(name).suffix in CHECKPOINT_SUFFIXES or "/" in name or "\\" in name:
+        raise ValueError(f"forecaster name = {name!r} would be read as a checkpoint path")
+
+    def add(klass: _C) -> _C:
+        _check_forecaster_class(name, klass)
+        if name in _BUILT_IN:
+            raise ValueError(f"forecaster {name!r} is built in and cannot be replaced")
+        old = _REGISTRY.get(name)
+        if old is not None and old is not klass and not overwrite:
+            raise ValueError(
+                f"forecaster {name!r} is already registered ({old.__name__}); "
+                "pass overwrite=True to replace it"
+            )
+        _REGISTRY[name] = klass
+        return klass
+
+    return add if cls is None else add(cls)
+
+
+def unregister_forecaster(name: str) -> type:
+    """Remove ``name`` from :data:`FORECASTERS` and return its class (built-ins stay)."""
+    if name in _BUILT_IN:
+        raise ValueError(f"forecaster {name!r} is built in and cannot be unregistered")
+    if name not in _REGISTRY:
+        raise ValueError(f"forecaster {name!r} is not registered; known: {sorted(_REGISTRY)}")
+    return _REGISTRY.pop(name)
+
+
+def _seal_built_ins() -> None:
+    """Mark every name registered so far as built in (``druginv_gym.forecasting`` calls it
+    once its own forecasters are registered: their names must keep their meaning)."""
+    _BUILT_IN.update(_REGISTRY)

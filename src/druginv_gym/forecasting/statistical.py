@@ -7,11 +7,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from druginv_gym.forecasting.base import check_history, check_horizon, check_series
+from druginv_gym.forecasting.base import (
+    check_history,
+    check_horizon,
+    check_series,
+    register_forecaster,
+)
 
 __all__ = ["ExponentialSmoothing", "MovingAverage", "Naive", "SeasonalNaive"]
 
 
+@register_forecaster("naive")
 class Naive:
     """The last observed value, repeated over the horizon."""
 
@@ -26,6 +32,7 @@ class Naive:
         return np.repeat(hist[:, -1:], h, axis=1)
 
 
+@register_forecaster("seasonal_naive")
 class SeasonalNaive:
     """The value one season earlier: ``f(t + k) = y(t + k - m)`` for ``k = 1..horizon``.
 
@@ -51,6 +58,7 @@ class SeasonalNaive:
         return last[:, np.arange(h) % m]
 
 
+@register_forecaster("moving_average")
 class MovingAverage:
     """The mean of the last ``window`` values, repeated over the horizon."""
 
@@ -77,6 +85,7 @@ class _HWParams:
     phi: np.ndarray  # trend damping
 
 
+@register_forecaster("exponential_smoothing")
 @dataclass
 class ExponentialSmoothing:
     """Holt's damped additive trend, optionally with additive seasonality (Holt-Winters).
