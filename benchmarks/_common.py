@@ -10,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 import pandas as pd
 
-from druginv_gym._io import atomic_write_text
+from druginv_gym.io import atomic_write_text
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -82,3 +82,10 @@ def test_train_ppo_tiny(tmp_path, capsys):
     assert policy.env_kwargs == {"scenario": "paper", "n_drugs": 2, "horizon": 4}
     assert policy.meta["config"]["update_epochs"] == 2
     assert policy.meta["config"]["target_kl"] is None
+
+
+def test_train_help_lists_the_registered_trainers(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = capsys.readouterr().out
+    assert "{ppo,dqn}" in out and "DRLD, the paper's DQN" in out

@@ -99,3 +99,133 @@ def test_compare_needs_policies():
     env = gym.make("DrugRefill-v0", n_drugs=2, horizon=2)
     with pytest.raises(ValueError, match="policies is empty"):
         druginv_gym.compare(env, {})
+
+
+def test_the_metric_table_gives_the_columns_every_table_had():
+    from druginv_gym.evaluation import episode_metrics, summary_metrics, table_metrics
+
+    assert (
+        episode_metrics()
+        == METRICS
+        == (
+            "total_cost",
+            "purchase_cost",
+            "storage_cost",
+            "penalty_cost",
+            "shortage_cost",
+            "shortage_rate",
+            "stockout_rate",
+            "unexpected_rate",
+            "fill_rate",
+            "expired_units",
+            "waste_rate",
+            "budget_used",
+        )
+    )
+    assert summary_metrics() == (
+        "total_cost",
+        "gap_to_optimum",
+        "shortage_rate",
+        "stockout_rate",
+        "unexpected_rate",
+        "fill_rate",
+        "waste_rate",
+        "expired_units",
+    )
+    shown = table_metrics()
+    assert [m.short_header for m in shown] == [
+        "cost (USD)",
+        "vs optimum",
+        "shortage",
+        "stockout",
+        "unexpected",
+        "fill",
+        "waste",
+    ]
+    assert [m.header for m in shown] == [
+        "refilling cost (USD)",
+        "vs optimum",
+        "shortage rate",
+        "stockout rate",
+        "unexpected rate",
+        "fill rate",
+        "waste",
+    ]
+
+
+@pytest.fixture
+def metric_table(monkeypatch):
+    """The metric table, restored after the test."""
+    from druginv_gym import evaluation
+
+    monkeypatch.setattr(evaluation, "METRIC_TABLE", dict(evaluation.METRIC_TABLE))
+    return evaluation
+
+
+def test_a_registered_metric_reaches_evaluate_summaries_and_tables(metric_table, tmp_path, capsys):
+    from druginv_gym import benchmark
+    from druginv_gym.benchmark import BenchmarkSpec, run_benchmark
+    from druginv_gym.evaluation import Metric, register_metric
+    from druginv_gym.reporting import print_table
+
+    register_metric(
+        Metric(
+            "cost_per_slot",
+            "cost per slot",
+            "USD",
+            "refilling cost over the slots played",
+            compute=lambda t: t.costs["total"] / t.slots,
+            summarised=True,
+            shown=True,
+            short_label="cost/slot",
+        )
+    )
+    assert metric_table.METRICS[-1] == "cost_per_slot"
+    # computed on access: shown metrics first, then expired_units (summarised, not shown)
+    assert benchmark.SUMMARY_METRICS[-3:] == ("waste_rate", "cost_per_slot", "expired_units")
+    env = gym.make("DrugRefill-v0", n_drugs=3, horizon=4)
+    episodes = druginv_gym.evaluate(env, MaxMin(env), 2, seed=0)
+    assert list(episodes.columns[2:15]) == [*METRICS, "cost_per_slot"]
+    assert list(episodes.columns[15:]) == ["return", "slots", "wall_s"]
+    np.testing.assert_allclose(episodes.cost_per_slot, episodes.total_cost / 4)
+    summary = druginv_gym.summarize(episodes.assign(policy="max-min"))
+    assert "cost_per_slot_ci95" in summary.columns
+    print_table("t", summary)
+    assert "cost/slot (USD)" in capsys.readouterr().out
+    spec = BenchmarkSpec(n_drugs=3, horizon=4, episodes=2, policies=("max-min",))
+    result = run_benchmark(spec, tmp_path, progress=False, plots=False, log=lambda m: None)
+    assert "| waste | cost per slot (USD) |" in (tmp_path / "summary.md").read_text()
+    assert "cost_per_slot" in result.summary.columns
+
+
+def test_metric_registration_checks_its_fields(metric_table):
+    from druginv_gym.evaluation import Metric, register_metric
+
+    with pytest.raises(ValueError, match="metric name = 'two words' must be an identifier"):
+        Metric("two words", "x", "%", "x")
+    with pytest.raises(ValueError, match="metric 'x': shown=True needs summarised=True"):
+        Metric("x", "x", "%", "x", shown=True)
+    with pytest.raises(ValueError, match="metric 'x': compute = 3 is not callable"):
+        Metric("x", "x", "%", "x", compute=3)
+    with pytest.raises(ValueError, match="metric 'fill_rate' is already registered"):
+        register_metric(Metric("fill_rate", "x", "%", "x", compute=lambda t: 0.0))
+    with pytest.raises(ValueError, match="metric name 'slots' is a column evaluate"):
+        register_metric(Metric("slots", "x", "", "x", compute=lambda t: 0.0))
+    with pytest.raises(ValueError, match=r"is not a druginv_gym\.evaluation\.Metric"):
+        register_metric("fill_rate")
+    with pytest.raises(TypeError, match="colour"):
+        Metric("x", "x", "%", "x", colour="red")
+    from druginv_gym.evaluation import unregister_metric
+
+    with pytest.raises(ValueError, match="metric 'total_cost' is built in"):
+        unregister_metric("total_cost")
+    with pytest.raises(ValueError, match=r"unknown metric 'nope'; registered: \['total_cost'"):
+        unregister_metric("nope")
+    mine = Metric("mine", "mine", "", "x", compute=lambda t: 1.0)
+    register_metric(mine)
+    assert unregister_metric("mine") is mine and "mine" not in metric_table.METRICS
+    env = gym.make("DrugRefill-v0", n_drugs=2, horizon=2)
+    with pytest.raises(ValueError, match=r"metrics \['nope'\] are not columns"):
+        druginv_gym.summarize(
+            druginv_gym.evaluate(env, MaxMin(env)).assign(policy="m"), metrics=["nope"]
+        )

@@ -114,3 +114,22 @@ def test_sweep_killed_mid_way_resumes_with_one_row_per_cell(tmp_path):
     table = pd.read_csv(path)
     assert len(table) == 80 and not table.duplicated(["policy", "seed"]).any()
     assert set(table.seed) == set(range(40))
+
+
+def test_sweep_policies_come_from_the_registry(capsys):
+    from druginv_gym.sweep import default_sweep_policies
+
+    assert default_sweep_policies() == [
+        "hindsight-optimal",
+        "over-provisioning",
+        "ski-rental",
+        "max-min",
+        "base-stock",
+        "(s,S)",
+    ]
+    assert main(["sweep", "--policies", "train:sac", "--local"]) == 2
+    assert "unknown policy 'train:sac': use train:ppo or train:dqn" in capsys.readouterr().err
+    assert main(["sweep", "--policies", "oracle", "--local"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown policy 'oracle'; choose from [" in err
+    assert "'agent:<name or path>', 'train:ppo' or 'train:dqn'" in err

@@ -7,16 +7,31 @@
 
 Training: ``druginv_agents.ppo.train(PPOConfig(...))`` and ``druginv_agents.dqn.train(...)``,
 or ``druginv train ppo|dqn`` on the command line.
+
+Importing the package does not import torch: ``load`` and ``AgentPolicy`` are imported on
+first use. That is what lets ``druginv_gym`` load this package's registry plugin
+(:mod:`druginv_agents.plugin`) for every command, in installs without torch too, where the
+agents are then listed but skipped with a note.
 """
 
 from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from druginv_agents.policy import AgentPolicy, load
+if TYPE_CHECKING:
+    from druginv_agents.policy import AgentPolicy, load
 
 __all__ = ["AgentPolicy", "list_pretrained", "load", "load_pretrained"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("AgentPolicy", "load"):
+        from druginv_agents import policy
+
+        return getattr(policy, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def list_pretrained() -> list[str]:
@@ -30,5 +45,7 @@ def load_pretrained(name: str) -> AgentPolicy:
     available = list_pretrained()
     if name not in available:
         raise ValueError(f"no pretrained agent {name!r}; available: {available}")
+    from druginv_agents.policy import load
+
     with resources.as_file(resources.files(__name__) / "pretrained" / f"{name}.pt") as path:
         return load(path)

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from druginv_gym._io import atomic_write, load_torch_payload
+from druginv_gym.io import atomic_write, load_torch_payload
 
 FORMAT = "druginv_agents.checkpoint"
 VERSION = 1

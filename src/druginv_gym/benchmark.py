@@ -15,6 +15,11 @@ on training seeds). The run writes, into its output folder:
   (the paper's Figs. 4-7, drawn from this run's data);
 * ``run.json``: what was asked (scenario, sizes, seeds, policies) and the tuned levels.
 
+Which policies exist, how each is built and tuned, and which ones a run plays by default come
+from :mod:`druginv_gym.registry` (the agents register themselves there through an entry
+point, so this module never imports them); which metrics the summaries report comes from
+:data:`druginv_gym.evaluation.METRIC_TABLE`.
+
 Results are written atomically after every (policy, episode) cell, so a run that is killed
 resumes where it stopped: cells already in ``results.csv`` are skipped, and the run ends with
 exactly one row per cell.
@@ -35,13 +40,16 @@ import gymnasium as gym
 import numpy as np
 import pandas as pd
 
-from druginv_gym._io import atomic_write, atomic_write_text, make_out_dir
-from druginv_gym.evaluation import evaluate, summarize
+from druginv_gym import registry
+from druginv_gym.evaluation import evaluate, summarize, summary_metrics, table_metrics
+from druginv_gym.io import atomic_write, atomic_write_text, make_out_dir
+from druginv_gym.reporting import markdown_cell, pct
 
 __all__ = [
-    "AGENTS",
-    "BASELINES",
-    "DEFAULT_POLICIES",
+    "AGENTS",  # noqa: F822  (this and the three below: module __getattr__, from the registry)
+    "BASELINES",  # noqa: F822
+    "DEFAULT_POLICIES",  # noqa: F822
+    "OTHER_POLICIES",  # noqa: F822
     "BenchmarkResult",
     "BenchmarkSpec",
     "make_policy",
@@ -49,14 +57,8 @@ __all__ = [
     "tune_baselines",
 ]
 
-#: Baselines by name, in table order.
-BASELINES = ("over-provisioning", "ski-rental", "max-min", "base-stock", "(s,S)")
-#: Pretrained agents by algorithm name.
-AGENTS = ("dqn", "ppo")
+#: The policy every ``gap_to_optimum`` is measured against.
 OPTIMUM = "hindsight-optimal"
-DEFAULT_POLICIES = (OPTIMUM, *AGENTS, *BASELINES)
-#: Policies :func:`make_policy` also builds but the benchmark does not play by default.
-OTHER_POLICIES = ("random",)
 #: The figures a run draws (file names).
 FIGURES = (
     "fig4_convergence.png",
@@ -64,16 +66,38 @@ FIGURES = (
     "fig6_shortage_per_slot.png",
     "fig7_unexpected_per_slot.png",
 )
-SUMMARY_METRICS = (
-    "total_cost",
-    "gap_to_optimum",
-    "shortage_rate",
-    "stockout_rate",
-    "unexpected_rate",
-    "fill_rate",
-    "waste_rate",
-    "expired_units",
-)
+
+
+def _plain(kind: str, default: bool) -> tuple[str, ...]:
+    """Plain (non-family) policies of ``kind`` in or out of the default set, in table order."""
+    entries = [e for e in registry.policies() if e.kind == kind and not e.takes_argument]
+    chosen = [e for e in entries if (e.default_order is not None) == default]
+    return tuple(e.name for e in sorted(chosen, key=lambda e: e.default_order or 0))
+
+
+def _other_policies() -> tuple[str, ...]:
+    defaults = set(registry.default_policies())
+    return tuple(n for n in registry.policy_names() if n not in defaults)
+
+
+# The names this module has always offered, now computed from the registry on access (so they
+# include policies registered after the import): the default set, the other plain policies,
+# the default baselines and the default agents (``dqn``, ``ppo``), and the summaries' metrics.
+_COMPUTED: dict[str, Callable[[], tuple[str, ...]]] = {
+    "DEFAULT_POLICIES": registry.default_policies,
+    "OTHER_POLICIES": _other_policies,
+    "BASELINES": lambda: _plain("baseline", default=True),
+    "AGENTS": lambda: _plain("agent", default=True),
+    "SUMMARY_METRICS": summary_metrics,
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _COMPUTED:
+        return _COMPUTED[name]()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 #: The paper's reported DRLD cost reductions (%) and shortage rates (%) on 70 drugs.
 PAPER_MARGINS = {"over-provisioning": 12.31, "ski-rental": 10.4, "max-min": 11.8}
 PAPER_SHORTAGE = {
@@ -93,7 +117,8 @@ class BenchmarkSpec:
         n_drugs, horizon: scenario size (``None``: the scenario's default).
         episodes: held-out episodes (seeds ``seed .. seed + episodes - 1``).
         seed: first evaluation seed.
-        policies: names from :data:`DEFAULT_POLICIES`, plus ``"agent:<path>"`` for a checkpoint.
+        policies: names of :mod:`druginv_gym.registry` (default: its default set,
+            :data:`DEFAULT_POLICIES`), ``"agent:<name or path>"`` for an agent or checkpoint.
         tune_episodes: training episodes for tuning base-stock and (s, S).
     """
 
@@ -102,7 +127,7 @@ class BenchmarkSpec:
     horizon: int | None = None
     episodes: int = 10
     seed: int = 0
-    policies: tuple[str, ...] = DEFAULT_POLICIES
+    policies: tuple[str, ...] = field(default_factory=registry.default_policies)
     tune_episodes: int = 8
     scenario_options: dict[str, Any] = field(default_factory=dict)
 
@@ -117,13 +142,11 @@ class BenchmarkSpec:
             raise ValueError(f"seed = {self.seed!r} must be >= 0")
         if not self.policies:
             raise ValueError("policies is empty: nothing to compare")
+        if isinstance(self.policies, str):
+            raise ValueError(f"policies = {self.policies!r} must be a sequence of names")
         object.__setattr__(self, "policies", tuple(self.policies))
         for p in self.policies:
-            if p not in DEFAULT_POLICIES + OTHER_POLICIES and not p.startswith("agent:"):
-                raise ValueError(
-                    f"unknown policy {p!r}; choose from {list(DEFAULT_POLICIES + OTHER_POLICIES)}"
-                    " or 'agent:<path>'"
-                )
+            registry.resolve(p)  # ValueError naming it and listing the known names
         if len(set(self.policies)) != len(self.policies):
             raise ValueError(f"policies = {list(self.policies)} lists a policy twice")
         _ = self.config  # unknown scenario or bad size: fail before any work
@@ -165,81 +188,28 @@ class BenchmarkResult:
     notes: list[str]
 
 
-def _nearest_pretrained(algo: str, scenario: str, n_drugs: int) -> str | None:
-    """The shipped ``<algo>-<scenario>-<N>`` with N nearest to ``n_drugs`` (None if none)."""
-    import druginv_agents
-
-    names = [n for n in druginv_agents.list_pretrained() if n.startswith(f"{algo}-{scenario}-")]
-    if not names:
-        return None
-    return min(names, key=lambda n: (abs(int(n.rsplit("-", 1)[1]) - n_drugs), n))
-
-
 def make_policy(
     name: str, spec: BenchmarkSpec, tuned: dict[str, dict[str, float]]
 ) -> tuple[gym.Env, Any, str]:
-    """``(env, policy, label)`` for a policy name of :data:`DEFAULT_POLICIES` or
-    :data:`OTHER_POLICIES`, or ``agent:<shipped name or checkpoint path>``. ``tuned`` holds the
-    tuned baselines' parameters (:func:`tune_baselines`)."""
-    from druginv_gym.baselines import (
-        SS,
-        BaseStock,
-        MaxMin,
-        OverProvisioning,
-        RandomPolicy,
-        SkiRental,
-    )
-
-    if name in AGENTS or name.startswith("agent:"):
-        import druginv_agents
-
-        if name.startswith("agent:"):
-            source = name.split(":", 1)[1]
-            if Path(source).suffix == ".pt" or Path(source).is_file():
-                agent = druginv_agents.load(source)
-            else:
-                agent = druginv_agents.load_pretrained(source)
-        else:
-            n = spec.config.n_drugs
-            source = _nearest_pretrained(name, spec.scenario, n)
-            if source is None:
-                source = _nearest_pretrained(name, "paper", n)
-            if source is None:
-                raise ValueError(f"no pretrained {name} agent is shipped")
-            agent = druginv_agents.load_pretrained(source)
-        env = spec.make_env(agent.env_id)
-        return env, agent, source
-    env = spec.make_env()
-    if name == OPTIMUM:
-        from druginv_gym.solvers import HindsightOracle
-
-        return env, HindsightOracle(env), "Ipopt on the known trace"
-    rules: dict[str, Callable[[], Any]] = {
-        "over-provisioning": lambda: OverProvisioning(env),
-        "ski-rental": lambda: SkiRental(env),
-        "max-min": lambda: MaxMin(env),
-        "base-stock": lambda: BaseStock(env, **tuned["base-stock"]),
-        "(s,S)": lambda: SS(env, **tuned["(s,S)"]),
-        "random": lambda: RandomPolicy(env),
-    }
-    policy = rules[name]()
-    label = ", ".join(f"{k}={v:g}" for k, v in tuned.get(name, {}).items()) or "defaults"
-    return env, policy, label
+    """``(env, policy, label)`` for a policy name of :mod:`druginv_gym.registry` (a family
+    member such as ``agent:<shipped name or checkpoint path>`` included). ``tuned`` holds the
+    tuned policies' parameters by name (:func:`tune_baselines`)."""
+    entry, argument = registry.resolve(name)
+    if entry.tune is not None and name not in tuned:
+        raise ValueError(
+            f"policy {name!r} is tuned first: pass tune_baselines(spec) (tuned has {sorted(tuned)})"
+        )
+    return entry.build(spec, tuned.get(name, {}), argument)
 
 
 def tune_baselines(spec: BenchmarkSpec, progress: bool | None) -> dict[str, dict[str, float]]:
-    """Parameters of base-stock and (s, S), when ``spec`` plays them, tuned on training seeds."""
-    from druginv_gym.baselines import tune_base_stock, tune_ss
-
-    env = spec.make_env()
-    tuned: dict[str, dict[str, float]] = {}
-    if "base-stock" in spec.policies:
-        base, _ = tune_base_stock(env, n_episodes=spec.tune_episodes, progress=progress)
-        tuned["base-stock"] = {"level": base.level}
-    if "(s,S)" in spec.policies:
-        ss, _ = tune_ss(env, n_episodes=spec.tune_episodes, progress=progress)
-        tuned["(s,S)"] = {"s_level": ss.s_level, "S_level": ss.S_level}
-    return tuned
+    """Parameters of the tuned policies (base-stock and (s, S)) that ``spec`` plays, tuned on
+    training seeds, in registration order."""
+    return {
+        e.name: e.tune(spec, progress)
+        for e in registry.policies()
+        if e.tune is not None and e.name in spec.policies
+    }
 
 
 def _write_csv(df: pd.DataFrame, path: Path) -> None:
@@ -321,8 +291,9 @@ def run_benchmark(
     if done:
         log(f"resuming: {len(done)} of {len(done) + len(todo)} cells already in {out}")
     if "tuned" not in manifest:
-        if {"base-stock", "(s,S)"} & {p for p, _ in todo}:
-            log(f"tuning base-stock and (s,S) on {spec.tune_episodes} training episodes")
+        tunable = [e.name for e in registry.policies() if e.tune and e.name in spec.policies]
+        if set(tunable) & {p for p, _ in todo}:
+            log(f"tuning {' and '.join(tunable)} on {spec.tune_episodes} training episodes")
         manifest["tuned"] = tune_baselines(spec, progress)
     manifest.setdefault("sources", {})
     atomic_write_text(manifest_path, json.dumps(manifest, indent=2, default=float))
@@ -337,8 +308,8 @@ def run_benchmark(
         if name not in built:
             try:
                 built[name] = make_policy(name, spec, manifest["tuned"])
-            except (ValueError, ImportError) as exc:
-                if name not in AGENTS:
+            except Exception as exc:
+                if not isinstance(exc, registry.resolve(name)[0].skip_errors):
                     raise
                 notes.append(f"{name}: skipped ({exc})")
                 built[name] = None  # type: ignore[assignment]
@@ -372,7 +343,7 @@ def run_benchmark(
     results = _add_gap(results.reset_index(drop=True))
     slots = pd.concat(slot_frames, ignore_index=True)
     _write_csv(results, out / "results.csv")
-    summary = summarize(results, metrics=SUMMARY_METRICS)
+    summary = summarize(results, metrics=summary_metrics())
     summary = summary.loc[[p for p in spec.policies if p in summary.index]]
     files = [out / "results.csv", out / "slots.csv", out / "summary.csv", out / "summary.md"]
     _write_csv(summary.reset_index(), out / "summary.csv")
@@ -381,10 +352,6 @@ def run_benchmark(
         files += draw_figures(spec, slots, manifest, out)
     files.append(manifest_path)
     return BenchmarkResult(spec, results, slots, summary, out, files, notes)
-
-
-def _pct(x: float) -> str:
-    return "n/a" if not np.isfinite(x) else f"{100 * x:.2f} %"
 
 
 def _reduction(results: pd.DataFrame, agent: str, base: str) -> tuple[float, float]:
@@ -408,8 +375,11 @@ def summary_markdown(
     manifest: dict[str, Any],
     notes: Sequence[str] = (),
 ) -> str:
-    """The run's summary as a markdown page (tables of means ± 95 % intervals)."""
+    """The run's summary as a markdown page (tables of means ± 95 % intervals): one column
+    per shown metric of :data:`~druginv_gym.evaluation.METRIC_TABLE`, then each agent's
+    per-episode cost reduction against each default baseline."""
     cfg = spec.config
+    metrics = table_metrics()
     lines = [
         f"# Benchmark: {cfg.name}, {cfg.n_drugs} drugs x {cfg.horizon} slots",
         "",
@@ -418,23 +388,15 @@ def summary_markdown(
         f"{spec.scenario} --n-drugs {cfg.n_drugs} --horizon {cfg.horizon} --episodes "
         f"{spec.episodes} --seed {spec.seed}`.",
         "",
-        "| policy | source | refilling cost (USD) | vs optimum | shortage rate | stockout rate |"
-        " unexpected rate | fill rate | waste |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| " + " | ".join(["policy", "source", *(m.header for m in metrics)]) + " |",
+        "|" + "---|" * (2 + len(metrics)),
     ]
     sources = manifest.get("sources", {})
     for name, r in summary.iterrows():
-        lines.append(
-            f"| {name} | {sources.get(name, '')} | {r.total_cost:,.0f} ± {r.total_cost_ci95:,.0f}"
-            f" | {_pct(r.gap_to_optimum)} ± {_pct(r.gap_to_optimum_ci95)}"
-            f" | {_pct(r.shortage_rate)} ± {_pct(r.shortage_rate_ci95)}"
-            f" | {_pct(r.stockout_rate)} ± {_pct(r.stockout_rate_ci95)}"
-            f" | {_pct(r.unexpected_rate)} ± {_pct(r.unexpected_rate_ci95)}"
-            f" | {_pct(r.fill_rate)} ± {_pct(r.fill_rate_ci95)}"
-            f" | {_pct(r.waste_rate)} ± {_pct(r.waste_rate_ci95)} |"
-        )
-    agents = [p for p in summary.index if p in AGENTS or p.startswith("agent:")]
-    bases = [b for b in BASELINES if b in summary.index]
+        cells = [str(name), str(sources.get(name, "")), *(markdown_cell(m, r) for m in metrics)]
+        lines.append("| " + " | ".join(cells) + " |")
+    agents = [p for p in summary.index if registry.resolve(p)[0].kind == "agent"]
+    bases = [b for b in _plain("baseline", default=True) if b in summary.index]
     if agents and bases:
         lines += [
             "",
@@ -450,8 +412,8 @@ def summary_markdown(
                 lines.append(
                     f"| {agent} | {base} | {100 * red:+.2f} % ± {100 * half:.2f} | "
                     f"{f'{paper:.2f} %' if paper else '—'} | "
-                    f"{_pct(summary.loc[agent, 'shortage_rate'])} vs "
-                    f"{_pct(summary.loc[base, 'shortage_rate'])} |"
+                    f"{pct(summary.loc[agent, 'shortage_rate'])} vs "
+                    f"{pct(summary.loc[base, 'shortage_rate'])} |"
                 )
     tuned = manifest.get("tuned", {})
     if tuned:
@@ -520,19 +482,13 @@ def draw_figures(
 
 
 def _convergence(plt: Any, spec: BenchmarkSpec, manifest: dict[str, Any], out: Path) -> Path:
-    """Fig. 4: validation cost against training steps of the agents this run used."""
-    from importlib import resources
-
+    """Fig. 4: validation cost against training steps of the default agents this run used
+    (their curves from the registry's providers, :func:`druginv_gym.registry.training_curves`)."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     sources = manifest.get("sources", {})
-    agents = [sources[a] for a in AGENTS if a in sources and a in spec.policies]
-    curves = None
-    try:
-        path = resources.files("druginv_agents") / "pretrained" / "training_curves.csv"
-        with path.open("rb") as fh:
-            curves = pd.read_csv(fh)
-    except (ModuleNotFoundError, FileNotFoundError):
-        pass
+    default_agents = _plain("agent", default=True)
+    agents = [sources[a] for a in default_agents if a in sources and a in spec.policies]
+    curves = registry.training_curves()
     drawn = False
     if curves is not None:
         for name in agents:

@@ -14,6 +14,9 @@ Examples::
     druginv sweep --scenarios paper seasonal --n-drugs 10 30 --seeds 0-4 --out results/sweep
 
 User errors (a bad value, a missing file) print one line and exit with code 2.
+
+Policies, their help and the trainers come from :mod:`druginv_gym.registry` (agents register
+there through an entry point; this module never imports them).
 """
 
 from __future__ import annotations
@@ -24,11 +27,12 @@ import json
 import sys
 from typing import Any
 
+from druginv_gym import registry
+from druginv_gym.reporting import UserError, print_table
+
+__all__ = ["UserError", "build_parser", "main"]
+
 EXAMPLES = __doc__.split("Examples::", 1)[1].split("User errors")[0]
-
-
-class UserError(Exception):
-    """A problem with what the user asked for: reported in one line, exit code 2."""
 
 
 def _positive(kind: type) -> Any:
@@ -95,14 +99,12 @@ def _set_overrides(config_cls: type, items: list[str]) -> dict[str, Any]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    trainer = registry.get_trainer(args.algo)
     try:
-        from druginv_agents import dqn, ppo
+        config_cls, train = trainer.resolve()
     except ImportError as exc:
-        raise UserError(
-            f"training needs the agents' dependencies ({exc}); install 'druginv-gym[torch]'"
-        ) from None
-    module = {"ppo": ppo, "dqn": dqn}[args.algo]
-    config_cls = ppo.PPOConfig if args.algo == "ppo" else dqn.DQNConfig
+        hint = f"; install '{trainer.requires}'" if trainer.requires else ""
+        raise UserError(f"training {args.algo} needs its dependencies ({exc}){hint}") from None
     overrides: dict[str, Any] = {
         "env_kwargs": _env_kwargs(args),
         "seed": args.seed,
@@ -126,78 +128,19 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise UserError(f"bad hyper-parameter: {exc}") from None
     if args.resume is not None and not args.resume.is_file():
         raise UserError(f"--resume {args.resume}: no such checkpoint file")
-    from druginv_gym._io import make_out_dir
+    from druginv_gym.io import make_out_dir
 
     try:
         make_out_dir(args.logdir, "--logdir")
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    policy = module.train(cfg, logdir=args.logdir, resume=args.resume, progress=None)
-    what = "cost + shortage penalty" if cfg.shortage_penalty > 0 else "cost"
+    policy = train(cfg, logdir=args.logdir, resume=args.resume, progress=None)
+    what = "cost + shortage penalty" if getattr(cfg, "shortage_penalty", 0) > 0 else "cost"
     print(
         f"{args.algo}: best validation {what} {policy.meta['best_eval_cost']:,.0f} USD after "
         f"{policy.meta['global_step']:,} steps; checkpoints in {args.logdir}"
     )
     return 0
-
-
-def _print_table(title: str, summary: Any, sources: dict[str, str] | None = None) -> None:
-    """Means ± 95 % intervals per policy, with rich when it is installed."""
-    import math
-
-    def pct(x: float, ci: float | None = None) -> str:
-        if not math.isfinite(x):
-            return "n/a"
-        return f"{100 * x:.2f} %" + (f" ± {100 * ci:.2f}" if ci is not None else "")
-
-    cols = [
-        "policy",
-        "cost (USD)",
-        "vs optimum",
-        "shortage",
-        "stockout",
-        "unexpected",
-        "fill",
-        "waste",
-    ]
-    rows = []
-    for name, r in summary.iterrows():
-        gap = r.get("gap_to_optimum", float("nan"))
-        rows.append(
-            [
-                str(name) + (f" [{sources[name]}]" if sources and name in sources else ""),
-                f"{r.total_cost:,.0f} ± {r.total_cost_ci95:,.0f}",
-                pct(gap, r.get("gap_to_optimum_ci95")) if math.isfinite(gap) else "n/a",
-                pct(r.shortage_rate, r.shortage_rate_ci95),
-                pct(r.stockout_rate, r.stockout_rate_ci95),
-                pct(r.unexpected_rate, r.unexpected_rate_ci95),
-                pct(r.fill_rate, r.fill_rate_ci95),
-                pct(r.waste_rate, r.waste_rate_ci95),
-            ]
-        )
-    try:
-        from rich.console import Console
-        from rich.table import Table
-    except ImportError:
-        widths = [max(len(c), *(len(row[i]) for row in rows)) for i, c in enumerate(cols)]
-        print(title)
-        for row in [cols, *rows]:
-            print(
-                "  ".join(
-                    v.ljust(w) if i == 0 else v.rjust(w)
-                    for i, (v, w) in enumerate(zip(row, widths, strict=True))
-                )
-            )
-        return
-    table = Table(title=title)
-    for i, c in enumerate(cols):
-        table.add_column(c, justify="left" if i == 0 else "right", no_wrap=True)
-    for row in rows:
-        table.add_row(*row)
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=max(console.width, 150))
-    console.print(table)
 
 
 def _default_out(args: argparse.Namespace) -> Any:
@@ -231,9 +174,10 @@ def _spec(args: argparse.Namespace, policies: list[str]) -> Any:
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
-    from druginv_gym.benchmark import DEFAULT_POLICIES, run_benchmark
+    from druginv_gym.benchmark import run_benchmark
 
-    policies = list(args.policies or DEFAULT_POLICIES) + [f"agent:{p}" for p in args.agent or []]
+    policies = list(args.policies or registry.default_policies())
+    policies += [f"agent:{p}" for p in args.agent or []]
     for path in args.agent or []:
         if not path.is_file():
             raise UserError(f"--agent {path}: no such checkpoint file")
@@ -244,7 +188,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UserError(str(exc)) from None
     cfg = spec.config
-    _print_table(
+    print_table(
         f"{cfg.name}: {cfg.n_drugs} drugs x {cfg.horizon} slots, {spec.episodes} held-out "
         f"episodes (seeds {spec.seed}..{spec.seed + spec.episodes - 1})",
         result.summary,
@@ -256,46 +200,33 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     import druginv_gym
-    from druginv_gym.benchmark import (
-        DEFAULT_POLICIES,
-        OTHER_POLICIES,
-        make_policy,
-        tune_baselines,
-    )
+    from druginv_gym.benchmark import make_policy, tune_baselines
 
-    name = args.policy
-    if name not in DEFAULT_POLICIES + OTHER_POLICIES:
-        try:
-            import druginv_agents
-
-            shipped = druginv_agents.list_pretrained()
-        except ImportError:
-            shipped = []
-        if not (Path(name).suffix == ".pt" or Path(name).is_file() or name in shipped):
-            known = [*DEFAULT_POLICIES, *OTHER_POLICIES, *shipped]
-            raise UserError(f"unknown policy {name!r}; choose from {known} or a checkpoint path")
-        name = f"agent:{name}"
+    try:
+        name = registry.resolve_alias(args.policy)  # ppo-paper-70 -> agent:ppo-paper-70
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     spec = _spec(args, [name])
     try:
         env, policy, _ = make_policy(name, spec, tune_baselines(spec, progress=None))
         episodes = druginv_gym.evaluate(env, policy, args.episodes, args.seed, progress=None)
     except ImportError as exc:
-        raise UserError(f"agents need 'druginv-gym[torch]' ({exc})") from None
+        requires = registry.resolve(name)[0].requires
+        hint = f" needs '{requires}'" if requires else ": a dependency is missing"
+        raise UserError(f"{args.policy}{hint} ({exc})") from None
     except ValueError as exc:
         raise UserError(str(exc)) from None
     episodes.insert(0, "policy", args.policy)
     summary = druginv_gym.summarize(episodes)
     cfg = env.unwrapped.config
-    _print_table(
+    print_table(
         f"{cfg.name}: {cfg.n_drugs} drugs x {cfg.horizon} slots, seeds "
         f"{args.seed}..{args.seed + args.episodes - 1}",
         summary,
     )
     if args.out is not None:
-        from druginv_gym._io import atomic_write_text
+        from druginv_gym.io import atomic_write_text
 
         try:
             atomic_write_text(args.out, episodes.to_csv(index=False))
@@ -320,7 +251,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
         f"{sol.objective:,.2f} USD, {sol.iterations} iterations, {sol.solve_seconds:.2f} s"
     )
     if args.out is not None:
-        from druginv_gym._io import atomic_write_text
+        from druginv_gym.io import atomic_write_text
 
         table = pd.DataFrame(sol.orders, columns=[f"drug_{i}" for i in range(u.config.n_drugs)])
         table.insert(0, "slot", range(len(table)))
@@ -382,8 +313,37 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     return 0
 
 
+def _policies_epilog() -> str:
+    """The registered policies, one per line with their help, for ``benchmark``/``evaluate``."""
+    defaults = registry.default_policies()
+    rest = [e for e in registry.policies() if e.name not in defaults]
+    entries = [*(registry.get_policy(n) for n in defaults), *rest]
+    width = max((len(e.usage()) for e in entries), default=0)
+    lines = ["policies (* the default set):"]
+    for e in entries:
+        mark = "*" if e.name in defaults else " "
+        lines.append(f"  {mark} {e.usage():<{width}}  {e.help}")
+        aliases = e.alias_names()
+        if aliases:
+            lines.append(f"    {'':<{width}}  or by itself: {', '.join(aliases)}")
+    return "\n".join(lines) + "\n\n"
+
+
+def _trainers_epilog() -> str:
+    """The registered trainers, one per line with their help, for ``train``."""
+    trainers = registry.trainers()
+    width = max((len(t.name) for t in trainers), default=0)
+    lines = ["algorithms:", *(f"  {t.name:<{width}}  {t.help}" for t in trainers)]
+    return "\n".join(lines) + "\n\n"
+
+
 def build_parser() -> argparse.ArgumentParser:
     from pathlib import Path
+
+    trainer_names = [t.name for t in registry.trainers()]
+    defaults = registry.default_policies()
+    others = [n for n in registry.policy_names() if n not in defaults]
+    others += [e.usage() for e in registry.policies() if e.takes_argument]
 
     parser = argparse.ArgumentParser(
         prog="druginv",
@@ -394,11 +354,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser(
         "train",
-        help="train a DQN (DRLD) or PPO agent",
+        help=f"train an agent ({', '.join(trainer_names) or 'no trainer is installed'})",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:" + EXAMPLES,
+        epilog=_trainers_epilog() + "examples:" + EXAMPLES,
     )
-    train.add_argument("algo", choices=["ppo", "dqn"])
+    train.add_argument("algo", choices=trainer_names)
     train.add_argument("--scenario", default="paper", help="scenario name (default: paper)")
     train.add_argument("--n-drugs", type=_positive(int), default=None)
     train.add_argument("--horizon", type=_positive(int), default=None)
@@ -419,7 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--set",
         action="append",
         metavar="KEY=VALUE",
-        help="any other hyper-parameter of PPOConfig/DQNConfig (repeatable), e.g. gamma=0.9",
+        help="any other field of the algorithm's configuration (repeatable), e.g. gamma=0.9",
     )
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--device", default="cpu", help="cpu (default) or cuda")
@@ -436,7 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
         "benchmark",
         help="the paper's comparison: optimum, agents and baselines on held-out traces",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:" + EXAMPLES,
+        epilog=_policies_epilog() + "examples:" + EXAMPLES,
     )
     scenario_args(bench)
     bench.add_argument("--episodes", type=_positive(int), default=10)
@@ -446,8 +406,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--policies",
         nargs="+",
         default=None,
-        help="subset of: hindsight-optimal dqn ppo over-provisioning ski-rental max-min "
-        "base-stock (s,S)",
+        help=(
+            f"subset of: {' '.join(defaults)} (default: all of them); also "
+            + (" ".join(others) or "nothing else")
+        ).replace("%", "%%"),
     )
     bench.add_argument("--agent", type=Path, action="append", help="also a checkpoint (repeatable)")
     bench.add_argument("--tune-episodes", type=_positive(int), default=8)
@@ -457,8 +419,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser(
         "evaluate",
         help="score one policy (baseline, pretrained agent or checkpoint) on held-out seeds",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_policies_epilog().rstrip("\n"),
     )
-    ev.add_argument("policy", help="a baseline name, hindsight-optimal, ppo-paper-70, or a .pt")
+    ev.add_argument(
+        "policy", help="a policy name (see below), a family's alias (ppo-paper-70) or a .pt"
+    )
     scenario_args(ev)
     ev.add_argument("--episodes", type=_positive(int), default=10)
     ev.add_argument("--seed", type=_nonnegative_int, default=0)
@@ -472,11 +438,10 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("--out", type=Path, default=None, help="write the orders CSV here")
     solve.set_defaults(func=cmd_solve)
 
+    from druginv_gym.forecasting import FORECASTERS
+
     fc = sub.add_parser("forecast", help="score a forecaster on the real weekly pharmacy data")
-    fc.add_argument(
-        "model",
-        help="naive, seasonal_naive, moving_average, exponential_smoothing, mlp, lstm, cnn_lstm",
-    )
+    fc.add_argument("model", help="a registered forecaster: " + ", ".join(FORECASTERS))
     fc.add_argument("--groups", nargs="+", default=None, help="ATC groups (default: all 8)")
     fc.add_argument("--test-weeks", type=_positive(int), default=52)
     fc.add_argument("--horizon", type=_positive(int), default=1)

@@ -1,6 +1,11 @@
 """Scoring policies: ``evaluate`` (one row per episode) and ``compare`` (mean and 95 % interval).
 
-Metric definitions (docs/model.md and DESIGN): over the drug-slots of an episode,
+Every metric is one :class:`Metric` of :data:`METRIC_TABLE` (docs/model.md and DESIGN): its
+column name, its labels and unit for the tables, what it means, whether summaries report it,
+and the function that computes it from an episode's :class:`EpisodeTally`. :func:`evaluate`,
+:func:`summarize`, the console tables of ``druginv`` and the benchmark's ``summary.md`` all read
+that table, so a new metric is one :func:`register_metric` call. Over the drug-slots of an
+episode:
 
 * ``total_cost``: the refilling cost, eq. 3 summed over drugs and slots plus the shortage cost
   (USD); its terms ``purchase_cost``, ``storage_cost``, ``penalty_cost``, ``shortage_cost``;
@@ -10,7 +15,9 @@ Metric definitions (docs/model.md and DESIGN): over the drug-slots of an episode
 * ``unexpected_rate``: share of drug-slots whose end-of-slot stock is above ``C_hi``;
 * ``fill_rate``: served / demand (1 when there was no demand);
 * ``expired_units`` and ``waste_rate`` (expired / accepted units, 0 when nothing was accepted);
-* ``budget_used``: spend / total budget (0 for a zero budget).
+* ``budget_used``: spend / total budget (0 for a zero budget);
+* ``gap_to_optimum``: cost over the hindsight optimum's on the same trace, minus 1; not an
+  episode's own metric (``compute`` is ``None``): the benchmark and the sweep add it.
 
 Episode ``k`` of ``evaluate(env, policy, n_episodes, seed)`` is played on the trace of
 ``env.reset(seed=seed + k)``, so every policy given the same seed meets the same weeks.
@@ -18,9 +25,11 @@ Episode ``k`` of ``evaluate(env, policy, n_episodes, seed)`` is played on the tr
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
@@ -30,23 +39,290 @@ from tqdm.auto import tqdm
 
 from druginv_gym.policies import Policy
 
-__all__ = ["METRICS", "compare", "evaluate", "summarize"]
+if TYPE_CHECKING:
+    from druginv_gym.config import ScenarioConfig
 
-#: Per-episode metric columns of :func:`evaluate`, in table order.
-METRICS = (
-    "total_cost",
-    "purchase_cost",
-    "storage_cost",
-    "penalty_cost",
-    "shortage_cost",
-    "shortage_rate",
-    "stockout_rate",
-    "unexpected_rate",
-    "fill_rate",
-    "expired_units",
-    "waste_rate",
-    "budget_used",
-)
+__all__ = [
+    "METRICS",  # noqa: F822  (module __getattr__: computed on access)
+    "METRIC_TABLE",
+    "EpisodeTally",
+    "Metric",
+    "compare",
+    "episode_metrics",
+    "evaluate",
+    "register_metric",
+    "summarize",
+    "summary_metrics",
+    "table_metrics",
+    "unregister_metric",
+]
+
+
+@dataclass(frozen=True)
+class EpisodeTally:
+    """What :func:`evaluate` counts over one episode, for the metrics' ``compute`` functions.
+
+    Counts are over the episode's drug-slots (a slot per drug); band edges allow float noise.
+
+    Attributes:
+        config: the scenario played (sizes, band, budget).
+        slots: slots played.
+        drug_slots: ``slots * n_drugs`` (at least 1, so rates never divide by zero).
+        costs: ``purchase``, ``storage``, ``penalty``, ``shortage`` and ``total`` cost (USD).
+        below_band: drug-slots whose end-of-slot stock is below ``C_lo``.
+        above_band: drug-slots whose end-of-slot stock is above ``C_hi``.
+        stockouts: drug-slots with unmet demand.
+        served, demand, expired, accepted: units summed over drugs and slots.
+        spend: purchase spend (USD).
+        reward: sum of the env's rewards.
+    """
+
+    config: ScenarioConfig
+    slots: int
+    drug_slots: int
+    costs: Mapping[str, float]
+    below_band: int
+    above_band: int
+    stockouts: int
+    served: float
+    demand: float
+    expired: float
+    accepted: float
+    spend: float
+    reward: float
+
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric: a column of :func:`evaluate`'s table and, if asked, of every summary.
+
+    Args:
+        name: the column name (an identifier; summaries add ``<name>_ci95``).
+        label: its column header in ``summary.md`` (without the unit).
+        unit: ``"USD"`` (printed without decimals), ``"%"`` (a share of 1, printed as a
+            percentage), or any other unit (printed with two decimals, the unit in the header).
+        description: what it measures, in one sentence.
+        compute: its value for one episode from the :class:`EpisodeTally`; ``None`` for a metric
+            that :func:`evaluate` does not compute (``gap_to_optimum`` needs the optimum's run).
+        summarised: a column of the benchmark's and the sweep's summaries (``summary.csv``).
+        shown: also a column of the console tables and ``summary.md`` (implies ``summarised``).
+        short_label: its header in the console tables (default: ``label``), kept short because
+            that table must fit a terminal.
+    """
+
+    name: str
+    label: str
+    unit: str
+    description: str
+    compute: Callable[[EpisodeTally], float] | None = None
+    summarised: bool = False
+    shown: bool = False
+    short_label: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
+            raise ValueError(f"metric name = {self.name!r} must be an identifier")
+        for field_name in ("label", "unit", "description"):
+            value = getattr(self, field_name)
+            if not isinstance(value, str):
+                raise ValueError(f"metric {self.name!r}: {field_name} = {value!r} is not a string")
+        if self.short_label is not None and not isinstance(self.short_label, str):
+            raise ValueError(
+                f"metric {self.name!r}: short_label = {self.short_label!r} is not a string"
+            )
+        if self.compute is not None and not callable(self.compute):
+            raise ValueError(f"metric {self.name!r}: compute = {self.compute!r} is not callable")
+        if self.shown and not self.summarised:
+            raise ValueError(f"metric {self.name!r}: shown=True needs summarised=True")
+
+    @property
+    def header(self) -> str:
+        """``label`` with its unit, as ``summary.md`` prints it: ``refilling cost (USD)``."""
+        return _with_unit(self.label, self.unit)
+
+    @property
+    def short_header(self) -> str:
+        """The console table's header: ``cost (USD)``."""
+        return _with_unit(self.short_label or self.label, self.unit)
+
+
+def _with_unit(label: str, unit: str) -> str:
+    return label if unit in ("%", "") else f"{label} ({unit})"
+
+
+def _share(count: str) -> Callable[[EpisodeTally], float]:
+    def compute(t: EpisodeTally) -> float:
+        return getattr(t, count) / t.drug_slots
+
+    return compute
+
+
+def _cost(term: str) -> Callable[[EpisodeTally], float]:
+    def compute(t: EpisodeTally) -> float:
+        return t.costs[term]
+
+    return compute
+
+
+#: Every metric by name, in the column order of :func:`evaluate`. Add one with
+#: :func:`register_metric`.
+METRIC_TABLE: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric(
+            "total_cost",
+            "refilling cost",
+            "USD",
+            "eq. 3 summed over drugs and slots, plus the shortage cost",
+            _cost("total"),
+            summarised=True,
+            shown=True,
+            short_label="cost",
+        ),
+        Metric(
+            "gap_to_optimum",
+            "vs optimum",
+            "%",
+            "cost over the hindsight optimum's on the same trace, minus 1 (added by the "
+            "benchmark and the sweep)",
+            None,
+            summarised=True,
+            shown=True,
+        ),
+        Metric(
+            "purchase_cost", "purchase cost", "USD", "price times units ordered", _cost("purchase")
+        ),
+        Metric("storage_cost", "storage cost", "USD", "cost of the stock held", _cost("storage")),
+        Metric(
+            "penalty_cost",
+            "band penalty",
+            "USD",
+            "penalty for end-of-slot stock outside the band [C_lo, C_hi]",
+            _cost("penalty"),
+        ),
+        Metric("shortage_cost", "shortage cost", "USD", "cost of unmet demand", _cost("shortage")),
+        Metric(
+            "shortage_rate",
+            "shortage rate",
+            "%",
+            "share of drug-slots whose end-of-slot stock is below C_lo",
+            _share("below_band"),
+            summarised=True,
+            shown=True,
+            short_label="shortage",
+        ),
+        Metric(
+            "stockout_rate",
+            "stockout rate",
+            "%",
+            "share of drug-slots with unmet demand",
+            _share("stockouts"),
+            summarised=True,
+            shown=True,
+            short_label="stockout",
+        ),
+        Metric(
+            "unexpected_rate",
+            "unexpected rate",
+            "%",
+            "share of drug-slots whose end-of-slot stock is above C_hi",
+            _share("above_band"),
+            summarised=True,
+            shown=True,
+            short_label="unexpected",
+        ),
+        Metric(
+            "fill_rate",
+            "fill rate",
+            "%",
+            "served over demanded units (1 when nothing was demanded)",
+            lambda t: t.served / t.demand if t.demand > 0 else 1.0,
+            summarised=True,
+            shown=True,
+            short_label="fill",
+        ),
+        Metric(
+            "expired_units",
+            "expired",
+            "units",
+            "units that expired on the shelf",
+            lambda t: t.expired,
+            summarised=True,
+        ),
+        Metric(
+            "waste_rate",
+            "waste",
+            "%",
+            "expired over accepted units (0 when nothing was accepted)",
+            lambda t: t.expired / t.accepted if t.accepted > 0 else 0.0,
+            summarised=True,
+            shown=True,
+        ),
+        Metric(
+            "budget_used",
+            "budget used",
+            "%",
+            "spend over the total budget (0 for a zero budget)",
+            lambda t: t.spend / t.config.total_budget if t.config.total_budget > 0 else 0.0,
+        ),
+    )
+}
+
+
+def register_metric(metric: Metric, *, overwrite: bool = False) -> None:
+    """Add ``metric`` to :data:`METRIC_TABLE` (after the others): :func:`evaluate` computes
+    it, and summaries and tables report it as its flags say. Replacing a metric keeps its
+    place; ``ValueError`` when the name is taken and ``overwrite`` is false."""
+    if not isinstance(metric, Metric):
+        raise ValueError(f"metric = {metric!r} is not a druginv_gym.evaluation.Metric")
+    if metric.name in METRIC_TABLE and not overwrite:
+        raise ValueError(f"metric {metric.name!r} is already registered (pass overwrite=True)")
+    if metric.name in _RESERVED:
+        raise ValueError(f"metric name {metric.name!r} is a column evaluate() already writes")
+    METRIC_TABLE[metric.name] = metric
+
+
+def unregister_metric(name: str) -> Metric:
+    """Remove a metric that :func:`register_metric` added and return it. The built-in ones
+    stay: the benchmark's own tables and comparisons read them (``ValueError``)."""
+    if name in _BUILTIN_METRICS:
+        raise ValueError(f"metric {name!r} is built in and cannot be removed")
+    if name not in METRIC_TABLE:
+        raise ValueError(f"unknown metric {name!r}; registered: {list(METRIC_TABLE)}")
+    return METRIC_TABLE.pop(name)
+
+
+# Columns of evaluate() that are not metrics.
+_RESERVED = ("episode", "seed", "return", "slots", "wall_s", "policy")
+_BUILTIN_METRICS = frozenset(METRIC_TABLE)
+
+
+def episode_metrics() -> tuple[str, ...]:
+    """The metric columns :func:`evaluate` writes, in order (those with a ``compute``)."""
+    return tuple(m.name for m in METRIC_TABLE.values() if m.compute is not None)
+
+
+def table_metrics() -> tuple[Metric, ...]:
+    """The metrics of the console tables and ``summary.md``, in column order."""
+    return tuple(m for m in METRIC_TABLE.values() if m.shown)
+
+
+def summary_metrics() -> tuple[str, ...]:
+    """The metrics of ``summary.csv``: the shown ones first (a reader finds the table's
+    columns in the same order), then the other summarised ones, each in table order."""
+    rest = (m for m in METRIC_TABLE.values() if m.summarised and not m.shown)
+    return tuple(m.name for m in (*table_metrics(), *rest))
+
+
+def __getattr__(name: str) -> Any:
+    # METRICS is computed on access, so it includes metrics registered after the import.
+    if name == "METRICS":
+        return episode_metrics()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # Stock within this many units of a band edge counts as on the edge (float noise).
 _EDGE = 1e-9
@@ -92,6 +368,7 @@ def evaluate(
     if not hasattr(policy, "act") or not hasattr(policy, "reset"):
         raise ValueError(f"policy {policy!r} lacks reset() and act(obs)")
     cfg = env.unwrapped.config
+    computed = [m for m in METRIC_TABLE.values() if m.compute is not None]
     rows, slot_rows = [], []
     bar = _progress(n_episodes, type(policy).__name__, progress)
     for k in range(n_episodes):
@@ -136,28 +413,26 @@ def evaluate(
                     }
                 )
             slots += 1
-        drug_slots = max(slots * cfg.n_drugs, 1)
-        rows.append(
-            {
-                "episode": k,
-                "seed": int(seed) + k,
-                "total_cost": acc["total"],
-                "purchase_cost": acc["purchase"],
-                "storage_cost": acc["storage"],
-                "penalty_cost": acc["penalty"],
-                "shortage_cost": acc["shortage"],
-                "shortage_rate": n_short / drug_slots,
-                "stockout_rate": n_out / drug_slots,
-                "unexpected_rate": n_over / drug_slots,
-                "fill_rate": served / demand if demand > 0 else 1.0,
-                "expired_units": expired,
-                "waste_rate": expired / accepted if accepted > 0 else 0.0,
-                "budget_used": spend / cfg.total_budget if cfg.total_budget > 0 else 0.0,
-                "return": ret,
-                "slots": slots,
-                "wall_s": time.perf_counter() - start,
-            }
+        tally = EpisodeTally(
+            config=cfg,
+            slots=slots,
+            drug_slots=max(slots * cfg.n_drugs, 1),
+            costs=acc,
+            below_band=n_short,
+            above_band=n_over,
+            stockouts=n_out,
+            served=served,
+            demand=demand,
+            expired=expired,
+            accepted=accepted,
+            spend=spend,
+            reward=ret,
         )
+        row: dict[str, Any] = {"episode": k, "seed": int(seed) + k}
+        for metric in computed:
+            row[metric.name] = metric.compute(tally)
+        row.update({"return": ret, "slots": slots, "wall_s": time.perf_counter() - start})
+        rows.append(row)
         bar.update(1)
     bar.close()
     episodes = pd.DataFrame(rows)
@@ -167,13 +442,19 @@ def evaluate(
 
 
 def summarize(
-    episodes: pd.DataFrame, by: str = "policy", metrics: tuple[str, ...] = METRICS
+    episodes: pd.DataFrame, by: str = "policy", metrics: Sequence[str] | None = None
 ) -> pd.DataFrame:
     """Mean and 95 % t-interval half-width per metric, one row per ``by`` group.
 
+    ``metrics`` defaults to every metric :func:`evaluate` computes (:func:`episode_metrics`).
     Columns: ``<metric>`` (mean) and ``<metric>_ci95`` (half-width; 0 for one episode), plus
     ``episodes``.
     """
+    if metrics is None:
+        metrics = episode_metrics()
+    missing = [m for m in metrics if m not in episodes.columns]
+    if missing:
+        raise ValueError(f"metrics {missing} are not columns of the episodes table")
     out = {}
     for name, group in episodes.groupby(by, sort=False):
         n = len(group)

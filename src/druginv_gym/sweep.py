@@ -1,10 +1,12 @@
 """``druginv sweep``: a grid of scenarios x sizes x seeds x policies as Ray tasks.
 
 Each *cell* is one held-out episode of one policy: ``(scenario, n_drugs, horizon, policy,
-seed)``. A policy is any name of :data:`druginv_gym.benchmark.DEFAULT_POLICIES`, a shipped
-agent or checkpoint (``agent:<name or path>``), or ``train:ppo`` / ``train:dqn``: an agent that
-the sweep trains first, once per scenario and size (``--train-steps`` steps, seed 0, into
-``<out>/train/``), then evaluates like the others.
+seed)``. A policy is any name of :mod:`druginv_gym.registry` (a baseline, the optimum, a shipped
+agent or checkpoint as ``agent:<name or path>``), or ``train:<algorithm>`` for a registered
+trainer (``train:ppo``, ``train:dqn``): an agent that the sweep trains first, once per scenario
+and size (``--train-steps`` steps, seed 0, into ``<out>/train/``), then evaluates like the
+others. Ray workers find the policies that packages register through entry points; a policy
+registered in Python only exists in that process, so play it with ``--local``.
 
 Cells run as Ray tasks (``ray`` is the optional ``sweep`` extra; a local Ray instance by
 default, ``--address`` to join a cluster where the package is installed), or in this process
@@ -24,7 +26,9 @@ from typing import Any
 
 import pandas as pd
 
-from druginv_gym._io import atomic_write_text, make_out_dir
+from druginv_gym import registry
+from druginv_gym.io import atomic_write_text, make_out_dir
+from druginv_gym.reporting import UserError, print_table
 
 KEY = ("scenario", "n_drugs", "horizon", "policy", "seed")
 
@@ -93,11 +97,10 @@ def train_dir(
 def run_training(
     scenario: str, n_drugs: int | None, horizon: int | None, algo: str, steps: int, logdir: str
 ) -> str:
-    """Train ``algo`` (seed 0) for the scenario, resuming from ``last.pt``; the best checkpoint."""
-    from druginv_agents import dqn, ppo
-
-    module = {"ppo": ppo, "dqn": dqn}[algo]
-    cls = ppo.PPOConfig if algo == "ppo" else dqn.DQNConfig
+    """Train ``algo`` (a registered trainer; seed 0, its ``sweep_overrides``) for the scenario,
+    resuming from ``last.pt``; returns the best checkpoint."""
+    trainer = registry.get_trainer(algo)
+    cls, train = trainer.resolve()
     env_kwargs: dict[str, Any] = {"scenario": scenario}
     if n_drugs is not None:
         env_kwargs["n_drugs"] = n_drugs
@@ -107,9 +110,8 @@ def run_training(
     done = logdir_p / "done.json"
     if not done.exists():
         last = logdir_p / "last.pt"
-        extra = {"num_envs": 8, "eval_every": 5, "checkpoint_every": 1} if algo == "ppo" else {}
-        cfg = cls(env_kwargs=env_kwargs, total_steps=steps, seed=0, **extra)
-        module.train(cfg, logdir=logdir_p, resume=last if last.exists() else None, progress=False)
+        cfg = cls(env_kwargs=env_kwargs, total_steps=steps, seed=0, **trainer.sweep_overrides)
+        train(cfg, logdir=logdir_p, resume=last if last.exists() else None, progress=False)
         atomic_write_text(done, json.dumps({"algo": algo, "steps": steps}))
     best = logdir_p / "best.pt"
     return str(best if best.exists() else logdir_p / "last.pt")
@@ -122,7 +124,10 @@ def run_cell(cell: dict[str, Any], tune_episodes: int, checkpoint: str | None = 
 
     start = time.perf_counter()
     policy = cell["policy"]
-    name = f"agent:{checkpoint}" if policy.startswith("train:") else policy
+    if policy.startswith("train:"):
+        name = f"{registry.get_trainer(policy.split(':', 1)[1]).plays}:{checkpoint}"
+    else:
+        name = policy
     spec = _spec(cell, tune_episodes, name)
     env, agent, source = make_policy(name, spec, tune_baselines(spec, progress=False))
     row = evaluate(env, agent, 1, cell["seed"]).iloc[0].to_dict()
@@ -255,10 +260,37 @@ def add_gap(table: pd.DataFrame) -> pd.DataFrame:
     return table.assign(gap_to_optimum=table.total_cost.to_numpy() / ref - 1.0)
 
 
+def default_sweep_policies() -> list[str]:
+    """The benchmark's default set without the names the sweep refuses (``dqn``, ``ppo``):
+    the optimum and every default baseline."""
+    return [p for p in registry.default_policies() if not registry.get_policy(p).sweep_refusal]
+
+
+def check_policy(name: str) -> None:
+    """``UserError`` unless the sweep can play ``name``: a registered policy it does not
+    refuse, or ``train:<trainer>``."""
+    trainers = [t.name for t in registry.trainers()]
+    if name.startswith("train:"):
+        if name.split(":", 1)[1] not in trainers:
+            use = " or ".join(f"train:{t}" for t in trainers) or "no trainer is installed"
+            raise UserError(f"unknown policy {name!r}: use {use}")
+        return
+    try:
+        entry, _ = registry.resolve(name)
+    except ValueError:
+        plain = [p for p in registry.policy_names() if not registry.get_policy(p).sweep_refusal]
+        more = [e.pattern() for e in registry.policies() if e.takes_argument]
+        more += [f"'train:{t}'" for t in trainers]
+        tail = (", ".join(more[:-1]) + " or " if len(more) > 1 else "") + "".join(more[-1:])
+        raise UserError(
+            f"unknown policy {name!r}; choose from {plain}" + (f", {tail}" if tail else "")
+        ) from None
+    if entry.sweep_refusal:
+        raise UserError(f"policy {name!r}: {entry.sweep_refusal}")
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from druginv_gym.benchmark import DEFAULT_POLICIES, SUMMARY_METRICS
-    from druginv_gym.cli import UserError, _print_table
-    from druginv_gym.evaluation import summarize
+    from druginv_gym.evaluation import summarize, summary_metrics
     from druginv_gym.scenarios import make_scenario
 
     for flag, value in (
@@ -274,17 +306,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                 make_scenario(s, n_drugs=n, horizon=args.horizon)
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    policies = args.policies or [p for p in DEFAULT_POLICIES if p not in ("dqn", "ppo")]
+    policies = args.policies or default_sweep_policies()
     for p in policies:
-        if p not in DEFAULT_POLICIES and not p.startswith(("agent:", "train:")):
-            raise UserError(
-                f"unknown policy {p!r}; choose from {list(DEFAULT_POLICIES)}, 'agent:<name or "
-                "path>', 'train:ppo' or 'train:dqn'"
-            )
-        if p.startswith("train:") and p not in ("train:ppo", "train:dqn"):
-            raise UserError(f"unknown policy {p!r}: use train:ppo or train:dqn")
-        if p in ("dqn", "ppo"):
-            raise UserError(f"policy {p!r}: name a shipped agent, e.g. agent:{p}-paper-30")
+        check_policy(p)
     cells = make_cells(args.scenarios, args.n_drugs or [None], args.horizon, policies, seeds)
     try:
         table = run_sweep(
@@ -305,13 +329,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             for r in table.itertuples()
         ]
     )
-    summary = summarize(table, by="group", metrics=SUMMARY_METRICS)
-    _print_table(f"sweep: {len(cells)} cells", summary)
+    summary = summarize(table, by="group", metrics=summary_metrics())
+    print_table(f"sweep: {len(cells)} cells", summary)
     print(f"wrote {Path(args.out) / 'sweep.csv'}")
     return 0
 
 
 def add_sweep_parser(sub: Any, examples: str) -> None:
+    refused = [e.name for e in registry.policies() if e.sweep_refusal]
     p = sub.add_parser(
         "sweep",
         help="a grid of scenarios x sizes x seeds x policies as Ray tasks (resumable)",
@@ -328,8 +353,13 @@ def add_sweep_parser(sub: Any, examples: str) -> None:
         "--policies",
         nargs="+",
         default=None,
-        help="baselines, hindsight-optimal, agent:<name|path>, train:ppo, train:dqn "
-        "(default: the optimum and every baseline)",
+        help=(
+            "any policy of `druginv benchmark --help`"
+            + (f" but {', '.join(refused)}" if refused else "")
+            + "; "
+            + (" ".join(f"train:{t.name}" for t in registry.trainers()) or "no trainer")
+            + " to train one first (default: the optimum and every baseline)"
+        ).replace("%", "%%"),
     )
     p.add_argument("--train-steps", type=int, default=50_000, help="steps of each train:* run")
     p.add_argument("--tune-episodes", type=int, default=4)

@@ -21,8 +21,8 @@ from typing import Any, ClassVar
 import numpy as np
 from tqdm.auto import tqdm
 
-from druginv_gym._io import atomic_write, load_torch_payload
 from druginv_gym.forecasting.base import check_history, check_horizon, check_series
+from druginv_gym.io import atomic_write, load_torch_payload
 
 __all__ = [
     "CNNLSTMForecaster",

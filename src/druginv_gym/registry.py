@@ -1,0 +1,588 @@
+"""The public policy registry: every policy and trainer the command line and the benchmark know.
+
+Why a registry: this package must never import the agents' package (layers point one way), yet
+``druginv benchmark`` plays agents and ``druginv train`` trains them. So every policy is an
+*entry* that says how to build it for a :class:`~druginv_gym.benchmark.BenchmarkSpec`, how to
+tune it first, its one-line help, and where it stands in the benchmark's default set; the
+benchmark (:func:`~druginv_gym.benchmark.make_policy`, ``BenchmarkSpec`` validation), the
+command line (choices, help) and the sweep read the entries and nothing else.
+
+* :func:`register_policy`: a policy name, or a *family* that takes an argument after a colon
+  (``agent:<shipped name or .pt path>``), with names that resolve to it
+  (``druginv evaluate ppo-paper-70`` means ``agent:ppo-paper-70``).
+* :func:`register_trainer`: ``druginv train <name>`` and the sweep's ``train:<name>``.
+* :func:`register_training_curves`: validation curves for the benchmark's Fig. 4.
+
+The hindsight optimum and the baselines are registered here. Other packages register theirs
+through the entry-point group ``druginv_gym.policies`` (:data:`ENTRY_POINT_GROUP`), the way
+pytest finds plugins: each entry point names a function without arguments that calls the
+functions above. ``druginv_agents`` registers ``dqn``, ``ppo``, ``agent:<...>``, its trainers
+and its curves that way (``druginv_agents.plugin``). Entry points are loaded once, on the first
+question asked of the registry (never on ``import druginv_gym``); one that fails to load is
+skipped, whatever it registered is undone, and a :class:`PluginWarning` names it.
+
+Example::
+
+    from druginv_gym import registry
+    registry.register_policy("order-nothing", registry.rule(OrderNothing), help="never orders")
+    registry.default_policies()        # ('hindsight-optimal', 'dqn', 'ppo', ...)
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from numbers import Real
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import gymnasium as gym
+    import pandas as pd
+
+    from druginv_gym.benchmark import BenchmarkSpec
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "KINDS",
+    "PluginWarning",
+    "PolicyEntry",
+    "Trainer",
+    "default_policies",
+    "get_policy",
+    "get_trainer",
+    "load_plugins",
+    "policies",
+    "policy_names",
+    "register_policy",
+    "register_trainer",
+    "register_training_curves",
+    "resolve",
+    "resolve_alias",
+    "rule",
+    "trainers",
+    "training_curves",
+    "unregister_policy",
+    "unregister_trainer",
+]
+
+#: The entry-point group third-party packages register their policies in.
+ENTRY_POINT_GROUP = "druginv_gym.policies"
+#: What a policy is to the benchmark: the ``optimum`` (the lower bound), an ``agent`` (compared
+#: against the baselines in ``summary.md``, its training curve drawn), or a ``baseline``.
+KINDS = ("optimum", "agent", "baseline")
+
+#: ``build(spec, params, argument) -> (env, policy, label)``: the env the policy plays on, the
+#: policy (``reset()``, ``act(obs)``) and what it is, in a few words (a checkpoint's name, the
+#: tuned levels), for ``summary.md`` and ``run.json``. ``params`` are the tuner's result
+#: (empty without a tuner); ``argument`` is the text after the colon for a family, else None.
+Factory = Callable[["BenchmarkSpec", Mapping[str, float], "str | None"], "tuple[gym.Env, Any, str]"]
+#: ``tune(spec, progress) -> params``: parameters chosen on training seeds, before the run.
+Tuner = Callable[["BenchmarkSpec", "bool | None"], "dict[str, float]"]
+
+
+class PluginWarning(UserWarning):
+    """An entry point of :data:`ENTRY_POINT_GROUP` failed to load (it is skipped)."""
+
+
+@dataclass(frozen=True)
+class PolicyEntry:
+    """One policy name (or family of names) the benchmark, the CLI and the sweep accept.
+
+    Args:
+        name: what users type (no colon); a family's members are ``<name>:<argument>``.
+        build: the :data:`Factory`.
+        help: one line for ``--help``.
+        kind: one of :data:`KINDS`.
+        default_order: its place in the benchmark's default set (sorted by it; built-ins:
+            0 hindsight-optimal, 10 dqn, 20 ppo, 30 over-provisioning, 40 ski-rental,
+            50 max-min, 60 base-stock, 70 (s,S)); None: played only when asked for. For
+            baselines this set also chooses the baselines the agents are compared against.
+        tune: the :data:`Tuner` (None: built with no parameters).
+        takes_argument: a family (``agent:<...>``); not tunable, not in the default set.
+        metavar: what a family's argument is, for messages (``'agent:<name or path>'``).
+        aliases: the bare names that stand for ``<name>:<alias>`` on the command line
+            (shipped agents); a function, asked when needed, because the list may change.
+        accepts: other bare names the family takes (a checkpoint path), with
+            ``accepts_help`` naming them in messages (``"a checkpoint path"``).
+        skip_errors: exceptions that, raised while building it, make the benchmark skip it
+            with a note instead of failing (an agent whose package is missing).
+        sweep_refusal: why ``druginv sweep`` refuses this name (None: the sweep plays it).
+        requires: what to install when building it raises ImportError
+            (``"druginv-gym[torch]"``).
+    """
+
+    name: str
+    build: Factory
+    help: str
+    kind: str = "baseline"
+    default_order: float | None = None
+    tune: Tuner | None = None
+    takes_argument: bool = False
+    metavar: str = "argument"
+    aliases: Callable[[], Iterable[str]] | None = None
+    accepts: Callable[[str], bool] | None = None
+    accepts_help: str | None = None
+    skip_errors: tuple[type[BaseException], ...] = ()
+    sweep_refusal: str | None = None
+    requires: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name or ":" in self.name:
+            raise ValueError(f"policy name = {self.name!r} must be a non-empty string without ':'")
+        where = f"policy {self.name!r}"
+        if not callable(self.build):
+            raise ValueError(f"{where}: build = {self.build!r} is not callable")
+        if not isinstance(self.help, str) or not self.help or "\n" in self.help:
+            raise ValueError(f"{where}: help = {self.help!r} must be one non-empty line")
+        if self.kind not in KINDS:
+            raise ValueError(f"{where}: kind = {self.kind!r} must be one of {list(KINDS)}")
+        if self.default_order is not None and (
+            isinstance(self.default_order, bool) or not isinstance(self.default_order, Real)
+        ):
+            raise ValueError(f"{where}: default_order = {self.default_order!r} is not a number")
+        for fn in ("tune", "aliases", "accepts"):
+            value = getattr(self, fn)
+            if value is not None and not callable(value):
+                raise ValueError(f"{where}: {fn} = {value!r} is not callable")
+        if not isinstance(self.takes_argument, bool):
+            raise ValueError(f"{where}: takes_argument = {self.takes_argument!r} is not a bool")
+        if self.takes_argument and (self.default_order is not None or self.tune is not None):
+            raise ValueError(
+                f"{where}: a family (takes_argument=True) is neither tuned nor in the default set"
+            )
+        if not self.takes_argument and (self.aliases or self.accepts):
+            raise ValueError(f"{where}: aliases and accepts need takes_argument=True")
+        if (self.accepts is None) != (self.accepts_help is None):
+            raise ValueError(f"{where}: accepts and accepts_help go together")
+        errors = self.skip_errors
+        if not isinstance(errors, tuple) or not all(
+            isinstance(e, type) and issubclass(e, BaseException) for e in errors
+        ):
+            raise ValueError(f"{where}: skip_errors = {errors!r} must be a tuple of exceptions")
+        for text in ("metavar", "accepts_help", "sweep_refusal", "requires"):
+            value = getattr(self, text)
+            if value is not None and not isinstance(value, str):
+                raise ValueError(f"{where}: {text} = {value!r} is not a string")
+
+    def usage(self) -> str:
+        """How to write it: ``max-min``, or ``agent:<name or path>`` for a family."""
+        return f"{self.name}:<{self.metavar}>" if self.takes_argument else self.name
+
+    def pattern(self) -> str:
+        """:meth:`usage` quoted, for messages: ``'agent:<name or path>'``."""
+        return f"'{self.usage()}'"
+
+    def alias_names(self) -> list[str]:
+        """The family's aliases now (none when its package cannot list them)."""
+        if self.aliases is None:
+            return []
+        try:
+            return [str(a) for a in self.aliases()]
+        except ImportError:
+            return []
+
+
+#: ``train(cfg, logdir, resume, progress) -> policy``: trains from a configuration, writes
+#: ``last.pt`` (resumable) and ``best.pt`` into ``logdir``, returns the best policy with
+#: ``meta["best_eval_cost"]`` and ``meta["global_step"]``.
+TrainFn = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class Trainer:
+    """A training algorithm: ``druginv train <name>`` and the sweep's ``train:<name>``.
+
+    Args:
+        name: the algorithm's name (no colon).
+        load: returns ``(config_class, train)``; called only when training, so that listing
+            the trainers (``druginv --help``) never imports a deep-learning framework. The
+            config class is a dataclass with (at least) ``env_kwargs``, ``seed`` and
+            ``device`` fields, validated on construction.
+        help: one line for ``--help``.
+        plays: the policy family that plays its checkpoints (``agent``: ``agent:<best.pt>``).
+        sweep_overrides: configuration fields of the sweep's short training runs.
+        requires: what to install when ``load`` raises ImportError.
+    """
+
+    name: str
+    load: Callable[[], tuple[type, TrainFn]]
+    help: str
+    plays: str = "agent"
+    sweep_overrides: Mapping[str, Any] = field(default_factory=dict)
+    requires: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name or ":" in self.name:
+            raise ValueError(f"trainer name = {self.name!r} must be a non-empty string without ':'")
+        if not callable(self.load):
+            raise ValueError(f"trainer {self.name!r}: load = {self.load!r} is not callable")
+        if not isinstance(self.help, str) or not self.help or "\n" in self.help:
+            raise ValueError(f"trainer {self.name!r}: help = {self.help!r} must be one line")
+        if not isinstance(self.sweep_overrides, Mapping):
+            raise ValueError(
+                f"trainer {self.name!r}: sweep_overrides = {self.sweep_overrides!r} is not a "
+                "mapping"
+            )
+
+    def resolve(self) -> tuple[type, TrainFn]:
+        """``(config_class, train)``, imported now; ImportError when its package is missing."""
+        config_cls, train = self.load()
+        if not isinstance(config_cls, type) or not callable(train):
+            raise ValueError(
+                f"trainer {self.name!r}: load() gave {(config_cls, train)!r}, not "
+                "(config class, train function)"
+            )
+        return config_cls, train
+
+
+_lock = threading.RLock()
+_policies: dict[str, PolicyEntry] = {}
+_trainers: dict[str, Trainer] = {}
+_curves: list[Callable[[], pd.DataFrame | None]] = []
+_plugins_loaded = False
+
+
+def register_policy(
+    name: str,
+    build: Factory,
+    *,
+    help: str,
+    kind: str = "baseline",
+    default_order: float | None = None,
+    tune: Tuner | None = None,
+    takes_argument: bool = False,
+    metavar: str = "argument",
+    aliases: Callable[[], Iterable[str]] | None = None,
+    accepts: Callable[[str], bool] | None = None,
+    accepts_help: str | None = None,
+    skip_errors: tuple[type[BaseException], ...] = (),
+    sweep_refusal: str | None = None,
+    requires: str | None = None,
+    overwrite: bool = False,
+) -> PolicyEntry:
+    """Add a policy (see :class:`PolicyEntry` for the arguments) and return its entry.
+
+    ``ValueError`` for a bad field, or a name already registered unless ``overwrite``
+    (which keeps the name's place among the others).
+    """
+    entry = PolicyEntry(
+        name=name,
+        build=build,
+        help=help,
+        kind=kind,
+        default_order=default_order,
+        tune=tune,
+        takes_argument=takes_argument,
+        metavar=metavar,
+        aliases=aliases,
+        accepts=accepts,
+        accepts_help=accepts_help,
+        skip_errors=tuple(skip_errors),
+        sweep_refusal=sweep_refusal,
+        requires=requires,
+    )
+    with _lock:
+        if name in _policies and not overwrite:
+            raise ValueError(f"policy {name!r} is already registered (pass overwrite=True)")
+        _policies[name] = entry
+    return entry
+
+
+def unregister_policy(name: str) -> PolicyEntry:
+    """Remove a policy and return its entry; ``ValueError`` listing the known ones."""
+    load_plugins()
+    with _lock:
+        if name not in _policies:
+            raise ValueError(f"unknown policy {name!r}; registered: {list(_policies)}")
+        return _policies.pop(name)
+
+
+def register_trainer(
+    name: str,
+    load: Callable[[], tuple[type, TrainFn]],
+    *,
+    help: str,
+    plays: str = "agent",
+    sweep_overrides: Mapping[str, Any] | None = None,
+    requires: str | None = None,
+    overwrite: bool = False,
+) -> Trainer:
+    """Add a training algorithm (see :class:`Trainer`) and return it; ``ValueError`` for a bad
+    field, or a name already registered unless ``overwrite``."""
+    trainer = Trainer(
+        name=name,
+        load=load,
+        help=help,
+        plays=plays,
+        sweep_overrides=dict(sweep_overrides or {}),
+        requires=requires,
+    )
+    with _lock:
+        if name in _trainers and not overwrite:
+            raise ValueError(f"trainer {name!r} is already registered (pass overwrite=True)")
+        _trainers[name] = trainer
+    return trainer
+
+
+def unregister_trainer(name: str) -> Trainer:
+    """Remove a trainer and return it; ``ValueError`` listing the known ones."""
+    load_plugins()
+    with _lock:
+        if name not in _trainers:
+            raise ValueError(f"unknown trainer {name!r}; registered: {list(_trainers)}")
+        return _trainers.pop(name)
+
+
+def register_training_curves(provider: Callable[[], pd.DataFrame | None]) -> None:
+    """Add a source of training curves for the benchmark's Fig. 4: ``provider()`` returns a
+    table with columns ``agent`` (a policy's label, e.g. ``ppo-paper-70``), ``tag``
+    (``eval_cost`` is drawn), ``step``, ``value`` and ``wall_s``, or None when it has none."""
+    if not callable(provider):
+        raise ValueError(f"provider = {provider!r} is not callable")
+    with _lock:
+        _curves.append(provider)
+
+
+def _entry_points() -> Iterable[metadata.EntryPoint]:
+    return metadata.entry_points(group=ENTRY_POINT_GROUP)
+
+
+def load_plugins() -> None:
+    """Load the entry points of :data:`ENTRY_POINT_GROUP` (once per process; later calls do
+    nothing). A plugin that raises is skipped with a :class:`PluginWarning` naming it, and
+    what it had registered before failing is undone, so it never half-registers."""
+    global _plugins_loaded
+    with _lock:
+        if _plugins_loaded:
+            return
+        _plugins_loaded = True
+        for ep in _entry_points():
+            before = (dict(_policies), dict(_trainers), list(_curves))
+            try:
+                hook = ep.load()
+                if not callable(hook):
+                    raise TypeError(f"{ep.value} is not a function")
+                hook()
+            except Exception as exc:
+                _policies.clear()
+                _policies.update(before[0])
+                _trainers.clear()
+                _trainers.update(before[1])
+                _curves[:] = before[2]
+                warnings.warn(
+                    f"druginv_gym: the policy plugin {ep.name!r} ({ep.value}) of entry-point "
+                    f"group {ENTRY_POINT_GROUP!r} failed to load and is skipped: "
+                    f"{type(exc).__name__}: {exc}",
+                    PluginWarning,
+                    stacklevel=2,
+                )
+
+
+def policies() -> tuple[PolicyEntry, ...]:
+    """Every entry, in registration order (built-ins first, then the plugins')."""
+    load_plugins()
+    return tuple(_policies.values())
+
+
+def policy_names() -> tuple[str, ...]:
+    """The names that are whole policies (not families), in registration order."""
+    return tuple(e.name for e in policies() if not e.takes_argument)
+
+
+def default_policies() -> tuple[str, ...]:
+    """The benchmark's default set, in table order (``default_order``, then registration)."""
+    chosen = [e for e in policies() if e.default_order is not None]
+    return tuple(e.name for e in sorted(chosen, key=lambda e: e.default_order))
+
+
+def get_policy(name: str) -> PolicyEntry:
+    """The entry registered as ``name`` (a family by its bare name: ``"agent"``)."""
+    load_plugins()
+    try:
+        return _policies[name]
+    except (KeyError, TypeError):
+        raise ValueError(_unknown(name)) from None
+
+
+def _unknown(name: Any, bare: bool = False) -> str:
+    """``unknown policy ...; choose from [...]``, listing every plain name (and with ``bare``
+    the families' aliases) and each family's pattern."""
+    families = [e for e in policies() if e.takes_argument]
+    known = list(policy_names())
+    if bare:
+        known += [a for f in families for a in f.alias_names()]
+        extra = [f.accepts_help for f in families if f.accepts_help]
+    else:
+        extra = [f.pattern() for f in families]
+    return f"unknown policy {name!r}; choose from {known}" + "".join(f" or {x}" for x in extra)
+
+
+def resolve(name: str) -> tuple[PolicyEntry, str | None]:
+    """``(entry, argument)`` of a policy name: ``"max-min"`` -> (max-min, None),
+    ``"agent:ppo-paper-70"`` -> (agent, "ppo-paper-70"). ``ValueError`` listing the known
+    names for an unknown one, a family without its argument, or an argument to a plain name."""
+    load_plugins()
+    if not isinstance(name, str):
+        raise ValueError(_unknown(name))
+    if name in _policies:
+        entry = _policies[name]
+        if entry.takes_argument:
+            raise ValueError(f"policy {name!r} needs an argument: {entry.pattern()}")
+        return entry, None
+    head, sep, arg = name.partition(":")
+    entry = _policies.get(head) if sep else None
+    if entry is None:
+        raise ValueError(_unknown(name))
+    if not entry.takes_argument:
+        raise ValueError(f"policy {head!r} takes no argument (got {name!r})")
+    if not arg:
+        raise ValueError(f"policy {name!r} needs an argument: {entry.pattern()}")
+    return entry, arg
+
+
+def resolve_alias(name: str) -> str:
+    """A command-line name as the benchmark spells it: a registered name stays, a family's
+    alias or accepted bare name becomes ``<family>:<name>`` (``ppo-paper-70`` ->
+    ``agent:ppo-paper-70``). ``ValueError`` listing the known names otherwise."""
+    try:
+        resolve(name)
+        return name
+    except ValueError:
+        pass
+    for family in (e for e in policies() if e.takes_argument):
+        if name in family.alias_names() or (family.accepts is not None and family.accepts(name)):
+            return f"{family.name}:{name}"
+    raise ValueError(_unknown(name, bare=True))
+
+
+def trainers() -> tuple[Trainer, ...]:
+    """Every training algorithm, in registration order."""
+    load_plugins()
+    return tuple(_trainers.values())
+
+
+def get_trainer(name: str) -> Trainer:
+    """The trainer ``name``; ``ValueError`` listing the known ones."""
+    load_plugins()
+    if name not in _trainers:
+        raise ValueError(f"unknown trainer {name!r}; choose from {list(_trainers)}")
+    return _trainers[name]
+
+
+def training_curves() -> pd.DataFrame | None:
+    """Every provider's training curves in one table (None when no provider has any)."""
+    load_plugins()
+    frames = [f for f in (provider() for provider in list(_curves)) if f is not None]
+    if not frames:
+        return None
+    if len(frames) == 1:
+        return frames[0]
+    import pandas as pd
+
+    return pd.concat(frames, ignore_index=True)
+
+
+def rule(factory: Callable[..., Any], env_id: str = "DrugRefill-v0") -> Factory:
+    """The :data:`Factory` of a policy built as ``factory(env, **params)`` on the spec's
+    scenario under ``env_id``: what a rule-based baseline needs. Its label lists the tuned
+    parameters (``level=1.25``), or says ``defaults``."""
+    if not callable(factory):
+        raise ValueError(f"factory = {factory!r} is not callable")
+
+    def build(
+        spec: BenchmarkSpec, params: Mapping[str, float], argument: str | None
+    ) -> tuple[gym.Env, Any, str]:
+        env = spec.make_env(env_id)
+        label = ", ".join(f"{k}={v:g}" for k, v in params.items()) or "defaults"
+        return env, factory(env, **params), label
+
+    build.__qualname__ = f"rule({getattr(factory, '__qualname__', factory)!s})"
+    return build
+
+
+# --- the built-ins: the hindsight optimum and the baselines ---------------------------------
+
+
+def _optimum(
+    spec: BenchmarkSpec, params: Mapping[str, float], argument: str | None
+) -> tuple[gym.Env, Any, str]:
+    env = spec.make_env()
+    from druginv_gym.solvers import HindsightOracle
+
+    return env, HindsightOracle(env), "Ipopt on the known trace"
+
+
+def _baseline(class_name: str) -> Factory:
+    """A :func:`rule` for a class of :mod:`druginv_gym.baselines`, imported when built."""
+
+    def make(env: gym.Env, **params: float) -> Any:
+        from druginv_gym import baselines
+
+        return getattr(baselines, class_name)(env, **params)
+
+    make.__qualname__ = class_name
+    return rule(make)
+
+
+def _tune_base_stock(spec: BenchmarkSpec, progress: bool | None) -> dict[str, float]:
+    from druginv_gym.baselines import tune_base_stock
+
+    base, _ = tune_base_stock(spec.make_env(), n_episodes=spec.tune_episodes, progress=progress)
+    return {"level": base.level}
+
+
+def _tune_ss(spec: BenchmarkSpec, progress: bool | None) -> dict[str, float]:
+    from druginv_gym.baselines import tune_ss
+
+    ss, _ = tune_ss(spec.make_env(), n_episodes=spec.tune_episodes, progress=progress)
+    return {"s_level": ss.s_level, "S_level": ss.S_level}
+
+
+register_policy(
+    "hindsight-optimal",
+    _optimum,
+    help="Ipopt on the known trace: the lower bound every cost is compared with",
+    kind="optimum",
+    default_order=0,
+    requires="druginv-gym[solver]",
+)
+register_policy(
+    "over-provisioning",
+    _baseline("OverProvisioning"),
+    help="cover two slots of average demand with a 30 % margin (the paper's costly rule)",
+    default_order=30,
+)
+register_policy(
+    "ski-rental",
+    _baseline("SkiRental"),
+    help="online rent-or-buy: run lean until the lean slots have cost a purchase",
+    default_order=40,
+)
+register_policy(
+    "max-min",
+    _baseline("MaxMin"),
+    help="below 45 % of the band top, refill up to the band top",
+    default_order=50,
+)
+register_policy(
+    "base-stock",
+    _baseline("BaseStock"),
+    help="order up to C_lo plus a level of mean demands, tuned on training seeds",
+    default_order=60,
+    tune=_tune_base_stock,
+)
+register_policy(
+    "(s,S)",
+    _baseline("SS"),
+    help="below s, order up to S (both tuned on training seeds)",
+    default_order=70,
+    tune=_tune_ss,
+)
+register_policy(
+    "random",
+    _baseline("RandomPolicy"),
+    help="uniform samples of the action space (a sanity floor)",
+)
