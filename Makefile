@@ -30,11 +30,13 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.torch
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
+# pytest on two workers (pytest-xdist; CI has 2 cores); worksteal lets an idle worker take
+# tests queued behind a slow one, so the slow tests do not pile up on one worker.
 test: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist worksteal
 
 # The paper's comparison (druginv benchmark --help for options); results in results/paper/.
 benchmark: $(VENV)/.installed

@@ -318,10 +318,9 @@ def test_training_killed_mid_way_resumes_from_its_last_checkpoint(tmp_path):
     killed_at = 0
     while time.monotonic() < deadline:
         if last.exists():
-            try:
-                killed_at = int(load_checkpoint(last)["meta"]["update"])
-            except ValueError:  # cannot happen with atomic writes; retry rather than fail here
-                continue
+            # Checkpoints are written atomically: one read while training writes the next is
+            # whole, so a ValueError (a torn file) here is a failure, not a reason to retry.
+            killed_at = int(load_checkpoint(last)["meta"]["update"])
             if killed_at >= 5:
                 break
         time.sleep(0.02)

@@ -17,7 +17,21 @@ from druginv_gym.envs.drug_refill import DrugRefillVectorEnv
 
 from .test_properties import episodes
 
-needs_numba = pytest.mark.skipif(not dyn.numba_available(), reason="numba not installed")
+
+@pytest.fixture
+def numba_installed():
+    """Skip without numba, except in CI: CI installs the `fast` extra with the test extras, so
+    there a missing numba is a broken install and fails instead of skipping every comparison
+    with the compiled backend. (A fixture taken through `usefixtures`, so that hypothesis's
+    tests can take it without a function-scoped-fixture health check.)"""
+    if dyn.numba_available():
+        return
+    if os.environ.get("CI"):
+        pytest.fail("CI installs the `fast` extra, but numba is not installed")
+    pytest.skip('numba not installed (pip install "druginv-gym[fast]")')
+
+
+needs_numba = pytest.mark.usefixtures("numba_installed")
 
 
 @pytest.fixture
@@ -27,12 +41,18 @@ def restore_backend():
     dyn.set_backend(before)
 
 
-def test_ci_installs_the_fast_extra():
-    # CI installs the test extras with `fast`: the compiled backend must be what it tests.
+def test_default_backend_is_numba_when_installed():
+    # In a fresh process without DRUGINV_BACKEND: the compiled backend whenever numba is there
+    # (CI installs the `fast` extra, so there it must be), numpy otherwise.
+    code = "from druginv_gym import dynamics as d; print(d.get_backend(), d.numba_available())"
+    env = {k: v for k, v in os.environ.items() if k != "DRUGINV_BACKEND"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    backend, available = out.stdout.split()
+    assert available == str(dyn.numba_available())
+    assert backend == ("numba" if available == "True" else "numpy")
     if os.environ.get("CI"):
-        assert dyn.numba_available()
-        if not os.environ.get("DRUGINV_BACKEND"):
-            assert dyn.get_backend() == "numba"
+        assert available == "True", "CI installs the `fast` extra, but numba is not installed"
 
 
 def test_set_backend_names_a_bad_value(restore_backend):
@@ -40,6 +60,10 @@ def test_set_backend_names_a_bad_value(restore_backend):
         dyn.set_backend("cuda")
     dyn.set_backend("numpy")
     assert dyn.get_backend() == "numpy"
+    if not dyn.numba_available():
+        with pytest.raises(ImportError, match=r'backend "numba" needs numba'):
+            dyn.set_backend("numba")
+        assert dyn.get_backend() == "numpy"
 
 
 def test_environment_variable_chooses_the_backend():

@@ -25,14 +25,18 @@ def test_readme_python_example_runs(capsys):
 
 def test_docs_python_examples_run(capsys):
     """Every python block of the quickstart and the scenario guide runs as written."""
-    for page in ("index.md", "scenarios.md"):
-        text = (ROOT / "docs" / page).read_text()
-        namespace: dict = {}
-        for block in re.findall(r"```python\n(.*?)```", text, flags=re.S):
-            exec(compile(block, page, "exec"), namespace)
     from druginv_gym.scenarios import SCENARIOS
 
-    SCENARIOS.pop("winter", None)  # registered by the guide's example
+    try:
+        for page in ("index.md", "scenarios.md"):
+            text = (ROOT / "docs" / page).read_text()
+            namespace: dict = {}
+            blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+            assert blocks, f"{page} has no python example"
+            for block in blocks:
+                exec(compile(block, page, "exec"), namespace)
+    finally:
+        SCENARIOS.pop("winter", None)  # registered by the guide's example
     assert "winter-10" in capsys.readouterr().out
 
 

@@ -190,7 +190,9 @@ def _run(examples: int, steps: int) -> None:
 
 
 def test_fuzz_every_env_id_and_the_vector_env():
+    start = STEPS
     _run(300, 20)
+    assert STEPS - start >= 150, "the state machines hardly stepped: the invariants went unchecked"
 
 
 @pytest.mark.slow
@@ -202,3 +204,4 @@ def test_fuzz_ten_thousand_runs():
     start = STEPS
     _run(examples, 30)
     print(f"fuzz: {examples} runs, {STEPS - start} steps checked")
+    assert STEPS - start >= examples // 2, "the state machines hardly stepped"
