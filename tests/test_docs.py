@@ -57,3 +57,44 @@ def test_mkdocs_nav_lists_every_page():
     listed = {next(iter(item.values())) for item in nav}
     pages = {p.name for p in (ROOT / "docs").glob("*.md")}
     assert pages == listed
+
+
+def test_extending_guide_examples_run_and_leave_the_registries_as_they_were(capsys):
+    """Every python block of docs/extending.md runs as written, in order, in one namespace;
+    what the examples register is then removed again."""
+    from druginv_gym import registry
+    from druginv_gym.evaluation import METRIC_TABLE
+    from druginv_gym.exogenous import PROCESSES, unregister_process
+    from druginv_gym.forecasting import FORECASTERS, unregister_forecaster
+    from druginv_gym.scenarios import SCENARIOS
+
+    def state():
+        names = list(METRIC_TABLE)
+        return set(SCENARIOS), set(PROCESSES), set(FORECASTERS), registry.policy_names(), names
+
+    before = state()
+    text = (ROOT / "docs" / "extending.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert len(blocks) >= 7, "one example per kind of extension"
+    try:
+        namespace: dict = {}
+        for block in blocks:
+            exec(compile(block, "extending.md", "exec"), namespace)
+    finally:
+        SCENARIOS.pop("quiet", None)
+        for kind in ("poisson", "flat_price"):
+            if kind in PROCESSES:
+                unregister_process(kind)
+        if "drift" in FORECASTERS:
+            unregister_forecaster("drift")
+    out = capsys.readouterr().out
+    for shown in (
+        "quiet-3",
+        "poisson",
+        "slot cost per env",
+        "half-range",
+        "cost/slot",
+        "[[4. 5.]]",
+    ):
+        assert shown in out, shown
+    assert state() == before

@@ -6,13 +6,14 @@ with :func:`druginv_gym.dynamics.flow_step` (the model's readable numpy specific
 box actions on the compiled backend, with one call of
 :func:`druginv_gym._kernels.step_box_kernel` (the same formulas compiled), and builds
 observations and info. Everything here is batched: a single env is a core with ``B = 1`` whose
-env drops the batch axis (:func:`unbatch_info`); the native vector env is a core with
-``B = num_envs`` plus autoreset. Nothing here re-implements the dynamics.
+env shows the one-env view of each step's :class:`StepInfo`; the native vector env is a core
+with ``B = num_envs`` plus autoreset, showing the batched view. Nothing here re-implements the
+dynamics.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 from gymnasium import spaces
@@ -49,6 +50,7 @@ INFO_SOURCES = {
     "drug_costs": "total",
 }
 PER_DRUG_INFO = tuple(k for k in INFO_SOURCES if k != "drug_costs")
+_N_PER_DRUG = len(PER_DRUG_INFO)
 #: Keys of ``info["costs"]``, and the row of each one (and of ``spend``) in a slot's per-env
 #: sums (:data:`druginv_gym._kernels.SUM_ROWS`).
 _COST_KEYS = (*COST_TERMS, "total")
@@ -76,6 +78,56 @@ def as_action_array(action: Any) -> np.ndarray:
         return np.asarray(action)
     except Exception as exc:  # ragged lists and the like
         raise ActionError(f"action could not be read as an array: {exc}") from None
+
+
+class StepInfo(NamedTuple):
+    """What one step of ``B`` envs reports, and its two views: :meth:`batched` for a vector
+    env, :meth:`single` for a batch of one (the single env's ``info``). Building the view from
+    these arrays (not a batched dict unbatched afterwards) keeps the single env's step lean.
+    """
+
+    #: per-drug arrays ``(B, N)``: one per :data:`INFO_SOURCES` key for a played slot; the
+    #: :data:`PER_DRUG_INFO` ones for a sequential decision that plays no slot
+    rows: list[np.ndarray]
+    #: ``(6, B)`` per-env sums (rows :data:`druginv_gym._kernels.SUM_ROWS`); ``None`` when no
+    #: slot was played (then ``costs`` are zeros and there is no ``spend`` or ``drug_costs``)
+    sums: np.ndarray | None
+    #: slots played after the step
+    t: int
+    #: more per-env arrays ``(B,)`` (the sequential id's ``drug`` and ``slot_done``)
+    extra: tuple[tuple[str, np.ndarray], ...] = ()
+
+    def batched(self) -> dict[str, Any]:
+        """``info`` of a vector env: per-drug arrays ``(B, N)``, per-env arrays ``(B,)``."""
+        info: dict[str, Any] = dict(zip(PER_DRUG_INFO, self.rows[:_N_PER_DRUG], strict=True))
+        sums = self.sums
+        b = self.rows[0].shape[0]
+        if sums is None:
+            info["costs"] = {k: np.zeros(b) for k in _COST_KEYS}
+        else:
+            info["spend"] = sums[_SUM_ROW["spend"]]
+            info["costs"] = {k: sums[_SUM_ROW[k]] for k in _COST_KEYS}
+            info["drug_costs"] = self.rows[-1]
+        info["t"] = np.full(b, self.t)
+        info.update(self.extra)
+        return info
+
+    def single(self) -> dict[str, Any]:
+        """``info`` of a single env (a batch of one): per-drug arrays ``(N,)`` (views), per-env
+        values as Python scalars, ``costs`` a dict of floats."""
+        rows = self.rows[:_N_PER_DRUG]
+        info: dict[str, Any] = {k: r[0] for k, r in zip(PER_DRUG_INFO, rows, strict=True)}
+        if self.sums is None:
+            info["costs"] = dict.fromkeys(_COST_KEYS, 0.0)
+        else:
+            sums = self.sums[:, 0].tolist()
+            info["spend"] = sums[_SUM_ROW["spend"]]
+            info["costs"] = {k: sums[_SUM_ROW[k]] for k in _COST_KEYS}
+            info["drug_costs"] = self.rows[-1][0]
+        info["t"] = self.t
+        for key, value in self.extra:
+            info[key] = value[0].item()
+        return info
 
 
 class RefillCore:
@@ -184,8 +236,10 @@ class RefillCore:
         return names + list(self.global_features)
 
     # ------------------------------------------------------------------ reset
-    def reset(self, traces: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, Any]]:
-        """Start all episodes on ``traces`` (each field ``(B, T, N)``)."""
+    def reset(self, traces: dict[str, np.ndarray]) -> np.ndarray:
+        """Start all episodes on ``traces`` (each field ``(B, T, N)``); returns the first
+        observation ``(B, D)`` (the reset ``info`` is ``stock``, :attr:`flow`'s level, and
+        ``t = 0``)."""
         c = self.config
         self.exo = {k: np.ascontiguousarray(traces[k], dtype=np.float64) for k in TRACE_FIELDS}
         self.price = self.exo["base_price"] + self.exo["premium"]
@@ -193,7 +247,7 @@ class RefillCore:
         self.flow = FlowState(c, self.num_envs)
         self.last_demand = np.broadcast_to(c.demand_mean, (self.num_envs, c.n_drugs)).copy()
         self.pending = np.zeros((self.num_envs, c.n_drugs))
-        return self.observe(), {"stock": self.flow.level, "t": np.full(self.num_envs, self.t)}
+        return self.observe()
 
     # ------------------------------------------------------------------ actions
     def decode(self, action: Any) -> np.ndarray:
@@ -246,12 +300,12 @@ class RefillCore:
         return self.config.refill_lo + frac * self._range
 
     # ------------------------------------------------------------------ step
-    def step(self, action: Any) -> tuple[np.ndarray, np.ndarray, bool, dict[str, Any]]:
+    def step(self, action: Any) -> tuple[np.ndarray, np.ndarray, bool, StepInfo]:
         """Advance every episode by one env step.
 
-        Returns ``(obs (B, D) float32, reward (B,) float64, terminated, info)``; ``terminated``
-        is one bool for the whole batch (episodes run in lock-step); ``info`` is batched
-        (per-drug arrays ``(B, N)``, per-env arrays ``(B,)``).
+        Returns ``(obs (B, D) float32, reward (B,) float64, terminated, report)``;
+        ``terminated`` is one bool for the whole batch (episodes run in lock-step); the env
+        shows ``report`` (a :class:`StepInfo`) as its ``info``.
         """
         if self.t >= self.config.horizon:
             raise RuntimeError("episode is over: call reset() before step()")
@@ -278,17 +332,18 @@ class RefillCore:
             self.last_demand.copy() if src == "demand" else getattr(outcome, src)
             for src in INFO_SOURCES.values()
         ]
-        info = self._info(rows, sums)
+        extra: tuple[tuple[str, np.ndarray], ...] = ()
         if self.mode == "sequential":
-            info["drug"] = np.full(b, int(self.config.priority[-1]))
-            info["slot_done"] = np.ones(b, dtype=bool)
+            last = int(self.config.priority[-1])
+            extra = (("drug", np.full(b, last)), ("slot_done", np.ones(b, dtype=bool)))
             self.cursor = 0
             self.pending = np.zeros_like(self.pending)
+        info = StepInfo(rows, sums, self.t, extra)
         return self.observe(), reward, self.t >= self.config.horizon, info
 
     def _step_box_compiled(
         self, kernel: Any, action: Any
-    ) -> tuple[np.ndarray, np.ndarray, bool, dict[str, Any]] | None:
+    ) -> tuple[np.ndarray, np.ndarray, bool, StepInfo] | None:
         """:meth:`step` for box actions in one compiled call (``kernel``:
         :func:`druginv_gym._kernels.step_box_kernel` compiled): the same decoding, slot and
         observation as the general path, and the same values. Returns ``None``, with nothing
@@ -328,7 +383,7 @@ class RefillCore:
         flow.t = t + 1
         self.last_demand = demand[:, t]  # a view: the trace is never written
         reward = -sums[_TOTAL] / c.reward_scale
-        info = self._info([block[k] for k in _BLOCK_INFO_ROWS], sums)
+        info = StepInfo([block[k] for k in _BLOCK_INFO_ROWS], sums, flow.t)
         return obs, reward, flow.t >= horizon, info
 
     @property
@@ -437,39 +492,12 @@ class RefillCore:
         return obs
 
     # ------------------------------------------------------------------ info
-    def _pending_info(self, drug: int) -> dict[str, Any]:
-        """Info of a sequential decision that does not end the slot: nothing is played yet."""
+    def _pending_info(self, drug: int) -> StepInfo:
+        """The report of a sequential decision that does not end the slot: nothing is played
+        yet; ``ordered`` holds the units requested so far this slot."""
         b, n = self.num_envs, self.config.n_drugs
-        info: dict[str, Any] = {k: np.zeros((b, n)) for k in PER_DRUG_INFO}
-        info["stock"] = self.flow.level
-        info["costs"] = {k: np.zeros(b) for k in _COST_KEYS}
-        info["t"] = np.full(b, self.t)
-        info["ordered"] = self.pending.copy()
-        info["drug"] = np.full(b, drug)
-        info["slot_done"] = np.zeros(b, dtype=bool)
-        return info
-
-    def _info(self, rows: list[np.ndarray], sums: np.ndarray) -> dict[str, Any]:
-        """A played slot's info from its per-drug arrays (``rows``: one per
-        :data:`INFO_SOURCES` key, in order) and the per-env sums (``(6, B)``, rows
-        :data:`druginv_gym._kernels.SUM_ROWS`)."""
-        info: dict[str, Any] = dict(zip(PER_DRUG_INFO, rows[:-1], strict=True))
-        info["spend"] = sums[_SUM_ROW["spend"]]
-        info["costs"] = {k: sums[_SUM_ROW[k]] for k in _COST_KEYS}
-        info["drug_costs"] = rows[-1]
-        info["t"] = np.full(self.num_envs, self.t)
-        return info
-
-
-def unbatch_info(info: dict[str, Any]) -> dict[str, Any]:
-    """One env's view of the batched ``info`` of a batch of one: per-drug arrays ``(N,)``
-    (views), per-env values as Python scalars, ``costs`` a dict of floats."""
-    out: dict[str, Any] = {}
-    for key, value in info.items():
-        if isinstance(value, dict):
-            out[key] = {k: float(v[0]) for k, v in value.items()}
-        elif value.ndim == 1:
-            out[key] = value[0].item()
-        else:
-            out[key] = value[0]
-    return out
+        rows = {k: np.zeros((b, n)) for k in PER_DRUG_INFO}
+        rows["stock"] = self.flow.level
+        rows["ordered"] = self.pending.copy()
+        extra = (("drug", np.full(b, drug)), ("slot_done", np.zeros(b, dtype=bool)))
+        return StepInfo(list(rows.values()), None, self.t, extra)

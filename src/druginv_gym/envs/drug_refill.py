@@ -11,13 +11,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from druginv_gym.config import ScenarioConfig
-from druginv_gym.envs.core import (
-    ActionError,
-    ActionMode,
-    RefillCore,
-    as_action_array,
-    unbatch_info,
-)
+from druginv_gym.envs.core import ActionError, ActionMode, RefillCore, as_action_array
 from druginv_gym.envs.prefetch import TracePrefetch, wants_prefetch
 from druginv_gym.exogenous import TRACE_FIELDS, ExogenousTrace, as_trace, sample_exogenous
 from druginv_gym.scenarios import make_scenario
@@ -244,9 +238,9 @@ class DrugRefillEnv(gym.Env[np.ndarray, np.ndarray]):
             traces = _replay_traces(options["exogenous"], self.config, 1)
         else:
             traces = sample_exogenous(self.config, self.np_random, 1)
-        obs, info = self._core.reset(traces)
+        obs = self._core.reset(traces)
         self._exogenous = ExogenousTrace(**{k: v[0] for k, v in traces.items()})
-        return obs[0], unbatch_info(info)
+        return obs[0], {"stock": self._core.flow.level[0], "t": 0}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         if self._exogenous is None:
@@ -255,7 +249,7 @@ class DrugRefillEnv(gym.Env[np.ndarray, np.ndarray]):
             obs, reward, terminated, info = self._core.step(as_action_array(action)[None])
         except ActionError as exc:
             raise ActionError(exc.single) from None
-        return obs[0], float(reward[0]), bool(terminated), False, unbatch_info(info)
+        return obs[0], float(reward[0]), bool(terminated), False, info.single()
 
     def render(self) -> str | None:
         if self.render_mode == "ansi":
@@ -392,7 +386,10 @@ class DrugRefillVectorEnv(VectorEnv):
         self._steps = 0
         self._autoreset = False
         self._started = True
-        return self._core.reset(traces)
+        return self._core.reset(traces), self._reset_info()
+
+    def _reset_info(self) -> dict[str, Any]:
+        return {"stock": self._core.flow.level, "t": np.zeros(self.num_envs, dtype=np.int64)}
 
     def _draw_traces(self) -> dict[str, np.ndarray]:
         """The next episodes' traces from ``np_random`` (prefetched when possible), and, with
@@ -424,11 +421,13 @@ class DrugRefillVectorEnv(VectorEnv):
             raise gym.error.ResetNeeded("call reset() before step()")
         b = self.num_envs
         if self._autoreset:
-            obs, info = self._core.reset(self._draw_traces())
+            obs = self._core.reset(self._draw_traces())
+            info = self._reset_info()
             self._steps = 0
             self._autoreset = False
             return obs, np.zeros(b), np.zeros(b, dtype=bool), np.zeros(b, dtype=bool), info
-        obs, reward, terminated, info = self._core.step(actions)
+        obs, reward, terminated, report = self._core.step(actions)
+        info = report.batched()
         self._steps += 1
         truncated = (
             not terminated
