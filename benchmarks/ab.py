@@ -5,8 +5,9 @@ with it and with the working tree, in interleaved rounds (A, B, B, A, ...: each 
 fresh process per version, so neither version always runs first or on a warmer machine). Each
 process plays whole episodes with pre-sampled random actions after a warm-up episode (which
 also compiles the numba kernels, from their disk cache after the first round), with numpy's
-BLAS limited to one thread. The ratio new / base is taken per round, and every figure is
-min/median/max over rounds.
+BLAS limited to one thread, in ``--blocks`` blocks of whole episodes lasting at least
+``--min-seconds`` each; a process reports its least disturbed block. The ratio new / base is
+taken per round, and every figure is min/median/max over rounds.
 
 Workloads: ``gym.make`` of each id (the default wrapper stack), the native vector env of each
 id at ``--num-envs``, at ``--n-drugs`` drugs and 30 slots, on the default backend.
@@ -44,31 +45,40 @@ from threadpoolctl import threadpool_limits
 import gymnasium as gym, numpy as np
 import druginv_gym
 
-n_drugs, num_envs, episodes = (int(v) for v in sys.argv[1:4])
-ids = sys.argv[4:]
+n_drugs, num_envs, blocks = (int(v) for v in sys.argv[1:4])
+min_seconds = float(sys.argv[4])
+ids = sys.argv[5:]
+
+def episodes(env, actions, count, vector):
+    for _ in range(count):
+        for a in actions:
+            env.step(a)
+        if vector:
+            env.step(actions[0])  # the autoreset step
+        else:
+            env.reset()
 
 def play(env, vector):
     env.reset(seed=0)
     env.action_space.seed(0)
     steps = env.unwrapped._core.steps_per_episode
     actions = [env.action_space.sample() for _ in range(steps)]
-    for a in actions:  # warm-up episode (compiles the kernels)
-        env.step(a)
-    if vector:
-        env.step(actions[0])  # the autoreset step
-    else:
-        env.reset()
-    start = time.perf_counter()
-    for _ in range(episodes):
-        for a in actions:
-            env.step(a)
-        if vector:
-            env.step(actions[0])
-        else:
-            env.reset()
-    seconds = time.perf_counter() - start
-    slots = episodes * env.unwrapped.config.horizon * (num_envs if vector else 1)
-    return slots * n_drugs / seconds
+    episodes(env, actions, 1, vector)  # warm-up (compiles the kernels)
+    count, seconds = 1, 0.0
+    while True:  # episodes per block: enough for min_seconds
+        start = time.perf_counter()
+        episodes(env, actions, count, vector)
+        seconds = time.perf_counter() - start
+        if seconds >= min_seconds:
+            break
+        count *= 2
+    best = seconds
+    for _ in range(blocks - 1):  # the least disturbed block
+        start = time.perf_counter()
+        episodes(env, actions, count, vector)
+        best = min(best, time.perf_counter() - start)
+    slots = count * env.unwrapped.config.horizon * (num_envs if vector else 1)
+    return slots * n_drugs / best
 
 out = {}
 with threadpool_limits(1):
@@ -84,7 +94,7 @@ print(json.dumps(out))
 def _run(src: Path, args: argparse.Namespace) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": f"{src / 'src'}{os.pathsep}{src / 'agents'}"}
     cmd = [sys.executable, "-c", _WORKER, str(args.n_drugs), str(args.num_envs)]
-    cmd += [str(args.episodes), *args.ids]
+    cmd += [str(args.blocks), str(args.min_seconds), *args.ids]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"{src}: the worker failed:\n{done.stderr}")
@@ -95,14 +105,17 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--base", required=True, help="git revision to compare against")
     p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--episodes", type=int, default=20, help="timed episodes per workload")
+    p.add_argument("--blocks", type=int, default=3, help="timed blocks per workload and round")
+    p.add_argument(
+        "--min-seconds", type=float, default=0.3, help="a block plays whole episodes this long"
+    )
     p.add_argument("--n-drugs", type=int, default=70)
     p.add_argument("--num-envs", type=int, default=64)
     p.add_argument("--ids", nargs="+", default=list(IDS))
     p.add_argument("--out", type=Path, default=Path("results/ab"))
     args = p.parse_args(argv)
-    if args.rounds < 1 or args.episodes < 1:
-        p.error("--rounds and --episodes must be >= 1")
+    if args.rounds < 1 or args.blocks < 1 or not args.min_seconds > 0:
+        p.error("--rounds and --blocks must be >= 1, --min-seconds > 0")
     rev = subprocess.run(
         ["git", "-C", str(ROOT), "rev-parse", "--short", args.base],
         capture_output=True,

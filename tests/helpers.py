@@ -3,8 +3,22 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from druginv_gym import dynamics
 from druginv_gym.config import ScenarioConfig
+
+#: Every backend of the dynamics, as a test parameter; numba's is skipped where numba is not
+#: installed.
+BACKENDS = [
+    pytest.param(
+        name,
+        marks=pytest.mark.skipif(
+            name == "numba" and not dynamics.numba_available(), reason="numba not installed"
+        ),
+    )
+    for name in dynamics.BACKENDS
+]
 
 
 def one_drug_config(**overrides) -> ScenarioConfig:

@@ -13,17 +13,7 @@ import pytest
 from druginv_gym import dynamics as dyn
 
 from . import oracle
-from .helpers import one_drug_config
-
-BACKENDS = [
-    pytest.param(
-        name,
-        marks=pytest.mark.skipif(
-            name == "numba" and not dyn.numba_available(), reason="numba not installed"
-        ),
-    )
-    for name in dyn.BACKENDS
-]
+from .helpers import BACKENDS, one_drug_config
 
 
 def run_slots(cfg, orders, demand, price=10.0, rate=2.0, backend="numpy"):

@@ -154,12 +154,13 @@ def test_the_metric_table_gives_the_columns_every_table_had():
 
 
 @pytest.fixture
-def metric_table(monkeypatch):
+def metric_table():
     """The metric table, restored after the test."""
     from druginv_gym import evaluation
 
-    monkeypatch.setattr(evaluation, "METRIC_TABLE", dict(evaluation.METRIC_TABLE))
-    return evaluation
+    saved = evaluation._TABLE.snapshot()
+    yield evaluation
+    evaluation._TABLE.restore(saved)
 
 
 def test_a_registered_metric_reaches_evaluate_summaries_and_tables(metric_table, tmp_path, capsys):
@@ -207,7 +208,7 @@ def test_metric_registration_checks_its_fields(metric_table):
         Metric("x", "x", "%", "x", shown=True)
     with pytest.raises(ValueError, match="metric 'x': compute = 3 is not callable"):
         Metric("x", "x", "%", "x", compute=3)
-    with pytest.raises(ValueError, match="metric 'fill_rate' is already registered"):
+    with pytest.raises(ValueError, match="metric 'fill_rate' is built in and cannot be replaced"):
         register_metric(Metric("fill_rate", "x", "%", "x", compute=lambda t: 0.0))
     with pytest.raises(ValueError, match="metric name 'slots' is a column evaluate"):
         register_metric(Metric("slots", "x", "", "x", compute=lambda t: 0.0))

@@ -11,17 +11,8 @@ from hypothesis import given
 from druginv_gym import dynamics as dyn
 
 from . import oracle
+from .helpers import BACKENDS
 from .test_properties import episodes
-
-BACKENDS = [
-    pytest.param(
-        name,
-        marks=pytest.mark.skipif(
-            name == "numba" and not dyn.numba_available(), reason="numba not installed"
-        ),
-    )
-    for name in dyn.BACKENDS
-]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -394,5 +394,5 @@ def test_register_forecaster_as_decorator_and_overwrite():
         unregister_forecaster("test-deco")
     with pytest.raises(ValueError, match=r"unknown forecaster = 'test-deco'; known: .* or a path"):
         make_forecaster("test-deco")
-    with pytest.raises(ValueError, match="'test-deco' is not registered"):
+    with pytest.raises(ValueError, match="unknown forecaster 'test-deco'; registered"):
         unregister_forecaster("test-deco")

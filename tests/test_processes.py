@@ -235,7 +235,7 @@ def test_register_refuses_duplicates_and_classes_without_the_protocol(registered
     with pytest.raises(TypeError, match="unexpected keyword argument"):
         register_process("test-bad", Other, replace=True)  # type: ignore[call-overload]
     assert "test-bad" not in PROCESSES
-    with pytest.raises(ValueError, match="'test-bad' is not registered"):
+    with pytest.raises(ValueError, match="unknown process kind 'test-bad'; registered"):
         unregister_process("test-bad")
 
 

@@ -63,9 +63,11 @@ def _register_constant(name: str = "constant", **fields: Any) -> registry.Policy
 def scratch(monkeypatch):
     """The registry as it is (plugins loaded), restored after the test."""
     registry.load_plugins()
-    monkeypatch.setattr(registry, "_policies", dict(registry._policies))
-    monkeypatch.setattr(registry, "_trainers", dict(registry._trainers))
+    saved = registry._policies.snapshot(), registry._trainers.snapshot()
     monkeypatch.setattr(registry, "_curves", list(registry._curves))
+    yield
+    registry._policies.restore(saved[0])
+    registry._trainers.restore(saved[1])
 
 
 @pytest.fixture
@@ -73,10 +75,9 @@ def fresh(monkeypatch):
     """The registry before any plugin loaded, with ``plugins(list)`` to choose the entry
     points it then finds; restored after the test."""
     registry.load_plugins()
-    monkeypatch.setattr(
-        registry, "_policies", {n: e for n, e in registry._policies.items() if n in BUILTINS}
-    )
-    monkeypatch.setattr(registry, "_trainers", {})
+    saved = registry._policies.snapshot(), registry._trainers.snapshot()
+    registry._policies.restore({n: e for n, e in saved[0].items() if n in BUILTINS})
+    registry._trainers.restore({})
     monkeypatch.setattr(registry, "_curves", [])
     monkeypatch.setattr(registry, "_plugins_loaded", False)
     calls: list[str] = []
@@ -93,7 +94,9 @@ def fresh(monkeypatch):
         monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
 
     plugins.calls = calls  # type: ignore[attr-defined]
-    return plugins
+    yield plugins
+    registry._policies.restore(saved[0])
+    registry._trainers.restore(saved[1])
 
 
 def _ep(name: str, value: str) -> importlib.metadata.EntryPoint:

@@ -37,6 +37,7 @@ import pandas as pd
 from scipy import stats
 from tqdm.auto import tqdm
 
+from druginv_gym._table import NameTable
 from druginv_gym.policies import Policy
 
 if TYPE_CHECKING:
@@ -167,137 +168,131 @@ def _cost(term: str) -> Callable[[EpisodeTally], float]:
     return compute
 
 
-#: Every metric by name, in the column order of :func:`evaluate`. Add one with
+_TABLE: NameTable[Metric] = NameTable("metric")
+_BUILT_IN_METRICS = (
+    Metric(
+        "total_cost",
+        "refilling cost",
+        "USD",
+        "eq. 3 summed over drugs and slots, plus the shortage cost",
+        _cost("total"),
+        summarised=True,
+        shown=True,
+        short_label="cost",
+    ),
+    Metric(
+        "gap_to_optimum",
+        "vs optimum",
+        "%",
+        "cost over the hindsight optimum's on the same trace, minus 1 (added by the "
+        "benchmark and the sweep)",
+        None,
+        summarised=True,
+        shown=True,
+    ),
+    Metric("purchase_cost", "purchase cost", "USD", "price times units ordered", _cost("purchase")),
+    Metric("storage_cost", "storage cost", "USD", "cost of the stock held", _cost("storage")),
+    Metric(
+        "penalty_cost",
+        "band penalty",
+        "USD",
+        "penalty for end-of-slot stock outside the band [C_lo, C_hi]",
+        _cost("penalty"),
+    ),
+    Metric("shortage_cost", "shortage cost", "USD", "cost of unmet demand", _cost("shortage")),
+    Metric(
+        "shortage_rate",
+        "shortage rate",
+        "%",
+        "share of drug-slots whose end-of-slot stock is below C_lo",
+        _share("below_band"),
+        summarised=True,
+        shown=True,
+        short_label="shortage",
+    ),
+    Metric(
+        "stockout_rate",
+        "stockout rate",
+        "%",
+        "share of drug-slots with unmet demand",
+        _share("stockouts"),
+        summarised=True,
+        shown=True,
+        short_label="stockout",
+    ),
+    Metric(
+        "unexpected_rate",
+        "unexpected rate",
+        "%",
+        "share of drug-slots whose end-of-slot stock is above C_hi",
+        _share("above_band"),
+        summarised=True,
+        shown=True,
+        short_label="unexpected",
+    ),
+    Metric(
+        "fill_rate",
+        "fill rate",
+        "%",
+        "served over demanded units (1 when nothing was demanded)",
+        lambda t: t.served / t.demand if t.demand > 0 else 1.0,
+        summarised=True,
+        shown=True,
+        short_label="fill",
+    ),
+    Metric(
+        "expired_units",
+        "expired",
+        "units",
+        "units that expired on the shelf",
+        lambda t: t.expired,
+        summarised=True,
+    ),
+    Metric(
+        "waste_rate",
+        "waste",
+        "%",
+        "expired over accepted units (0 when nothing was accepted)",
+        lambda t: t.expired / t.accepted if t.accepted > 0 else 0.0,
+        summarised=True,
+        shown=True,
+    ),
+    Metric(
+        "budget_used",
+        "budget used",
+        "%",
+        "spend over the total budget (0 for a zero budget)",
+        lambda t: t.spend / t.config.total_budget if t.config.total_budget > 0 else 0.0,
+    ),
+)
+for _metric in _BUILT_IN_METRICS:
+    _TABLE.add(_metric.name, _metric)
+_TABLE.seal()
+
+#: Every metric by name, in the column order of :func:`evaluate` (read-only). Add one with
 #: :func:`register_metric`.
-METRIC_TABLE: dict[str, Metric] = {
-    m.name: m
-    for m in (
-        Metric(
-            "total_cost",
-            "refilling cost",
-            "USD",
-            "eq. 3 summed over drugs and slots, plus the shortage cost",
-            _cost("total"),
-            summarised=True,
-            shown=True,
-            short_label="cost",
-        ),
-        Metric(
-            "gap_to_optimum",
-            "vs optimum",
-            "%",
-            "cost over the hindsight optimum's on the same trace, minus 1 (added by the "
-            "benchmark and the sweep)",
-            None,
-            summarised=True,
-            shown=True,
-        ),
-        Metric(
-            "purchase_cost", "purchase cost", "USD", "price times units ordered", _cost("purchase")
-        ),
-        Metric("storage_cost", "storage cost", "USD", "cost of the stock held", _cost("storage")),
-        Metric(
-            "penalty_cost",
-            "band penalty",
-            "USD",
-            "penalty for end-of-slot stock outside the band [C_lo, C_hi]",
-            _cost("penalty"),
-        ),
-        Metric("shortage_cost", "shortage cost", "USD", "cost of unmet demand", _cost("shortage")),
-        Metric(
-            "shortage_rate",
-            "shortage rate",
-            "%",
-            "share of drug-slots whose end-of-slot stock is below C_lo",
-            _share("below_band"),
-            summarised=True,
-            shown=True,
-            short_label="shortage",
-        ),
-        Metric(
-            "stockout_rate",
-            "stockout rate",
-            "%",
-            "share of drug-slots with unmet demand",
-            _share("stockouts"),
-            summarised=True,
-            shown=True,
-            short_label="stockout",
-        ),
-        Metric(
-            "unexpected_rate",
-            "unexpected rate",
-            "%",
-            "share of drug-slots whose end-of-slot stock is above C_hi",
-            _share("above_band"),
-            summarised=True,
-            shown=True,
-            short_label="unexpected",
-        ),
-        Metric(
-            "fill_rate",
-            "fill rate",
-            "%",
-            "served over demanded units (1 when nothing was demanded)",
-            lambda t: t.served / t.demand if t.demand > 0 else 1.0,
-            summarised=True,
-            shown=True,
-            short_label="fill",
-        ),
-        Metric(
-            "expired_units",
-            "expired",
-            "units",
-            "units that expired on the shelf",
-            lambda t: t.expired,
-            summarised=True,
-        ),
-        Metric(
-            "waste_rate",
-            "waste",
-            "%",
-            "expired over accepted units (0 when nothing was accepted)",
-            lambda t: t.expired / t.accepted if t.accepted > 0 else 0.0,
-            summarised=True,
-            shown=True,
-        ),
-        Metric(
-            "budget_used",
-            "budget used",
-            "%",
-            "spend over the total budget (0 for a zero budget)",
-            lambda t: t.spend / t.config.total_budget if t.config.total_budget > 0 else 0.0,
-        ),
-    )
-}
+METRIC_TABLE: Mapping[str, Metric] = _TABLE.view
 
 
 def register_metric(metric: Metric, *, overwrite: bool = False) -> None:
     """Add ``metric`` to :data:`METRIC_TABLE` (after the others): :func:`evaluate` computes
     it, and summaries and tables report it as its flags say. Replacing a metric keeps its
-    place; ``ValueError`` when the name is taken and ``overwrite`` is false."""
+    place; ``ValueError`` when the name is built in, or taken and ``overwrite`` is false."""
     if not isinstance(metric, Metric):
         raise ValueError(f"metric = {metric!r} is not a druginv_gym.evaluation.Metric")
-    if metric.name in METRIC_TABLE and not overwrite:
-        raise ValueError(f"metric {metric.name!r} is already registered (pass overwrite=True)")
     if metric.name in _RESERVED:
         raise ValueError(f"metric name {metric.name!r} is a column evaluate() already writes")
-    METRIC_TABLE[metric.name] = metric
+    _TABLE.add(metric.name, metric, overwrite=overwrite)
 
 
 def unregister_metric(name: str) -> Metric:
     """Remove a metric that :func:`register_metric` added and return it. The built-in ones
     stay: the benchmark's own tables and comparisons read them (``ValueError``)."""
-    if name in _BUILTIN_METRICS:
-        raise ValueError(f"metric {name!r} is built in and cannot be removed")
-    if name not in METRIC_TABLE:
-        raise ValueError(f"unknown metric {name!r}; registered: {list(METRIC_TABLE)}")
-    return METRIC_TABLE.pop(name)
+    return _TABLE.remove(name)
 
 
 # Columns of evaluate() that are not metrics.
 _RESERVED = ("episode", "seed", "return", "slots", "wall_s", "policy")
-_BUILTIN_METRICS = frozenset(METRIC_TABLE)
 
 
 def episode_metrics() -> tuple[str, ...]:

@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from druginv_gym._checks import check_array
+from druginv_gym._table import NameTable
 
 if TYPE_CHECKING:
     from druginv_gym.config import ScenarioConfig
@@ -85,13 +86,13 @@ TRACE_FIELDS: tuple[str, ...] = sum(PROCESS_ROLES.values(), ())
 #: built-in ones are still written so (so older versions can read them).
 _UNNAMED_KIND = {"price": "price", "storage": "storage"}
 
-_PROCESSES: dict[str, type] = {}
+_TABLE: NameTable[type] = NameTable("process kind")
+#: Class -> kind, the other way round (a class's JSON form names exactly one kind).
 _KIND_OF: dict[type, str] = {}
-_BUILT_IN: frozenset[str] = frozenset()  # set once the built-in kinds below are registered
 
 #: Kind -> process class, read-only; change it with :func:`register_process` and
 #: :func:`unregister_process`.
-PROCESSES: Mapping[str, type] = MappingProxyType(_PROCESSES)
+PROCESSES: Mapping[str, type] = _TABLE.view
 
 _C = TypeVar("_C", bound=type)
 _P = TypeVar("_P", bound="ExogenousProcess")
@@ -268,20 +269,13 @@ def register_process(
 
     def add(klass: _C) -> _C:
         _check_process_class(kind, klass)
-        if kind in _BUILT_IN:
-            raise ValueError(f"process kind {kind!r} is built in and cannot be replaced")
-        old = _PROCESSES.get(kind)
-        if old is not None and old is not klass and not overwrite:
-            raise ValueError(
-                f"process kind {kind!r} is already registered ({old.__name__}); "
-                "pass overwrite=True to replace it"
-            )
         other = _KIND_OF.get(klass)
         if other is not None and other != kind:
             raise ValueError(f"{klass.__name__} is already registered as kind {other!r}")
+        old = _TABLE.get(kind)
+        _TABLE.add(kind, klass, overwrite=overwrite)
         if old is not None:
             del _KIND_OF[old]
-        _PROCESSES[kind] = klass
         _KIND_OF[klass] = kind
         return klass
 
@@ -290,11 +284,7 @@ def register_process(
 
 def unregister_process(kind: str) -> type:
     """Remove ``kind`` from the registry and return its class (built-in kinds stay)."""
-    if kind in _BUILT_IN:
-        raise ValueError(f"process kind {kind!r} is built in and cannot be unregistered")
-    if kind not in _PROCESSES:
-        raise ValueError(f"process kind {kind!r} is not registered; known: {sorted(_PROCESSES)}")
-    cls = _PROCESSES.pop(kind)
+    cls = _TABLE.remove(kind)
     del _KIND_OF[cls]
     return cls
 
@@ -351,9 +341,9 @@ def process_from_dict(data: Mapping[str, Any], role: str) -> Any:
     if not isinstance(data, Mapping):
         raise ValueError(f"{role} = {data!r} must be a dict with a 'kind'")
     kind = data.get("kind", _UNNAMED_KIND.get(role))
-    cls = _PROCESSES.get(kind) if isinstance(kind, str) else None
+    cls = _TABLE.get(kind) if isinstance(kind, str) else None
     if cls is None or cls.role != role:
-        known = sorted(k for k, c in _PROCESSES.items() if c.role == role)
+        known = sorted(k for k, c in PROCESSES.items() if c.role == role)
         what = "" if cls is None else f" (a {cls.role} process)"
         raise ValueError(
             f"unknown {role} kind {kind!r}{what}; known: {known}; add one with "
@@ -759,4 +749,4 @@ def sample_exogenous(
 
 # Registered above by their decorators; these kinds are what configs (and files written by
 # every version) mean by "uniform", "seasonal", "replay", "price" and "storage": fixed for good.
-_BUILT_IN = frozenset(_PROCESSES)
+_TABLE.seal()

@@ -38,6 +38,8 @@ from importlib import metadata
 from numbers import Real
 from typing import TYPE_CHECKING, Any
 
+from druginv_gym._table import NameTable
+
 if TYPE_CHECKING:
     import gymnasium as gym
     import pandas as pd
@@ -239,8 +241,8 @@ class Trainer:
 
 
 _lock = threading.RLock()
-_policies: dict[str, PolicyEntry] = {}
-_trainers: dict[str, Trainer] = {}
+_policies: NameTable[PolicyEntry] = NameTable("policy")
+_trainers: NameTable[Trainer] = NameTable("trainer")
 _curves: list[Callable[[], pd.DataFrame | None]] = []
 _plugins_loaded = False
 
@@ -284,20 +286,13 @@ def register_policy(
         sweep_refusal=sweep_refusal,
         requires=requires,
     )
-    with _lock:
-        if name in _policies and not overwrite:
-            raise ValueError(f"policy {name!r} is already registered (pass overwrite=True)")
-        _policies[name] = entry
-    return entry
+    return _policies.add(name, entry, overwrite=overwrite)
 
 
 def unregister_policy(name: str) -> PolicyEntry:
     """Remove a policy and return its entry; ``ValueError`` listing the known ones."""
     load_plugins()
-    with _lock:
-        if name not in _policies:
-            raise ValueError(f"unknown policy {name!r}; registered: {list(_policies)}")
-        return _policies.pop(name)
+    return _policies.remove(name)
 
 
 def register_trainer(
@@ -320,20 +315,13 @@ def register_trainer(
         sweep_overrides=dict(sweep_overrides or {}),
         requires=requires,
     )
-    with _lock:
-        if name in _trainers and not overwrite:
-            raise ValueError(f"trainer {name!r} is already registered (pass overwrite=True)")
-        _trainers[name] = trainer
-    return trainer
+    return _trainers.add(name, trainer, overwrite=overwrite)
 
 
 def unregister_trainer(name: str) -> Trainer:
     """Remove a trainer and return it; ``ValueError`` listing the known ones."""
     load_plugins()
-    with _lock:
-        if name not in _trainers:
-            raise ValueError(f"unknown trainer {name!r}; registered: {list(_trainers)}")
-        return _trainers.pop(name)
+    return _trainers.remove(name)
 
 
 def register_training_curves(provider: Callable[[], pd.DataFrame | None]) -> None:
@@ -360,17 +348,15 @@ def load_plugins() -> None:
             return
         _plugins_loaded = True
         for ep in _entry_points():
-            before = (dict(_policies), dict(_trainers), list(_curves))
+            before = (_policies.snapshot(), _trainers.snapshot(), list(_curves))
             try:
                 hook = ep.load()
                 if not callable(hook):
                     raise TypeError(f"{ep.value} is not a function")
                 hook()
             except Exception as exc:
-                _policies.clear()
-                _policies.update(before[0])
-                _trainers.clear()
-                _trainers.update(before[1])
+                _policies.restore(before[0])
+                _trainers.restore(before[1])
                 _curves[:] = before[2]
                 warnings.warn(
                     f"druginv_gym: the policy plugin {ep.name!r} ({ep.value}) of entry-point "
@@ -384,7 +370,7 @@ def load_plugins() -> None:
 def policies() -> tuple[PolicyEntry, ...]:
     """Every entry, in registration order (built-ins first, then the plugins')."""
     load_plugins()
-    return tuple(_policies.values())
+    return _policies.values()
 
 
 def policy_names() -> tuple[str, ...]:
@@ -461,7 +447,7 @@ def resolve_alias(name: str) -> str:
 def trainers() -> tuple[Trainer, ...]:
     """Every training algorithm, in registration order."""
     load_plugins()
-    return tuple(_trainers.values())
+    return _trainers.values()
 
 
 def get_trainer(name: str) -> Trainer:

@@ -15,10 +15,11 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
+
+from druginv_gym._table import NameTable
 
 __all__ = [
     "CHECKPOINT_SUFFIXES",
@@ -31,13 +32,12 @@ __all__ = [
     "unregister_forecaster",
 ]
 
-_REGISTRY: dict[str, type] = {}
-_BUILT_IN: set[str] = set()
+_TABLE: NameTable[type] = NameTable("forecaster")
 
 #: Name -> forecaster class, read-only: the names :func:`~druginv_gym.forecasting.make_forecaster`,
 #: ``gym.make(..., forecaster=name)`` and ``druginv forecast`` accept. Change it with
 #: :func:`register_forecaster` and :func:`unregister_forecaster`.
-FORECASTERS: Mapping[str, type] = MappingProxyType(_REGISTRY)
+FORECASTERS: Mapping[str, type] = _TABLE.view
 
 #: Checkpoint suffixes: a name ending so would be read as a path by ``make_forecaster``.
 CHECKPOINT_SUFFIXES = (".pt", ".pth")
@@ -141,30 +141,17 @@ def register_forecaster(
 
     def add(klass: _C) -> _C:
         _check_forecaster_class(name, klass)
-        if name in _BUILT_IN:
-            raise ValueError(f"forecaster {name!r} is built in and cannot be replaced")
-        old = _REGISTRY.get(name)
-        if old is not None and old is not klass and not overwrite:
-            raise ValueError(
-                f"forecaster {name!r} is already registered ({old.__name__}); "
-                "pass overwrite=True to replace it"
-            )
-        _REGISTRY[name] = klass
-        return klass
+        return _TABLE.add(name, klass, overwrite=overwrite)
 
     return add if cls is None else add(cls)
 
 
 def unregister_forecaster(name: str) -> type:
     """Remove ``name`` from :data:`FORECASTERS` and return its class (built-ins stay)."""
-    if name in _BUILT_IN:
-        raise ValueError(f"forecaster {name!r} is built in and cannot be unregistered")
-    if name not in _REGISTRY:
-        raise ValueError(f"forecaster {name!r} is not registered; known: {sorted(_REGISTRY)}")
-    return _REGISTRY.pop(name)
+    return _TABLE.remove(name)
 
 
 def _seal_built_ins() -> None:
     """Mark every name registered so far as built in (``druginv_gym.forecasting`` calls it
     once its own forecasters are registered: their names must keep their meaning)."""
-    _BUILT_IN.update(_REGISTRY)
+    _TABLE.seal()
