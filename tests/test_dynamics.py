@@ -236,3 +236,12 @@ def test_price_process_draws_the_documented_formula(batch):
     np.testing.assert_array_equal(premium, want_premium)
     assert 0 < hit.mean() < 1 and (premium[~hit] == 0).all()
     assert (premium[hit & (level > 0)] > 0).all()
+
+
+def test_slot_outcome_fields_follow_the_compiled_kernel_rows():
+    """The compiled flow step builds its SlotOutcome positionally from the kernel's rows."""
+    from druginv_gym import _kernels
+
+    rows = tuple("drug_total" if f == "total" else f for f in _kernels.FLOW_OUTPUTS)
+    assert dyn.SlotOutcome._fields == ("spent", "ordered", *rows, "env_sums")
+    assert rows == dyn._OUTCOME_ROWS

@@ -424,8 +424,9 @@ def _flow_step_compiled(
     )  # fmt: skip
     state.arrived, state.left, state.spent = arrived, left, spent
     state.t += 1
-    rows = dict(zip(_OUTCOME_ROWS, block, strict=True))
-    return SlotOutcome(spent=spent, ordered=requested, **rows, env_sums=sums)
+    # positional for speed: the fields after ``spent`` and ``ordered`` are _OUTCOME_ROWS, then
+    # ``env_sums`` (tests/test_dynamics.py checks the order)
+    return SlotOutcome(spent, requested, *block, sums)
 
 
 #: The :class:`SlotOutcome` fields of :data:`druginv_gym._kernels.FLOW_OUTPUTS`, in order.

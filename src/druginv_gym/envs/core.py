@@ -13,6 +13,7 @@ dynamics.
 
 from __future__ import annotations
 
+import operator
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
@@ -50,15 +51,25 @@ INFO_SOURCES = {
     "drug_costs": "total",
 }
 PER_DRUG_INFO = tuple(k for k in INFO_SOURCES if k != "drug_costs")
-_N_PER_DRUG = len(PER_DRUG_INFO)
+#: The slot-outcome fields of :data:`INFO_SOURCES` but the demand (which the core holds), and
+#: where the demand goes among them.
+_OUTCOME_INFO = operator.attrgetter(*(f for f in INFO_SOURCES.values() if f != "demand"))
+_DEMAND_ROW = list(INFO_SOURCES.values()).index("demand")
 #: Keys of ``info["costs"]``, and the row of each one (and of ``spend``) in a slot's per-env
 #: sums (:data:`druginv_gym._kernels.SUM_ROWS`).
 _COST_KEYS = (*COST_TERMS, "total")
 _SUM_ROW = {name: k for k, name in enumerate(_kernels.SUM_ROWS)}
-_TOTAL = _SUM_ROW["total"]
+_TOTAL, _SPEND_ROW = _SUM_ROW["total"], _SUM_ROW["spend"]
+_COST_ROWS = tuple((k, _SUM_ROW[k]) for k in _COST_KEYS)
+_COST_VALUES = operator.itemgetter(*(i for _, i in _COST_ROWS))
 #: Rows of :func:`druginv_gym._kernels.step_box_kernel`'s output block that hold the info
 #: arrays of :data:`INFO_SOURCES`, found by name in the block's row list.
 _BLOCK_INFO_ROWS = tuple(_kernels.STEP_BLOCK.index(src) for src in INFO_SOURCES.values())
+_BLOCK_PER_DRUG, _BLOCK_DRUG_COSTS = _BLOCK_INFO_ROWS[:-1], _BLOCK_INFO_ROWS[-1]
+_N_BLOCK = len(_kernels.STEP_BLOCK)
+#: The positions of the per-drug info arrays and of ``drug_costs`` in a list of rows in
+#: :data:`INFO_SOURCES` order.
+_LIST_PER_DRUG, _LIST_DRUG_COSTS = tuple(range(len(INFO_SOURCES) - 1)), len(INFO_SOURCES) - 1
 
 
 class ActionError(ValueError):
@@ -82,13 +93,17 @@ def as_action_array(action: Any) -> np.ndarray:
 
 class StepInfo(NamedTuple):
     """What one step of ``B`` envs reports, and its two views: :meth:`batched` for a vector
-    env, :meth:`single` for a batch of one (the single env's ``info``). Building the view from
-    these arrays (not a batched dict unbatched afterwards) keeps the single env's step lean.
+    env, :meth:`single` for a batch of one (the single env's ``info``). Each view is built from
+    these arrays directly (not a batched dict unbatched afterwards), which keeps the single
+    env's step lean.
     """
 
-    #: per-drug arrays ``(B, N)``: one per :data:`INFO_SOURCES` key for a played slot; the
-    #: :data:`PER_DRUG_INFO` ones for a sequential decision that plays no slot
-    rows: list[np.ndarray]
+    #: per-drug arrays ``(B, N)``: a list, or the rows of one ``(R, B, N)`` block
+    rows: list[np.ndarray] | np.ndarray
+    #: the position in ``rows`` of each :data:`PER_DRUG_INFO` array, in order
+    per_drug: tuple[int, ...]
+    #: the position of ``drug_costs``; ``None`` when no slot was played
+    drug_costs: int | None
     #: ``(6, B)`` per-env sums (rows :data:`druginv_gym._kernels.SUM_ROWS`); ``None`` when no
     #: slot was played (then ``costs`` are zeros and there is no ``spend`` or ``drug_costs``)
     sums: np.ndarray | None
@@ -99,15 +114,17 @@ class StepInfo(NamedTuple):
 
     def batched(self) -> dict[str, Any]:
         """``info`` of a vector env: per-drug arrays ``(B, N)``, per-env arrays ``(B,)``."""
-        info: dict[str, Any] = dict(zip(PER_DRUG_INFO, self.rows[:_N_PER_DRUG], strict=True))
-        sums = self.sums
-        b = self.rows[0].shape[0]
+        rows, sums = self.rows, self.sums
+        info: dict[str, Any] = {
+            k: rows[i] for k, i in zip(PER_DRUG_INFO, self.per_drug, strict=True)
+        }
+        b = rows[self.per_drug[0]].shape[0]
         if sums is None:
             info["costs"] = {k: np.zeros(b) for k in _COST_KEYS}
         else:
-            info["spend"] = sums[_SUM_ROW["spend"]]
-            info["costs"] = {k: sums[_SUM_ROW[k]] for k in _COST_KEYS}
-            info["drug_costs"] = self.rows[-1]
+            info["spend"] = sums[_SPEND_ROW]
+            info["costs"] = {k: sums[i] for k, i in _COST_ROWS}
+            info["drug_costs"] = rows[self.drug_costs]
         info["t"] = np.full(b, self.t)
         info.update(self.extra)
         return info
@@ -115,15 +132,18 @@ class StepInfo(NamedTuple):
     def single(self) -> dict[str, Any]:
         """``info`` of a single env (a batch of one): per-drug arrays ``(N,)`` (views), per-env
         values as Python scalars, ``costs`` a dict of floats."""
-        rows = self.rows[:_N_PER_DRUG]
-        info: dict[str, Any] = {k: r[0] for k, r in zip(PER_DRUG_INFO, rows, strict=True)}
+        rows = self.rows
+        first = rows[:, 0] if type(rows) is np.ndarray else [r[0] for r in rows]
+        info: dict[str, Any] = dict(
+            zip(PER_DRUG_INFO, map(first.__getitem__, self.per_drug), strict=True)
+        )
         if self.sums is None:
             info["costs"] = dict.fromkeys(_COST_KEYS, 0.0)
         else:
             sums = self.sums[:, 0].tolist()
-            info["spend"] = sums[_SUM_ROW["spend"]]
-            info["costs"] = {k: sums[_SUM_ROW[k]] for k in _COST_KEYS}
-            info["drug_costs"] = self.rows[-1][0]
+            info["spend"] = sums[_SPEND_ROW]
+            info["costs"] = dict(zip(_COST_KEYS, _COST_VALUES(sums), strict=True))
+            info["drug_costs"] = first[self.drug_costs]
         info["t"] = self.t
         for key, value in self.extra:
             info[key] = value[0].item()
@@ -307,7 +327,7 @@ class RefillCore:
         ``terminated`` is one bool for the whole batch (episodes run in lock-step); the env
         shows ``report`` (a :class:`StepInfo`) as its ``info``.
         """
-        if self.t >= self.config.horizon:
+        if self.flow.t >= self.config.horizon:
             raise RuntimeError("episode is over: call reset() before step()")
         if self.mode == "box" and dynamics.get_backend() == "numba":
             kernel = dynamics.compiled(_kernels.step_box_kernel)
@@ -328,17 +348,15 @@ class RefillCore:
         outcome = self._advance(requested)
         sums = outcome.sums()
         reward = -sums[_TOTAL] / self.config.reward_scale
-        rows = [
-            self.last_demand.copy() if src == "demand" else getattr(outcome, src)
-            for src in INFO_SOURCES.values()
-        ]
+        rows = list(_OUTCOME_INFO(outcome))
+        rows.insert(_DEMAND_ROW, self.last_demand.copy())
         extra: tuple[tuple[str, np.ndarray], ...] = ()
         if self.mode == "sequential":
             last = int(self.config.priority[-1])
             extra = (("drug", np.full(b, last)), ("slot_done", np.ones(b, dtype=bool)))
             self.cursor = 0
             self.pending = np.zeros_like(self.pending)
-        info = StepInfo(rows, sums, self.t, extra)
+        info = StepInfo(rows, _LIST_PER_DRUG, _LIST_DRUG_COSTS, sums, self.t, extra)
         return self.observe(), reward, self.t >= self.config.horizon, info
 
     def _step_box_compiled(
@@ -359,12 +377,13 @@ class RefillCore:
         if arr.dtype.kind != "f" or arr.shape != self._batch_shape:
             return None
         b, n = self._batch_shape
-        c, flow, t = self.config, self.flow, self.t
+        c, flow = self.config, self.flow
+        t = flow.t
         horizon = c.horizon
         # the observation after the last slot shows the last slot's prices
         shown = t + 1 if t + 1 < horizon else horizon - 1
         static, limits = self._kernel_rows
-        block = np.empty((len(_kernels.STEP_BLOCK), b, n))
+        block = np.empty((_N_BLOCK, b, n))
         sums = np.empty((6, b))
         state = np.empty((2, b, n))
         spent = np.empty(b)
@@ -383,7 +402,7 @@ class RefillCore:
         flow.t = t + 1
         self.last_demand = demand[:, t]  # a view: the trace is never written
         reward = -sums[_TOTAL] / c.reward_scale
-        info = StepInfo([block[k] for k in _BLOCK_INFO_ROWS], sums, flow.t)
+        info = StepInfo(block, _BLOCK_PER_DRUG, _BLOCK_DRUG_COSTS, sums, flow.t)
         return obs, reward, flow.t >= horizon, info
 
     @property
@@ -500,4 +519,4 @@ class RefillCore:
         rows["stock"] = self.flow.level
         rows["ordered"] = self.pending.copy()
         extra = (("drug", np.full(b, drug)), ("slot_done", np.zeros(b, dtype=bool)))
-        return StepInfo(list(rows.values()), None, self.t, extra)
+        return StepInfo(list(rows.values()), _LIST_PER_DRUG, None, None, self.t, extra)

@@ -245,8 +245,9 @@ class DrugRefillEnv(gym.Env[np.ndarray, np.ndarray]):
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         if self._exogenous is None:
             raise gym.error.ResetNeeded("call reset() before step()")
+        arr = action if isinstance(action, np.ndarray) else as_action_array(action)
         try:  # the core checks the action, as a batch of one
-            obs, reward, terminated, info = self._core.step(as_action_array(action)[None])
+            obs, reward, terminated, info = self._core.step(arr[None])
         except ActionError as exc:
             raise ActionError(exc.single) from None
         return obs[0], float(reward[0]), bool(terminated), False, info.single()
