@@ -16,6 +16,7 @@ Usage::
 
     python benchmarks/ab.py --base HEAD~3                   # against three commits back
     python benchmarks/ab.py --base main --rounds 7 --out results/ab
+    python benchmarks/ab.py --quick                         # seconds: checks that it runs
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ def _run(src: Path, args: argparse.Namespace) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--base", required=True, help="git revision to compare against")
+    p.add_argument("--base", default=None, help="git revision to compare against")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--blocks", type=int, default=3, help="timed blocks per workload and round")
     p.add_argument(
@@ -113,7 +114,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--num-envs", type=int, default=64)
     p.add_argument("--ids", nargs="+", default=list(IDS))
     p.add_argument("--out", type=Path, default=Path("results/ab"))
+    p.add_argument(
+        "--quick", action="store_true", help="1 round at 5 drugs, 4 envs, box id (base: HEAD)"
+    )
     args = p.parse_args(argv)
+    if args.quick:
+        args.base = args.base or "HEAD"
+        args.rounds, args.blocks, args.min_seconds = 1, 1, 0.02
+        args.n_drugs, args.num_envs, args.ids = 5, 4, ["DrugRefill-v0"]
+    if args.base is None:
+        p.error("--base is required (a git revision), unless --quick")
     if args.rounds < 1 or args.blocks < 1 or not args.min_seconds > 0:
         p.error("--rounds and --blocks must be >= 1, --min-seconds > 0")
     rev = subprocess.run(

@@ -73,3 +73,11 @@ def test_sweep_sizes(tmp_path):
     assert set(table.n_drugs) == {4, 6} and set(table.agent) == {"ppo", "dqn"}
     assert table.drop(columns="agent").notna().all().all()
     assert "70 (paper) | DRLD" in out
+
+
+def test_ab_compares_two_revisions(tmp_path):
+    out = run("ab.py", tmp_path)
+    df = pd.read_csv(tmp_path / "ab.csv")
+    assert set(df.workload) == {"single DrugRefill-v0", "vector-4 DrugRefill-v0"}
+    assert (df.base > 0).all() and (df.new > 0).all()
+    assert "new/base" in out
