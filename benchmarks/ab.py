@@ -106,9 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--base", default=None, help="git revision to compare against")
     p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--blocks", type=int, default=3, help="timed blocks per workload and round")
+    p.add_argument("--blocks", type=int, default=15, help="timed blocks per workload and round")
     p.add_argument(
-        "--min-seconds", type=float, default=0.3, help="a block plays whole episodes this long"
+        "--min-seconds", type=float, default=0.05, help="a block plays whole episodes this long"
     )
     p.add_argument("--n-drugs", type=int, default=70)
     p.add_argument("--num-envs", type=int, default=64)
