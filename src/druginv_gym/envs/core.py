@@ -65,11 +65,14 @@ _COST_VALUES = operator.itemgetter(*(i for _, i in _COST_ROWS))
 #: Rows of :func:`druginv_gym._kernels.step_box_kernel`'s output block that hold the info
 #: arrays of :data:`INFO_SOURCES`, found by name in the block's row list.
 _BLOCK_INFO_ROWS = tuple(_kernels.STEP_BLOCK.index(src) for src in INFO_SOURCES.values())
-_BLOCK_PER_DRUG, _BLOCK_DRUG_COSTS = _BLOCK_INFO_ROWS[:-1], _BLOCK_INFO_ROWS[-1]
 _N_BLOCK = len(_kernels.STEP_BLOCK)
 #: The positions of the per-drug info arrays and of ``drug_costs`` in a list of rows in
-#: :data:`INFO_SOURCES` order.
-_LIST_PER_DRUG, _LIST_DRUG_COSTS = tuple(range(len(INFO_SOURCES) - 1)), len(INFO_SOURCES) - 1
+#: :data:`INFO_SOURCES` order, and in the compiled step's block.
+_INFO_KEYS = tuple(INFO_SOURCES)
+_LIST_PER_DRUG = tuple(_INFO_KEYS.index(k) for k in PER_DRUG_INFO)
+_LIST_DRUG_COSTS = _INFO_KEYS.index("drug_costs")
+_BLOCK_PER_DRUG = tuple(_BLOCK_INFO_ROWS[i] for i in _LIST_PER_DRUG)
+_BLOCK_DRUG_COSTS = _BLOCK_INFO_ROWS[_LIST_DRUG_COSTS]
 
 
 class ActionError(ValueError):
