@@ -7,11 +7,12 @@ message without either module importing the other (no import cycle, not even a l
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, NoReturn
 
 import numpy as np
 
-__all__ = ["check_array", "fail", "plain"]
+__all__ = ["check_array", "check_method_takes", "fail", "plain"]
 
 
 def plain(value: Any) -> Any:
@@ -41,3 +42,18 @@ def check_array(name: str, arr: np.ndarray, *, positive: bool = False) -> None:
     if neg.any():
         i = tuple(int(k) for k in np.argwhere(neg)[0])
         fail(name, i[0] if len(i) == 1 else i, arr[i], "must be > 0" if positive else "is negative")
+
+
+def check_method_takes(cls: type, method: str, n_args: int, want: str) -> None:
+    """``TypeError("Cls.method(sig) must take want")`` unless ``cls.method`` can be called with
+    ``n_args`` arguments after ``self``; nothing to check for a method without a readable
+    signature (a builtin). What the registries of processes and forecasters check."""
+    fn = getattr(cls, method)
+    try:
+        sig = inspect.signature(fn)
+    except ValueError:
+        return
+    try:
+        sig.bind(*[None] * (1 + n_args))
+    except TypeError:
+        raise TypeError(f"{cls.__name__}.{method}{sig} must take {want}") from None

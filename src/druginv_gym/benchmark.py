@@ -205,11 +205,12 @@ def make_policy(
 def tune_baselines(spec: BenchmarkSpec, progress: bool | None) -> dict[str, dict[str, float]]:
     """Parameters of the tuned policies (base-stock and (s, S)) that ``spec`` plays, tuned on
     training seeds, in registration order."""
-    return {
-        e.name: e.tune(spec, progress)
-        for e in registry.policies()
-        if e.tune is not None and e.name in spec.policies
-    }
+    return {e.name: e.tune(spec, progress) for e in _tuned_entries(spec)}
+
+
+def _tuned_entries(spec: BenchmarkSpec) -> list[registry.PolicyEntry]:
+    """The entries ``spec`` plays that are tuned first, in registration order."""
+    return [e for e in registry.policies() if e.tune is not None and e.name in spec.policies]
 
 
 def _write_csv(df: pd.DataFrame, path: Path) -> None:
@@ -291,7 +292,7 @@ def run_benchmark(
     if done:
         log(f"resuming: {len(done)} of {len(done) + len(todo)} cells already in {out}")
     if "tuned" not in manifest:
-        tunable = [e.name for e in registry.policies() if e.tune and e.name in spec.policies]
+        tunable = [e.name for e in _tuned_entries(spec)]
         if set(tunable) & {p for p, _ in todo}:
             log(f"tuning {' and '.join(tunable)} on {spec.tune_episodes} training episodes")
         manifest["tuned"] = tune_baselines(spec, progress)

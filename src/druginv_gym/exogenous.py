@@ -31,7 +31,6 @@ config holding it serialises and loads. :data:`PROCESSES` is the read-only regis
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -41,7 +40,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_chec
 import numpy as np
 import pandas as pd
 
-from druginv_gym._checks import check_array
+from druginv_gym._checks import check_array, check_method_takes
 from druginv_gym._table import NameTable
 
 if TYPE_CHECKING:
@@ -87,8 +86,6 @@ TRACE_FIELDS: tuple[str, ...] = sum(PROCESS_ROLES.values(), ())
 _UNNAMED_KIND = {"price": "price", "storage": "storage"}
 
 _TABLE: NameTable[type] = NameTable("process kind")
-#: Class -> kind, the other way round (a class's JSON form names exactly one kind).
-_KIND_OF: dict[type, str] = {}
 
 #: Kind -> process class, read-only; change it with :func:`register_process` and
 #: :func:`unregister_process`.
@@ -236,14 +233,7 @@ def _check_process_class(kind: str, cls: Any) -> None:
             f"needs sample, draw, to_dict and from_dict (subclass {_ROLE_BASES})"
         )
     want = "(rng, level, batch, horizon)" if role == "price" else "(rng, batch, horizon, n_drugs)"
-    try:
-        inspect.signature(cls.sample).bind(None, None, None, None, None)
-    except TypeError:
-        raise TypeError(
-            f"{cls.__name__}.sample{inspect.signature(cls.sample)} must take {want}"
-        ) from None
-    except ValueError:  # no signature to read (a builtin): nothing to check
-        pass
+    check_method_takes(cls, "sample", 4, want)
 
 
 def register_process(
@@ -269,24 +259,17 @@ def register_process(
 
     def add(klass: _C) -> _C:
         _check_process_class(kind, klass)
-        other = _KIND_OF.get(klass)
-        if other is not None and other != kind:
+        other = _kind_of(klass)
+        if other is not None and other != kind:  # a class's JSON form names exactly one kind
             raise ValueError(f"{klass.__name__} is already registered as kind {other!r}")
-        old = _TABLE.get(kind)
-        _TABLE.add(kind, klass, overwrite=overwrite)
-        if old is not None:
-            del _KIND_OF[old]
-        _KIND_OF[klass] = kind
-        return klass
+        return _TABLE.add(kind, klass, overwrite=overwrite)
 
     return add if cls is None else add(cls)
 
 
 def unregister_process(kind: str) -> type:
     """Remove ``kind`` from the registry and return its class (built-in kinds stay)."""
-    cls = _TABLE.remove(kind)
-    del _KIND_OF[cls]
-    return cls
+    return _TABLE.remove(kind)
 
 
 def process_kind(process: Any) -> str | None:
@@ -296,10 +279,15 @@ def process_kind(process: Any) -> str | None:
     """
     klass = process if isinstance(process, type) else type(process)
     for base in klass.__mro__:
-        kind = _KIND_OF.get(base)
+        kind = _kind_of(base)
         if kind is not None:
             return kind
     return None
+
+
+def _kind_of(cls: type) -> str | None:
+    """The kind ``cls`` itself is registered under (``None``: not registered)."""
+    return next((kind for kind, c in PROCESSES.items() if c is cls), None)
 
 
 def _no_json_form(process: Any) -> str:

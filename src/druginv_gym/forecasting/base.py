@@ -12,13 +12,13 @@ at 0: demand cannot be negative.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
+from druginv_gym._checks import check_method_takes
 from druginv_gym._table import NameTable
 
 __all__ = [
@@ -106,14 +106,8 @@ def _check_forecaster_class(name: str, cls: Any) -> None:
             f"{cls.__name__} has no {' or '.join(f'{m}()' for m in missing)}: a forecaster "
             "needs fit(series), predict(history, horizon) and min_history"
         )
-    for method, args, n_args in (("fit", "(series)", 1), ("predict", "(history, horizon)", 2)):
-        try:  # self plus the arguments
-            inspect.signature(getattr(cls, method)).bind(*[None] * (1 + n_args))
-        except TypeError:
-            sig = inspect.signature(getattr(cls, method))
-            raise TypeError(f"{cls.__name__}.{method}{sig} must take {args}") from None
-        except ValueError:  # no signature to read (a builtin): nothing to check
-            pass
+    check_method_takes(cls, "fit", 1, "(series)")
+    check_method_takes(cls, "predict", 2, "(history, horizon)")
 
 
 def register_forecaster(
