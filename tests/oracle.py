@@ -76,6 +76,7 @@ def step_slot(
     storage_rate: np.ndarray,
     drug_budget: np.ndarray,
     config: ScenarioConfig,
+    emergency: np.ndarray | None = None,
 ) -> ReferenceSlot:
     """One slot for B envs: clip, receive, serve FIFO, expire, cost, on stock held by age.
 
@@ -88,9 +89,16 @@ def step_slot(
         storage_rate: (B, N) ``r_i(t)`` (USD/ft^3/slot).
         drug_budget: (N,) ``B_i(t)`` (USD).
         config: the scenario.
+        emergency: (B, N) the premium price of a unit of unmet demand (``None``: none).
     """
     accepted = clip_orders(
-        requested, price, drug_budget, stock_volume(stock, config.unit_volume), spent, config
+        requested,
+        price,
+        drug_budget,
+        stock_volume(stock, config.unit_volume),
+        spent,
+        config,
+        stock.sum(axis=-1),
     )
     spend = price * accepted
     arrived = receive(stock, accepted, config.shelf_life)
@@ -99,5 +107,6 @@ def step_slot(
     level = new_stock.sum(axis=-1)
     flows = (requested, accepted, served, unmet, expired, level, spend)
     return ReferenceSlot(
-        new_stock, _outcome(spent + spend.sum(axis=-1), flows, price, storage_rate, config)
+        new_stock,
+        _outcome(spent + spend.sum(axis=-1), flows, price, storage_rate, config, emergency),
     )

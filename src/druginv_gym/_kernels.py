@@ -30,8 +30,8 @@ STEP_CHUNK = 32
 #: The per-drug parameters in the rows of the kernels' ``static`` argument
 #: (:func:`druginv_gym.dynamics._static_rows` builds it from these names).
 STATIC_ROWS = (
-    "refill_lo", "refill_hi", "unit_volume", "shelf_life", "alpha", "band_lo", "band_hi",
-    "penalty_lo", "penalty_hi", "shortage_cost",
+    "refill_lo", "refill_hi", "unit_volume", "shelf_life", "alpha", "knee_lo", "knee_hi",
+    "penalty_lo", "penalty_hi", "shortage_cost", "stock_cap",
 )  # fmt: skip
 #: The rows of :func:`flow_kernel`'s ``out`` block, named as the fields of
 #: :class:`druginv_gym.dynamics.SlotOutcome` they fill (``total``: its ``drug_total``).
@@ -47,10 +47,12 @@ STEP_BLOCK = ("ordered", *FLOW_OUTPUTS, "demand")
 
 
 def flow_kernel(
-    arrived, left, ring, spent, t, requested, demand, price, rate, budget, static, limits, out,
-    sums, per_drug_costs, b0, b1,
+    arrived, left, ring, spent, t, requested, demand, price, rate, budget, emergency, static,
+    limits, out, sums, per_drug_costs, b0, b1,
 ):  # fmt: skip
-    """:func:`druginv_gym.dynamics.flow_step` for envs ``b0 <= b < b1``. ``static``: the
+    """:func:`druginv_gym.dynamics.flow_step` for envs ``b0 <= b < b1``. ``emergency``: (B, N)
+    the premium price a unit of unmet demand pays on top of the shortage cost (zeros with the
+    exogenous premium); ``static``: the
     :data:`STATIC_ROWS` parameters, ``limits``: total budget, storage capacity, safety factor;
     ``out``: (11, B, N), the :data:`FLOW_OUTPUTS` rows; ``sums``: (6, B) per-env purchase,
     storage, penalty, shortage, total and spend. With ``per_drug_costs`` false, rows 5-9 of
@@ -58,8 +60,8 @@ def flow_kernel(
     their per-env sums, and at 1024 envs those five rows are ~3 MB of memory traffic a
     step."""
     refill_lo, refill_hi, unit_volume, shelf_life = static[0], static[1], static[2], static[3]
-    alpha, band_lo, band_hi, k_lo, k_hi, short_cost = (
-        static[4], static[5], static[6], static[7], static[8], static[9],
+    alpha, knee_lo, knee_hi, k_lo, k_hi, short_cost, stock_cap = (
+        static[4], static[5], static[6], static[7], static[8], static[9], static[10],
     )  # fmt: skip
     total_budget, capacity, safety = limits[0], limits[1], limits[2]
     accepted, served, unmet, expired, level, spend = out[0], out[1], out[2], out[3], out[4], out[5]
@@ -76,8 +78,9 @@ def flow_kernel(
         used = 0.0
         total = 0.0
         volume = 0.0
-        for i in range(n):  # clip_orders: refill bounds, per-drug budget
+        for i in range(n):  # clip_orders: refill bounds, hard capacity, per-drug budget
             x = min(max(requested[b, i], refill_lo[i]), refill_hi[i])
+            x = min(x, max(stock_cap[i] - (arrived[b, i] - left[b, i]), 0.0))
             p = price[b, i]
             if p > 0.0:
                 x = min(x, budget[i] / p)
@@ -119,10 +122,10 @@ def flow_kernel(
             level[b, i] = v
             c_purchase = alpha[i] * p * x
             c_storage = rate[b, i] * unit_volume[i] * v
-            below = max(band_lo[i] - v, 0.0)
-            above = max(v - band_hi[i], 0.0)
+            below = max(knee_lo[i] - v, 0.0)
+            above = max(v - knee_hi[i], 0.0)
             c_penalty = k_lo[i] * below * below + k_hi[i] * above * above
-            c_shortage = short_cost[i] * short
+            c_shortage = (short_cost[i] + emergency[b, i]) * short
             c_total = c_purchase + c_storage + c_penalty + c_shortage
             if per_drug_costs:
                 purchase[b, i] = c_purchase
@@ -213,8 +216,8 @@ def decode_box_kernel(frac, refill_lo, span, tol, out):
 
 def step_box_kernel(
     frac, refill_lo, span, tol, arrived, left, ring, spent, t, demand, price, rate, budget,
-    static, limits, block, sums, new_state, new_spent, obs, template, nf, layout, price_next,
-    rate_next, budget_next, scales, time_left,
+    emergency, static, limits, block, sums, new_state, new_spent, obs, template, nf, layout,
+    price_next, rate_next, budget_next, scales, time_left,
 ):  # fmt: skip
     """One env step of the box ids: decode ``frac`` into ``block[0]`` (the requested units),
     then, :data:`STEP_CHUNK` envs at a time, play slot ``t`` (:func:`flow_kernel`, outputs in
@@ -243,7 +246,7 @@ def step_box_kernel(
                 block[12, b, i] = demand[b, i]
         flow_kernel(
             new_arrived, new_left, ring, new_spent, t, block[0], demand, price, rate, budget,
-            static, limits, block[1:12], sums, False, b0, b1,
+            emergency, static, limits, block[1:12], sums, False, b0, b1,
         )  # fmt: skip
         observe_kernel(
             obs, template, nf, layout, price_next, rate_next, demand, budget_next, new_arrived,

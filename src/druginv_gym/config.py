@@ -27,7 +27,12 @@ from druginv_gym.exogenous import (
     process_to_dict,
 )
 
-__all__ = ["PER_DRUG_FIELDS", "ScenarioConfig"]
+__all__ = ["PER_DRUG_FIELDS", "PREMIUM_MODES", "ScenarioConfig"]
+
+#: How the emergency premium ``beta_i(t)`` of eq. 1 is paid (``ScenarioConfig.premium_mode``):
+#: ``"exogenous"``, on every order of a slot with a premium (revealed before the decision);
+#: ``"emergency"``, only on the emergency purchases that cover unmet demand.
+PREMIUM_MODES = ("exogenous", "emergency")
 
 #: Per-drug float fields, each shaped ``(N,)``.
 PER_DRUG_FIELDS = (
@@ -75,13 +80,23 @@ class ScenarioConfig:
             ``t`` can serve demand in slots ``t .. t + shelf_life - 1`` and expires at the end of
             the last one.
         alpha: weight ``alpha_i`` of the purchase cost in eq. 3 (dimensionless).
-        band_lo, band_hi: the safe stock band ``[C_lo_i, C_hi_i]`` (units); end-of-slot stock
-            outside it is penalised quadratically (``phi``, eq. 3).
+        band_lo, band_hi: the paper's bounds ``[C_lo_i, C_hi_i]`` (units, eq. 4): ``C_lo`` the
+            lowest volume requirement (end-of-slot stock below it is a shortage), ``C_hi`` the
+            drug's capacity (a hard limit with ``hard_capacity``, else a soft redundancy level).
+        hard_capacity: when true, ``C_hi_i`` is a hard limit on drug ``i``'s stock: an order is
+            clipped so that stock after arrival stays at or below it (accepted and requested
+            kept apart, as for the other limits). False: ``C_hi`` is only penalised.
+        penalty_zone_lo, penalty_zone_hi: widths (units, >= 0, scalar or ``(N,)``) of the zones
+            inside the bounds where the penalty ``phi`` already rises (Fig. 1): ``phi`` is
+            quadratic below ``C_lo + zone_lo`` and above ``C_hi - zone_hi`` (its knees,
+            :attr:`knee_lo` and :attr:`knee_hi`). 0 (default): quadratic outside the bounds.
+        premium_mode: one of :data:`PREMIUM_MODES`, how the premium of eq. 1 is paid.
         refill_lo, refill_hi: refill bounds ``[rho_lo_i, rho_hi_i]`` (units/slot).
         drug_budget: per-drug, per-slot purchase budget ``B_i(t)`` (USD), ``(N,)`` or ``(T, N)``;
             stored as ``(T, N)``.
         penalty_lo, penalty_hi: ``k_lo``, ``k_hi`` of ``phi`` (USD/unit^2).
-        shortage_cost: cost per unit of unmet demand (USD/unit), an emergency purchase.
+        shortage_cost: cost per unit of unmet demand (USD/unit), an emergency purchase; with
+            ``premium_mode="emergency"`` the slot's premium price ``p0 + beta`` is added.
         initial_stock: stock at ``t = 0`` (units), all of it fresh (full shelf life).
         price_level: nominal base price (USD/unit); the price process fluctuates around it.
         demand_mean: nominal mean demand (units/slot); the "last demand" shown before the first
@@ -128,6 +143,10 @@ class ScenarioConfig:
     n_levels: int = 11
     drug_names: tuple[str, ...] | None = None
     name: str = "custom"
+    hard_capacity: bool = False
+    penalty_zone_lo: Any = 0.0
+    penalty_zone_hi: Any = 0.0
+    premium_mode: str = "exogenous"
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -182,6 +201,23 @@ class ScenarioConfig:
         _check_array("drug_budget", budget)
         arrays["drug_budget"] = budget
 
+        for name in ("penalty_zone_lo", "penalty_zone_hi"):
+            try:
+                zone = np.array(getattr(self, name), dtype=np.float64)
+            except (TypeError, ValueError):
+                _fail(name, None, getattr(self, name), "is not a numeric array")
+            if zone.ndim == 0:
+                zone = np.full(n, float(zone))
+            if zone.shape != (n,):
+                raise ValueError(f"{name} has shape {zone.shape}; expected a scalar or ({n},)")
+            _check_array(name, zone)
+            arrays[name] = zone
+        if not isinstance(self.hard_capacity, (bool, np.bool_)):
+            _fail("hard_capacity", None, self.hard_capacity, "must be True or False")
+        set_(self, "hard_capacity", bool(self.hard_capacity))
+        if self.premium_mode not in PREMIUM_MODES:
+            _fail("premium_mode", None, self.premium_mode, f"must be one of {list(PREMIUM_MODES)}")
+
         for lo, hi in (("band_lo", "band_hi"), ("refill_lo", "refill_hi")):
             bad = arrays[lo] > arrays[hi]
             if bad.any():
@@ -190,6 +226,27 @@ class ScenarioConfig:
                     f"{lo}[{i}] = {arrays[lo][i].item()!r} is greater than "
                     f"{hi}[{i}] = {arrays[hi][i].item()!r}"
                 )
+
+        knee_lo = arrays["band_lo"] + arrays["penalty_zone_lo"]
+        knee_hi = arrays["band_hi"] - arrays["penalty_zone_hi"]
+        bad = knee_lo > knee_hi
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ValueError(
+                f"penalty zones overlap for drug {i}: band_lo + penalty_zone_lo = "
+                f"{knee_lo[i].item()!r} is above band_hi - penalty_zone_hi = {knee_hi[i].item()!r}"
+            )
+        if self.hard_capacity:
+            over = arrays["initial_stock"] > arrays["band_hi"]
+            if over.any():
+                i = int(np.argmax(over))
+                raise ValueError(
+                    f"initial_stock[{i}] = {arrays['initial_stock'][i].item()!r} is above "
+                    f"band_hi[{i}] = {arrays['band_hi'][i].item()!r}, the drug's hard capacity"
+                )
+        arrays["knee_lo"] = knee_lo
+        arrays["knee_hi"] = knee_hi
+        arrays["stock_cap"] = arrays["band_hi"] if self.hard_capacity else np.full(n, np.inf)
 
         for name in ("storage_capacity", "total_budget", "reward_scale"):
             value = getattr(self, name)
@@ -253,11 +310,30 @@ class ScenarioConfig:
             raise ValueError(f"drug_names has {len(names)} names for {n} drugs")
         set_(self, "drug_names", names)
 
-        for name, arr in arrays.items():
+        derived = {k: arrays.pop(k) for k in ("knee_lo", "knee_hi", "stock_cap")}
+        for arr in (*arrays.values(), *derived.values()):
             arr.setflags(write=False)
+        for name, arr in arrays.items():
             set_(self, name, arr)
+        set_(self, "_derived", derived)
 
     # ------------------------------------------------------------------ derived
+    @property
+    def knee_lo(self) -> np.ndarray:
+        """(N,) the penalty's lower knee ``C_lo + penalty_zone_lo`` (units)."""
+        return self._derived["knee_lo"]
+
+    @property
+    def knee_hi(self) -> np.ndarray:
+        """(N,) the penalty's upper knee ``C_hi - penalty_zone_hi`` (units)."""
+        return self._derived["knee_hi"]
+
+    @property
+    def stock_cap(self) -> np.ndarray:
+        """(N,) the hard limit on each drug's stock after arrival (units): ``band_hi`` with
+        ``hard_capacity``, else ``inf``."""
+        return self._derived["stock_cap"]
+
     @property
     def n_drugs(self) -> int:
         """Number of drugs ``N``."""

@@ -8,14 +8,16 @@ envs, the evaluation metrics and (in algebraic form) the hindsight solver all fo
 
 Within a slot (see ``docs/model.md``, "Order of events"):
 
-1. the order ``x_i(t)`` (units) is clipped to the refill bounds, the per-drug budget
-   ``B_i(t) / p_i(t)``, the remaining total budget and the free storage volume
+1. the order ``x_i(t)`` (units) is clipped to the refill bounds, the drug's hard capacity
+   (``hard_capacity``), the per-drug budget ``B_i(t) / p_i(t)``, the remaining total budget
+   and the free storage volume
    (:func:`clip_orders`); the accepted quantity is kept apart from the requested one;
 2. the accepted units arrive (lead time 0) with full shelf life;
 3. demand is served first-in-first-out from the oldest units; unmet demand is lost;
 4. units at the end of their shelf life expire;
 5. the slot cost of eq. 3 plus the unmet-demand cost is charged on the end-of-slot stock
-   ``v_i(t)`` (:func:`slot_costs`).
+   ``v_i(t)`` (:func:`slot_costs`); with ``premium_mode="emergency"`` unmet demand is bought at
+   the premium price (:func:`unmet_price`) and orders pay the base price (:func:`order_price`).
 
 Steps 2-4 run on cumulative flows (:class:`FlowState`, see the comment above it). Volume
 (eq. 2) follows ``v(t) = v(t-1) + accepted(t) - served(t) - expired(t)``.
@@ -37,16 +39,20 @@ from druginv_gym.config import ScenarioConfig
 __all__ = [
     "BACKENDS",
     "COST_TERMS",
+    "LIMITS",
     "FlowState",
     "SlotOutcome",
     "band_penalty",
+    "binding_limits",
     "clip_orders",
     "flow_step",
     "get_backend",
     "numba_available",
+    "order_price",
     "safe_divide",
     "set_backend",
     "slot_costs",
+    "unmet_price",
 ]
 
 #: Cost terms reported per slot (USD); ``total`` is their sum.
@@ -101,24 +107,31 @@ def clip_orders(
     volume_used: np.ndarray,
     spent: np.ndarray,
     config: ScenarioConfig,
+    level: np.ndarray | None = None,
 ) -> np.ndarray:
     """Accepted order (B, N) in units: the request made feasible.
 
     Args:
         requested: (B, N) requested units (finite, >= 0).
-        price: (B, N) purchase price ``p_i(t)`` (USD/unit), eq. 1.
+        price: (B, N) order price (USD/unit), eq. 1 (:func:`order_price`).
         drug_budget: (N,) or (B, N) per-drug budget ``B_i(t)`` for this slot (USD).
         volume_used: (B,) storage volume in use before arrival (ft^3).
         spent: (B,) purchase spend so far (USD).
         config: the scenario.
+        level: (B, N) stock before arrival (units); needed with ``config.hard_capacity``.
 
-    Clipping, in this order: the refill bounds ``[rho_lo, rho_hi]``; the per-drug budget
+    Clipping, in this order: the refill bounds ``[rho_lo, rho_hi]``; the drug's hard capacity
+    ``x_i <= max(C_hi_i - v_i, 0)`` (with ``hard_capacity``); the per-drug budget
     ``x_i <= B_i(t) / p_i(t)``; then one common factor for all drugs of an env, the largest
     that keeps total spend within the remaining total budget and the order volume within the
-    free storage (proportional rationing). The hard limits win over ``rho_lo``: a budget or
-    storage shortfall can push an order below its refill lower bound.
+    free storage (proportional rationing). The hard limits win over ``rho_lo``: a capacity,
+    budget or storage shortfall can push an order below its refill lower bound.
     """
     x = np.clip(requested, config.refill_lo, config.refill_hi)
+    if config.hard_capacity:
+        if level is None:
+            raise ValueError("clip_orders needs the stock level when hard_capacity is set")
+        x = np.minimum(x, np.maximum(config.stock_cap - level, 0.0))
     x = np.minimum(
         x, safe_divide(np.broadcast_to(drug_budget, x.shape), price, where=price > 0, fill=np.inf)
     )
@@ -135,6 +148,67 @@ def clip_orders(
     return x * factor[:, None]
 
 
+#: The limits :func:`binding_limits` reports, in order: per drug-slot (refill upper bound, the
+#: drug's hard capacity, per-drug budget) then per env-slot (total budget, total storage).
+LIMITS = ("refill_hi", "capacity", "drug_budget", "total_budget", "storage")
+
+
+def binding_limits(
+    requested: np.ndarray,
+    price: np.ndarray,
+    drug_budget: np.ndarray,
+    level: np.ndarray,
+    spent: np.ndarray,
+    config: ScenarioConfig,
+) -> dict[str, np.ndarray]:
+    """Which limits of :func:`clip_orders` cut this slot's request, stage by stage.
+
+    Same arguments as :func:`clip_orders` (``level``: (B, N) stock before arrival). Returns
+    boolean arrays named by :data:`LIMITS`: ``refill_hi``, ``capacity`` and ``drug_budget``
+    (B, N), true where that stage lowered the drug's order (each judged on the order the stages
+    before it left); ``total_budget`` and ``storage`` (B,), true where that limit's ratio is
+    below 1, i.e. it rationed the env's orders (both may bind at once). A limit binds by more
+    than a rounding error: 1e-9 relative.
+    """
+    tol = 1e-9
+    x0 = np.clip(requested, config.refill_lo, config.refill_hi)
+    cut_refill = requested > config.refill_hi * (1 + tol) + tol
+    x1 = x0
+    cut_cap = np.zeros(x0.shape, dtype=bool)
+    if config.hard_capacity:
+        x1 = np.minimum(x0, np.maximum(config.stock_cap - level, 0.0))
+        cut_cap = x1 < x0 * (1 - tol) - tol
+    affordable = safe_divide(
+        np.broadcast_to(drug_budget, x1.shape), price, where=price > 0, fill=np.inf
+    )
+    x2 = np.minimum(x1, affordable)
+    cut_budget = x2 < x1 * (1 - tol) - tol
+    remaining = np.maximum(config.total_budget - spent, 0.0)
+    spend = (price * x2).sum(axis=-1)
+    free = np.maximum(config.storage_capacity - level @ config.unit_volume, 0.0)
+    volume = x2 @ config.unit_volume
+    return {
+        "refill_hi": cut_refill,
+        "capacity": cut_cap,
+        "drug_budget": cut_budget,
+        "total_budget": spend > remaining * (1 + tol) + tol,
+        "storage": volume > free * (1 + tol) + tol,
+    }
+
+
+def order_price(config: ScenarioConfig, base: np.ndarray, premium: np.ndarray) -> np.ndarray:
+    """The price an order pays (USD/unit): ``base + premium`` (eq. 1) with the exogenous
+    premium, ``base`` when the premium is paid only on emergency purchases."""
+    return base + premium if config.premium_mode == "exogenous" else np.array(base, copy=True)
+
+
+def unmet_price(config: ScenarioConfig, base: np.ndarray, premium: np.ndarray) -> np.ndarray | None:
+    """The premium price ``base + premium`` (USD/unit) an emergency purchase pays for each unit
+    of unmet demand with ``premium_mode="emergency"``, on top of ``shortage_cost``; ``None``
+    with the exogenous premium (unmet demand costs ``shortage_cost`` alone)."""
+    return base + premium if config.premium_mode == "emergency" else None
+
+
 def safe_divide(num: np.ndarray, den: np.ndarray, where: np.ndarray, fill: float) -> np.ndarray:
     """``num / den`` where ``where`` holds, ``fill`` elsewhere; never divides elsewhere."""
     out = np.full(np.shape(den), fill)
@@ -147,14 +221,17 @@ def safe_divide(num: np.ndarray, den: np.ndarray, where: np.ndarray, fill: float
 
 def band_penalty(
     level: np.ndarray,
-    band_lo: np.ndarray,
-    band_hi: np.ndarray,
+    knee_lo: np.ndarray,
+    knee_hi: np.ndarray,
     k_lo: np.ndarray,
     k_hi: np.ndarray,
 ) -> np.ndarray:
-    """``phi(v) = k_lo max(C_lo - v, 0)^2 + k_hi max(v - C_hi, 0)^2`` (USD), eq. 3."""
-    below = np.maximum(band_lo - level, 0.0)
-    above = np.maximum(level - band_hi, 0.0)
+    """``phi(v) = k_lo max(knee_lo - v, 0)^2 + k_hi max(v - knee_hi, 0)^2`` (USD), eq. 3 and
+    Fig. 1: quadratic as the stock nears a bound. The knees are ``C_lo + penalty_zone_lo`` and
+    ``C_hi - penalty_zone_hi`` (:attr:`ScenarioConfig.knee_lo`, ``knee_hi``); with zones of
+    width 0 they are the bounds themselves."""
+    below = np.maximum(knee_lo - level, 0.0)
+    above = np.maximum(level - knee_hi, 0.0)
     return k_lo * below * below + k_hi * above * above
 
 
@@ -165,18 +242,21 @@ def slot_costs(
     storage_rate: np.ndarray,
     unmet: np.ndarray,
     config: ScenarioConfig,
+    emergency: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The four cost terms (B, N) in USD: purchase, storage, penalty, shortage.
 
     Eq. 3: ``alpha_i p_i(t) x_i(t) + R_i(v_i(t), r_i(t)) + phi_i(v_i(t))`` with
-    ``R = r * unit_volume * v``, plus ``shortage_cost_i * unmet_i(t)``.
+    ``R = r * unit_volume * v``, plus ``(shortage_cost_i + emergency_i(t)) * unmet_i(t)``:
+    ``emergency`` is :func:`unmet_price` (``None``: 0).
     """
     purchase = config.alpha * price * accepted
     storage = storage_rate * config.unit_volume * level
     penalty = band_penalty(
-        level, config.band_lo, config.band_hi, config.penalty_lo, config.penalty_hi
+        level, config.knee_lo, config.knee_hi, config.penalty_lo, config.penalty_hi
     )
-    shortage = config.shortage_cost * unmet
+    unit = config.shortage_cost if emergency is None else config.shortage_cost + emergency
+    shortage = unit * unmet
     return purchase, storage, penalty, shortage
 
 
@@ -186,12 +266,13 @@ def _outcome(
     price: np.ndarray,
     storage_rate: np.ndarray,
     config: ScenarioConfig,
+    emergency: np.ndarray | None,
 ) -> SlotOutcome:
     """The slot's outcome with its costs; ``flows`` = (requested, accepted, served, unmet,
     expired, level, spend)."""
     requested, accepted, served, unmet, expired, level, spend = flows
     purchase, storage, penalty, shortage = slot_costs(
-        accepted, price, level, storage_rate, unmet, config
+        accepted, price, level, storage_rate, unmet, config, emergency
     )
     return SlotOutcome(
         spent=spent,
@@ -296,6 +377,7 @@ def flow_step(
     drug_budget: np.ndarray,
     config: ScenarioConfig,
     backend: str | None = None,
+    emergency: np.ndarray | None = None,
 ) -> SlotOutcome:
     """One slot for B envs: clip, receive, serve FIFO, expire, cost; ``state`` moves to the
     next slot in place (its clock ``t`` included).
@@ -304,10 +386,12 @@ def flow_step(
         state: the envs' :class:`FlowState` before the slot.
         requested: (B, N) requested units.
         demand: (B, N) demand ``A_i(t)`` (units).
-        price: (B, N) price ``p_i(t)`` (USD/unit).
+        price: (B, N) order price ``p_i(t)`` (USD/unit, :func:`order_price`).
         storage_rate: (B, N) ``r_i(t)`` (USD/ft^3/slot).
         drug_budget: (N,) ``B_i(t)`` (USD).
         config: the scenario.
+        emergency: (B, N) :func:`unmet_price`, the premium price each unit of unmet demand
+            pays on top of ``shortage_cost`` (``None``: nothing, the exogenous premium).
 
     ``backend``: ``"numpy"`` (these array operations) or ``"numba"`` (one compiled pass over
     the same formulas, :func:`druginv_gym._kernels.flow_kernel`); ``None`` uses
@@ -318,12 +402,19 @@ def flow_step(
         kernel = compiled(_kernels.flow_kernel)
         if kernel is not None:  # None: numba cannot be imported (warned once), numpy below
             return _flow_step_compiled(
-                kernel, state, requested, demand, price, storage_rate, drug_budget, config
-            )
+                kernel, state, requested, demand, price, storage_rate, drug_budget, config,
+                emergency,
+            )  # fmt: skip
     t = state.t
     level_before = state.arrived - state.left
     accepted = clip_orders(
-        requested, price, drug_budget, level_before @ config.unit_volume, state.spent, config
+        requested,
+        price,
+        drug_budget,
+        level_before @ config.unit_volume,
+        state.spent,
+        config,
+        level_before,
     )
     spend = price * accepted
     arrived = state.arrived + accepted
@@ -341,7 +432,7 @@ def flow_step(
     level = arrived - after
     state.spent = state.spent + spend.sum(axis=-1)
     flows = (requested, accepted, served, unmet, expired, level, spend)
-    return _outcome(state.spent, flows, price, storage_rate, config)
+    return _outcome(state.spent, flows, price, storage_rate, config, emergency)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -403,7 +494,7 @@ _KERNELS: dict[Any, Any] = {}
 
 def _flow_step_compiled(
     kernel: Any, state: FlowState, requested: Any, demand: Any, price: Any, storage_rate: Any,
-    drug_budget: Any, config: ScenarioConfig,
+    drug_budget: Any, config: ScenarioConfig, emergency: Any,
 ) -> SlotOutcome:  # fmt: skip
     """:func:`flow_step` on the compiled ``kernel`` (:func:`_kernels.flow_kernel`)."""
     c = config
@@ -418,9 +509,10 @@ def _flow_step_compiled(
     budget = np.asarray(drug_budget, dtype=np.float64)
     if budget.shape != (static.shape[1],):
         budget = np.broadcast_to(budget, (static.shape[1],))
+    extra = _no_emergency(shape) if emergency is None else np.asarray(emergency, dtype=np.float64)
     kernel(
         arrived, left, state.ring, spent, state.t, requested, demand, price, storage_rate,
-        budget, static, limits, block, sums, True, 0, shape[0],
+        budget, extra, static, limits, block, sums, True, 0, shape[0],
     )  # fmt: skip
     state.arrived, state.left, state.spent = arrived, left, spent
     state.t += 1
@@ -433,11 +525,23 @@ def _flow_step_compiled(
 _OUTCOME_ROWS = tuple("drug_total" if f == "total" else f for f in _kernels.FLOW_OUTPUTS)
 
 _STATIC: dict[int, tuple[ScenarioConfig, np.ndarray, np.ndarray]] = {}
+_ZEROS: dict[tuple[int, ...], np.ndarray] = {}
+
+
+def _no_emergency(shape: tuple[int, ...]) -> np.ndarray:
+    """A (B, N) array of zeros, shared (never written): no emergency price (the exogenous
+    premium)."""
+    zeros = _ZEROS.get(shape)
+    if zeros is None:
+        if len(_ZEROS) >= 16:
+            _ZEROS.clear()
+        zeros = _ZEROS[shape] = np.zeros(shape)
+    return zeros
 
 
 def _static_rows(config: ScenarioConfig) -> tuple[np.ndarray, np.ndarray]:
     """The kernels' per-drug parameters (:data:`druginv_gym._kernels.STATIC_ROWS`) as one
-    (10, N) array and their limits as one (3,) array, built once per config (a compiled call
+    (11, N) array and their limits as one (3,) array, built once per config (a compiled call
     costs per argument)."""
     hit = _STATIC.get(id(config))
     if hit is not None and hit[0] is config:

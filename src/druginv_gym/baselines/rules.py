@@ -119,7 +119,7 @@ class SkiRental(OrderPolicy):
         lean = (usable + q_rent)[None, :] - hist  # end stock per past demand
         rent = (
             c.shortage_cost * np.maximum(-lean, 0.0)
-            + band_penalty(np.maximum(lean, 0.0), c.band_lo, c.band_hi, c.penalty_lo, c.penalty_hi)
+            + band_penalty(np.maximum(lean, 0.0), c.knee_lo, c.knee_hi, c.penalty_lo, c.penalty_hi)
         ).mean(axis=0)
         buy_price = view.price * (q_buy - q_rent)
         buy = (self.rent_paid + rent >= (self.ratio - 1.0) * buy_price) & (q_buy > q_rent)

@@ -211,7 +211,8 @@ class RefillCore:
         self.last_demand = np.zeros((b, n))
         self.pending = np.zeros((b, n))  # sequential: requested units decided this slot
         self.exo: dict[str, np.ndarray] = {}
-        self.price = np.zeros((b, config.horizon, n))
+        self.price = np.zeros((b, config.horizon, n))  # order prices, dynamics.order_price
+        self.emergency: np.ndarray | None = None  # (B, T, N) dynamics.unmet_price, or None
 
     @property
     def t(self) -> int:
@@ -265,7 +266,9 @@ class RefillCore:
         ``t = 0``)."""
         c = self.config
         self.exo = {k: np.ascontiguousarray(traces[k], dtype=np.float64) for k in TRACE_FIELDS}
-        self.price = self.exo["base_price"] + self.exo["premium"]
+        base, premium = self.exo["base_price"], self.exo["premium"]
+        self.price = dynamics.order_price(c, base, premium)
+        self.emergency = dynamics.unmet_price(c, base, premium)
         self.cursor = 0
         self.flow = FlowState(c, self.num_envs)
         self.last_demand = np.broadcast_to(c.demand_mean, (self.num_envs, c.n_drugs)).copy()
@@ -394,8 +397,9 @@ class RefillCore:
         demand, rate = self.exo["demand"], self.exo["storage_rate"]
         bad = kernel(
             arr, c.refill_lo, self._range, ACTION_TOL, flow.arrived, flow.left, flow.ring,
-            flow.spent, t, demand[:, t], self.price[:, t], rate[:, t], c.drug_budget[t], static,
-            limits, block, sums, state, spent, obs, self._template, self.n_drug_features,
+            flow.spent, t, demand[:, t], self.price[:, t], rate[:, t], c.drug_budget[t],
+            self._emergency_at(t), static, limits, block, sums, state, spent, obs,
+            self._template, self.n_drug_features,
             self._layout, self.price[:, shown], rate[:, shown], c.drug_budget[shown],
             self._obs_scales, (horizon - t - 1) / horizon,
         )  # fmt: skip
@@ -407,6 +411,12 @@ class RefillCore:
         reward = -sums[_TOTAL] / c.reward_scale
         info = StepInfo(block, _BLOCK_PER_DRUG, _BLOCK_DRUG_COSTS, sums, flow.t)
         return obs, reward, flow.t >= horizon, info
+
+    def _emergency_at(self, t: int) -> np.ndarray:
+        """(B, N) the kernels' emergency price of slot ``t``: zeros with the exogenous premium."""
+        if self.emergency is None:
+            return dynamics._no_emergency(self._batch_shape)
+        return self.emergency[:, t]
 
     @property
     def stock(self) -> np.ndarray:
@@ -431,6 +441,7 @@ class RefillCore:
             self.exo["storage_rate"][:, t],
             self.config.drug_budget[t],
             self.config,
+            emergency=None if self.emergency is None else self.emergency[:, t],
         )
         self.last_demand = demand.copy()
         return outcome
