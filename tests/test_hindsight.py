@@ -222,3 +222,224 @@ def test_unknown_formulation_names_the_value():
     cfg, trace = two_slot()
     with pytest.raises(ValueError, match=r"formulation = 'dense' is not one of"):
         solve_hindsight(cfg, trace, formulation="dense")
+
+
+# ------------------------------------------------------------------ hard capacity, knees, premium
+def tiny(demand, base, premium=None, **overrides):
+    """One drug, ``len(demand)`` slots, storage free, no penalty, band [0, 100], shortage 100."""
+    T = len(demand)
+    kw = dict(
+        horizon=T,
+        unit_volume=[1.0],
+        shelf_life=[5],
+        band_lo=[0.0],
+        band_hi=[100.0],
+        penalty_lo=[0.0],
+        penalty_hi=[0.0],
+        initial_stock=[0.0],
+        shortage_cost=[100.0],
+        storage_capacity=100.0,
+        refill_hi=[100.0],
+    )
+    kw.update(overrides)
+    cfg = one_drug_config(**kw)
+    trace = {
+        "demand": np.array(demand, dtype=float)[:, None],
+        "base_price": np.array(base, dtype=float)[:, None],
+        "premium": np.zeros((T, 1)) if premium is None else np.array(premium, float)[:, None],
+        "storage_rate": np.zeros((T, 1)),
+    }
+    return cfg, trace
+
+
+@pytest.mark.parametrize("formulation", ["balance", "cumulative"])
+def test_hard_capacity_by_hand(formulation):
+    # Demand 3 a slot, prices 10, 30, 20, capacity C_hi = 5 on stock just after arrival.
+    # Slot 0 fills up (5, stock 2 left); slot 1 buys only the 1 unit it lacks (buying more at 30
+    # would only replace units at 20); slot 2 buys its 3. Cost 50 + 30 + 60 = 140 (soft band:
+    # 9 units at 10 = 90).
+    cfg, trace = tiny([3, 3, 3], [10, 30, 20], band_hi=[5.0], hard_capacity=True)
+    sol = solve_hindsight(cfg, trace, formulation=formulation)
+    assert sol.status == "optimal"
+    assert sol.orders[:, 0] == pytest.approx([5.0, 1.0, 3.0], abs=1e-6)
+    assert sol.objective == pytest.approx(140.0, rel=1e-6)
+    total, _ = replay_cost(cfg, trace, sol)
+    assert total == pytest.approx(140.0, rel=1e-6)
+    soft = solve_hindsight(cfg.replace(hard_capacity=False), trace, formulation=formulation)
+    assert soft.orders[:, 0] == pytest.approx([9.0, 0.0, 0.0], abs=1e-6)
+    assert soft.objective == pytest.approx(90.0, rel=1e-6)
+
+
+@pytest.mark.parametrize("formulation", ["balance", "cumulative"])
+def test_hard_capacity_with_a_refill_minimum_stays_a_lower_bound(formulation):
+    # rho_lo = 5, C_hi = 10, demand 3, prices 10, 100, 100. The env cuts an order below rho_lo
+    # when the capacity leaves less room: orders [10, 3, 3] (stock 7 each slot) cost 700, the
+    # env's best. Requiring x >= 5 everywhere would give 1060, above it; the solver keeps only
+    # the convex hull x_t >= 5 (1 - v_{t-1} / 10): x = [10, 1.5, 2.25] (v = 7, 5.5, 4.75) costs
+    # 100 + 150 + 225 = 475 <= 700.
+    cfg, trace = tiny(
+        [3, 3, 3], [10, 100, 100], band_hi=[10.0], refill_lo=[5.0], hard_capacity=True,
+        shortage_cost=[1000.0],
+    )  # fmt: skip
+    sol = solve_hindsight(cfg, trace, formulation=formulation)
+    assert sol.status == "optimal"
+    assert sol.orders[:, 0] == pytest.approx([10.0, 1.5, 2.25], abs=1e-6)
+    assert sol.objective == pytest.approx(475.0, rel=1e-6)
+    total, _ = replay_cost(cfg, trace, sol)  # the env raises 1.5 and 2.25 to min(5, room) = 3
+    assert total == pytest.approx(700.0, rel=1e-9)
+    assert sol.objective <= total
+
+
+@pytest.mark.parametrize(
+    ("band_lo", "zone_lo"), [(5.0, 0.0), (4.0, 1.0), (0.0, 5.0)], ids=["band", "zone", "all-zone"]
+)
+@pytest.mark.parametrize("formulation", ["balance", "cumulative"])
+def test_penalty_knee_by_hand(band_lo, zone_lo, formulation):
+    # test_band_penalty_trade_off_by_hand with the lower knee at 5 made of band + zone: the
+    # penalty 2 max(5 - v, 0)^2 is the same, so is the optimum (v0 = 5.5, v1 = 2.5, 97.5). With
+    # C_lo = 0 the balance form needs lo up to the knee, not C_lo, for v1 < 5.
+    cfg, trace = two_slot(band_lo=[band_lo], penalty_zone_lo=[zone_lo], penalty_lo=[2.0])
+    sol = solve_hindsight(cfg, trace, formulation=formulation)
+    assert sol.orders[:, 0] == pytest.approx([8.5, 0.0], abs=1e-5)
+    assert sol.objective == pytest.approx(97.5, rel=1e-7)
+    assert sol.costs["penalty"] == pytest.approx(12.5, rel=1e-6)
+    total, _ = replay_cost(cfg, trace, sol)
+    assert total == pytest.approx(97.5, rel=1e-6)
+
+
+@pytest.mark.parametrize("formulation", ["balance", "cumulative"])
+def test_upper_knee_by_hand(formulation):
+    # Stock 10 to start, demand 3 + 3, nothing bought; k_hi = 1 above the knee 100 - 95 = 5:
+    # penalty (7 - 5)^2 + 0 = 4.
+    cfg, trace = two_slot(initial_stock=[10.0], penalty_hi=[1.0], penalty_zone_hi=[95.0])
+    for c, penalty in ((cfg, 4.0), (cfg.replace(penalty_zone_hi=[0.0]), 0.0)):
+        sol = solve_hindsight(c, trace, formulation=formulation)
+        assert sol.orders[:, 0] == pytest.approx([0.0, 0.0], abs=1e-6)
+        assert sol.objective == pytest.approx(penalty, abs=2e-5)
+
+
+@pytest.mark.parametrize(
+    ("mode", "overrides", "premium", "orders", "objective", "terms"),
+    [
+        # Base prices 10, 20, premiums 30, 0, shortage cost 15; nothing can be bought in slot 1
+        # (its budget is 0). Exogenous: slot 0's order costs 40 > 15, buy none: 6 x 15.
+        ("exogenous", {}, [30, 0], [0, 0], 90.0, {"purchase": 0.0, "shortage": 90.0}),
+        # Emergency: orders pay 10, an unmet unit 15 + 10 + 30 = 55 (slot 0), 15 + 20 = 35
+        # (slot 1): buy both slots' demand ahead.
+        ("emergency", {}, [30, 0], [6, 0], 60.0, {"purchase": 60.0, "shortage": 0.0}),
+        # ... with 40 to spend: 4 units, 2 unmet in slot 1 at 35.
+        ("emergency", {"total_budget": 40.0}, [30, 0], [4, 0], 110.0, {"shortage": 70.0}),
+        # ... with a per-drug budget of 30 in slot 0, at the order price 10: 3 units.
+        (
+            "emergency",
+            {"drug_budget": [[30.0], [0.0]]},
+            [30, 0],
+            [3, 0],
+            135.0,
+            {"shortage": 105.0},
+        ),
+        # Exogenous, premium 2 on slot 0's order: 12 < 15, the budget 36 buys 3; 3 unmet at 15.
+        ("exogenous", {"total_budget": 36.0}, [2, 30], [3, 0], 81.0, {"purchase": 36.0}),
+    ],
+    ids=["exogenous", "emergency", "emergency-budget", "emergency-drug-budget", "exogenous-budget"],
+)
+@pytest.mark.parametrize("formulation", ["balance", "cumulative"])
+def test_premium_modes_by_hand(mode, overrides, premium, orders, objective, terms, formulation):
+    kw = dict(shortage_cost=[15.0], drug_budget=[[1000.0], [0.0]], premium_mode=mode)
+    kw.update(overrides)
+    cfg, trace = tiny([3, 3], [10, 20], premium, **kw)
+    sol = solve_hindsight(cfg, trace, formulation=formulation)
+    assert sol.status == "optimal"
+    assert sol.orders[:, 0] == pytest.approx(orders, abs=1e-6)
+    assert sol.objective == pytest.approx(objective, rel=1e-6)
+    for k, v in terms.items():
+        assert sol.costs[k] == pytest.approx(v, abs=1e-5), k
+    total, replayed = replay_cost(cfg, trace, sol)
+    assert total == pytest.approx(objective, rel=1e-6)
+    for k, v in sol.costs.items():
+        assert replayed[k] == pytest.approx(v, abs=1e-5), k
+
+
+@pytest.mark.parametrize("formulation", ["balance", "cumulative"])
+def test_emergency_premium_hold_back_is_a_relaxation(formulation):
+    # Emergency mode, premiums 10, 30: an unmet unit costs 15 + 10 + 10 = 35 in slot 0 and
+    # 15 + 20 + 30 = 65 in slot 1. The budget 40 buys 4 units at 10. The solver serves 1 in
+    # slot 0 and keeps 3 for slot 1 (40 + 2 x 35 = 110); the env serves what it has (3 in
+    # slot 0), so the same orders cost 40 + 2 x 65 = 170 there: still a lower bound.
+    cfg, trace = tiny(
+        [3, 3], [10, 20], [10, 30], shortage_cost=[15.0], drug_budget=[[1000.0], [0.0]],
+        premium_mode="emergency", total_budget=40.0,
+    )  # fmt: skip
+    sol = solve_hindsight(cfg, trace, formulation=formulation)
+    assert sol.orders[:, 0] == pytest.approx([4.0, 0.0], abs=1e-6)
+    assert sol.objective == pytest.approx(110.0, rel=1e-6)
+    total, _ = replay_cost(cfg, trace, sol)
+    assert total == pytest.approx(170.0, rel=1e-6)
+
+
+def capacity_scenario(premium_mode, shortage=3.0):
+    """paper 5 x 8 with the hard capacity at 2 x mean demand (it binds: the optimum fills up
+    ahead of dear slots), initial stock 1.5 x, penalty zones of 0.25 x mean demand inside both
+    bounds. Shortage cost ``shortage`` x price level: at 3 x the optimum runs out of nothing,
+    so it has no use for the relaxation's hold-back of stock (at the paper's 1.5 x it leaves
+    demand unmet in slots dearer than the shortage cost, and holds stock back to stay above
+    the raised lower knee, which the env cannot)."""
+    cfg = druginv_gym.scenarios.paper_scenario(n_drugs=5, horizon=8)
+    m = cfg.demand_mean
+    return cfg.replace(
+        hard_capacity=True,
+        band_hi=2.0 * m,
+        initial_stock=1.5 * m,
+        penalty_zone_lo=0.25 * m,
+        penalty_zone_hi=0.25 * m,
+        premium_mode=premium_mode,
+        shortage_cost=shortage * cfg.price_level,
+    )
+
+
+def capacity_trace(cfg, seed):
+    env = gym.make("DrugRefill-v0", config=cfg)
+    env.reset(seed=seed)
+    return env, env.unwrapped.exogenous
+
+
+@pytest.mark.parametrize("shortage", [1.5, 3.0])
+@pytest.mark.parametrize("mode", ["exogenous", "emergency"])
+def test_forms_agree_with_hard_capacity_and_knees(mode, shortage):
+    cfg = capacity_scenario(mode, shortage)
+    _, trace = capacity_trace(cfg, 0)
+    a = solve_hindsight(cfg, trace, formulation="balance")
+    b = solve_hindsight(cfg, trace, formulation="cumulative")
+    assert a.status == b.status == "optimal"
+    assert a.objective == pytest.approx(b.objective, rel=1e-6)
+    # the capacity binds: some drug-slots fill up to C_hi on arrival
+    after = np.vstack([cfg.initial_stock, a.stock[:-1]]) + a.orders
+    assert (after <= cfg.band_hi + 1e-6).all()
+    assert np.isclose(after, cfg.band_hi, atol=1e-5).mean() > 0.2
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("mode", ["exogenous", "emergency"])
+def test_lower_bound_and_replay_with_hard_capacity_and_knees(mode, seed):
+    cfg = capacity_scenario(mode)
+    env, trace = capacity_trace(cfg, seed)
+    sol = solve_hindsight(cfg, trace)
+    assert sol.status == "optimal"
+    for policy in (BaseStock(env), OverProvisioning(env)):
+        cost = druginv_gym.evaluate(env, policy, n_episodes=1, seed=seed).total_cost[0]
+        assert sol.objective <= cost * (1 + 1e-7), type(policy).__name__
+    total, terms = replay_cost(cfg, trace, sol)
+    assert total == pytest.approx(sol.objective, rel=1e-6)
+    for k, v in sol.costs.items():
+        assert terms[k] == pytest.approx(v, rel=1e-6, abs=1e-6 * sol.objective), k
+
+
+def test_hard_capacity_rows_only_with_the_flag():
+    # (T - 1) N capacity rows (slot 0's is a bound on x), none without the flag; same variables.
+    cfg = druginv_gym.scenarios.paper_scenario(n_drugs=5, horizon=8)
+    _, trace = capacity_trace(cfg, 0)
+    for form in ("balance", "cumulative"):
+        soft = solve_hindsight(cfg, trace, formulation=form)
+        hard = solve_hindsight(cfg.replace(hard_capacity=True), trace, formulation=form)
+        assert hard.n_variables == soft.n_variables
+        assert hard.n_constraints == soft.n_constraints + 7 * 5

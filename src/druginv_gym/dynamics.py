@@ -150,7 +150,7 @@ def clip_orders(
 
 #: The limits :func:`binding_limits` reports, in order: per drug-slot (refill upper bound, the
 #: drug's hard capacity, per-drug budget) then per env-slot (total budget, total storage).
-LIMITS = ("refill_hi", "capacity", "drug_budget", "total_budget", "storage")
+LIMITS = ("refill", "capacity", "drug_budget", "total_budget", "storage")
 
 
 def binding_limits(
@@ -164,35 +164,36 @@ def binding_limits(
     """Which limits of :func:`clip_orders` cut this slot's request, stage by stage.
 
     Same arguments as :func:`clip_orders` (``level``: (B, N) stock before arrival). Returns
-    boolean arrays named by :data:`LIMITS`: ``refill_hi``, ``capacity`` and ``drug_budget``
+    boolean arrays named by :data:`LIMITS`: ``refill``, ``capacity`` and ``drug_budget``
     (B, N), true where that stage lowered the drug's order (each judged on the order the stages
     before it left); ``total_budget`` and ``storage`` (B,), true where that limit's ratio is
-    below 1, i.e. it rationed the env's orders (both may bind at once). A limit binds by more
-    than a rounding error: 1e-9 relative.
+    below 1, i.e. it rationed the env's orders (both may bind at once). A limit binds when it
+    cuts by more than float32 rounding of an action (1e-6 relative): a request for exactly
+    what a limit allows does not count.
     """
-    tol = 1e-9
+    tol, eps = 1e-6, 1e-9
     x0 = np.clip(requested, config.refill_lo, config.refill_hi)
-    cut_refill = requested > config.refill_hi * (1 + tol) + tol
+    cut_refill = requested > config.refill_hi * (1 + tol) + eps
     x1 = x0
     cut_cap = np.zeros(x0.shape, dtype=bool)
     if config.hard_capacity:
         x1 = np.minimum(x0, np.maximum(config.stock_cap - level, 0.0))
-        cut_cap = x1 < x0 * (1 - tol) - tol
+        cut_cap = x1 < x0 * (1 - tol) - eps
     affordable = safe_divide(
         np.broadcast_to(drug_budget, x1.shape), price, where=price > 0, fill=np.inf
     )
     x2 = np.minimum(x1, affordable)
-    cut_budget = x2 < x1 * (1 - tol) - tol
+    cut_budget = x2 < x1 * (1 - tol) - eps
     remaining = np.maximum(config.total_budget - spent, 0.0)
     spend = (price * x2).sum(axis=-1)
     free = np.maximum(config.storage_capacity - level @ config.unit_volume, 0.0)
     volume = x2 @ config.unit_volume
     return {
-        "refill_hi": cut_refill,
+        "refill": cut_refill,
         "capacity": cut_cap,
         "drug_budget": cut_budget,
-        "total_budget": spend > remaining * (1 + tol) + tol,
-        "storage": volume > free * (1 + tol) + tol,
+        "total_budget": spend > remaining * (1 + tol) + eps,
+        "storage": volume > free * (1 + tol) + eps,
     }
 
 

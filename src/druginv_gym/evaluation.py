@@ -12,12 +12,19 @@ episode:
 * ``shortage_rate``: share of drug-slots whose end-of-slot stock is below ``C_lo`` (the
   paper's "shortage level");
 * ``stockout_rate``: share of drug-slots with unmet demand;
-* ``unexpected_rate``: share of drug-slots whose end-of-slot stock is above ``C_hi``;
+* ``unexpected_rate``: share of drug-slots whose end-of-slot stock is above the penalty's upper
+  knee ``C_hi - penalty_zone_hi`` (redundant stock near or above the capacity; the paper does
+  not define its "unexpected rate", see ``docs/model.md``, "Metrics");
 * ``fill_rate``: served / demand (1 when there was no demand);
 * ``expired_units`` and ``waste_rate`` (expired / accepted units, 0 when nothing was accepted);
 * ``budget_used``: spend / total budget (0 for a zero budget);
 * ``gap_to_optimum``: cost over the hindsight optimum's on the same trace, minus 1; not an
-  episode's own metric (``compute`` is ``None``): the benchmark and the sweep add it.
+  episode's own metric (``compute`` is ``None``): the benchmark and the sweep add it;
+* the ``binding_*`` shares (their own table, :func:`binding_table`): how often each limit of
+  the model cut a request or expiry took stock: ``binding_total_budget`` and
+  ``binding_storage`` per slot (the limit rationed the slot's orders), ``binding_capacity``,
+  ``binding_drug_budget`` and ``binding_refill`` per drug-slot (the limit lowered the drug's
+  order), ``binding_expiry`` per drug-slot (units expired).
 
 Episode ``k`` of ``evaluate(env, policy, n_episodes, seed)`` is played on the trace of
 ``env.reset(seed=seed + k)``, so every policy given the same seed meets the same weeks.
@@ -28,7 +35,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
@@ -38,6 +45,7 @@ from scipy import stats
 from tqdm.auto import tqdm
 
 from druginv_gym._table import NameTable
+from druginv_gym.dynamics import LIMITS, binding_limits, order_price
 from druginv_gym.policies import Policy
 
 if TYPE_CHECKING:
@@ -48,6 +56,7 @@ __all__ = [
     "METRIC_TABLE",
     "EpisodeTally",
     "Metric",
+    "binding_table",
     "compare",
     "episode_metrics",
     "evaluate",
@@ -71,11 +80,15 @@ class EpisodeTally:
         drug_slots: ``slots * n_drugs`` (at least 1, so rates never divide by zero).
         costs: ``purchase``, ``storage``, ``penalty``, ``shortage`` and ``total`` cost (USD).
         below_band: drug-slots whose end-of-slot stock is below ``C_lo``.
-        above_band: drug-slots whose end-of-slot stock is above ``C_hi``.
+        above_band: drug-slots whose end-of-slot stock is above the upper knee ``knee_hi``
+            (``C_hi`` when there is no penalty zone).
         stockouts: drug-slots with unmet demand.
         served, demand, expired, accepted: units summed over drugs and slots.
         spend: purchase spend (USD).
         reward: sum of the env's rewards.
+        binding: per limit of :data:`druginv_gym.dynamics.LIMITS`, the slots (``total_budget``,
+            ``storage``) or drug-slots (the others) in which it cut a request.
+        expiry_slots: drug-slots in which units expired.
     """
 
     config: ScenarioConfig
@@ -91,6 +104,8 @@ class EpisodeTally:
     accepted: float
     spend: float
     reward: float
+    binding: Mapping[str, int] = field(default_factory=dict)
+    expiry_slots: int = 0
 
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -112,6 +127,8 @@ class Metric:
         shown: also a column of the console tables and ``summary.md`` (implies ``summarised``).
         short_label: its header in the console tables (default: ``label``), kept short because
             that table must fit a terminal.
+        table: the table it is a column of: ``"main"`` (the console tables and ``summary.md``'s
+            first table) or ``"binding"`` (:func:`binding_table`).
     """
 
     name: str
@@ -122,6 +139,7 @@ class Metric:
     summarised: bool = False
     shown: bool = False
     short_label: str | None = None
+    table: str = "main"
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
@@ -138,6 +156,10 @@ class Metric:
             raise ValueError(f"metric {self.name!r}: compute = {self.compute!r} is not callable")
         if self.shown and not self.summarised:
             raise ValueError(f"metric {self.name!r}: shown=True needs summarised=True")
+        if self.table not in METRIC_TABLES:
+            raise ValueError(
+                f"metric {self.name!r}: table = {self.table!r} is not one of {list(METRIC_TABLES)}"
+            )
 
     @property
     def header(self) -> str:
@@ -152,6 +174,17 @@ class Metric:
 
 def _with_unit(label: str, unit: str) -> str:
     return label if unit in ("%", "") else f"{label} ({unit})"
+
+
+#: The tables a metric can be a column of (:attr:`Metric.table`).
+METRIC_TABLES = ("main", "binding")
+
+
+def _bound(limit: str, per_drug: bool) -> Callable[[EpisodeTally], float]:
+    def compute(t: EpisodeTally) -> float:
+        return t.binding.get(limit, 0) / (t.drug_slots if per_drug else max(t.slots, 1))
+
+    return compute
 
 
 def _share(count: str) -> Callable[[EpisodeTally], float]:
@@ -224,7 +257,8 @@ _BUILT_IN_METRICS = (
         "unexpected_rate",
         "unexpected rate",
         "%",
-        "share of drug-slots whose end-of-slot stock is above C_hi",
+        "share of drug-slots whose end-of-slot stock is above C_hi - penalty_zone_hi (redundant "
+        "stock near or above the capacity)",
         _share("above_band"),
         summarised=True,
         shown=True,
@@ -264,6 +298,35 @@ _BUILT_IN_METRICS = (
         "spend over the total budget (0 for a zero budget)",
         lambda t: t.spend / t.config.total_budget if t.config.total_budget > 0 else 0.0,
     ),
+    *(
+        Metric(
+            f"binding_{limit}",
+            label,
+            "%",
+            f"share of {what} in which {desc}",
+            _bound(limit, per_drug),
+            summarised=True,
+            shown=True,
+            table="binding",
+        )
+        for limit, label, what, desc, per_drug in (
+            ("total_budget", "total budget", "slots", "the total budget rationed orders", False),
+            ("storage", "total storage", "slots", "the total storage rationed orders", False),
+            ("capacity", "drug capacity", "drug-slots", "the drug's capacity cut its order", True),
+            ("drug_budget", "drug budget", "drug-slots", "B_i(t) cut the drug's order", True),
+            ("refill", "refill bound", "drug-slots", "the order asked for more than rho_hi", True),
+        )
+    ),
+    Metric(
+        "binding_expiry",
+        "expiry",
+        "%",
+        "share of drug-slots in which units expired",
+        lambda t: t.expiry_slots / t.drug_slots,
+        summarised=True,
+        shown=True,
+        table="binding",
+    ),
 )
 for _metric in _BUILT_IN_METRICS:
     _TABLE.add(_metric.name, _metric)
@@ -300,16 +363,24 @@ def episode_metrics() -> tuple[str, ...]:
     return tuple(m.name for m in METRIC_TABLE.values() if m.compute is not None)
 
 
-def table_metrics() -> tuple[Metric, ...]:
-    """The metrics of the console tables and ``summary.md``, in column order."""
-    return tuple(m for m in METRIC_TABLE.values() if m.shown)
+def table_metrics(table: str = "main") -> tuple[Metric, ...]:
+    """The metrics of the console tables and ``summary.md`` (``table="main"``) or of
+    :func:`binding_table` (``"binding"``), in column order."""
+    return tuple(m for m in METRIC_TABLE.values() if m.shown and m.table == table)
+
+
+def binding_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """How often each limit bound, per policy: the ``binding_*`` means of a summary (from
+    :func:`summarize` or :func:`compare`), one column per limit, named by its label."""
+    metrics = [m for m in table_metrics("binding") if m.name in summary.columns]
+    return summary[[m.name for m in metrics]].rename(columns={m.name: m.label for m in metrics})
 
 
 def summary_metrics() -> tuple[str, ...]:
     """The metrics of ``summary.csv``: the shown ones first (a reader finds the table's
     columns in the same order), then the other summarised ones, each in table order."""
     rest = (m for m in METRIC_TABLE.values() if m.summarised and not m.shown)
-    return tuple(m.name for m in (*table_metrics(), *rest))
+    return tuple(m.name for m in (*table_metrics(), *table_metrics("binding"), *rest))
 
 
 def __getattr__(name: str) -> Any:
@@ -370,6 +441,11 @@ def evaluate(
         start = time.perf_counter()
         obs, info = env.reset(seed=int(seed) + k)
         policy.reset()
+        trace = env.unwrapped.exogenous
+        prices = order_price(cfg, trace.base_price, trace.premium)
+        level, spent = np.asarray(info["stock"], dtype=np.float64), 0.0
+        bound = dict.fromkeys(LIMITS, 0)
+        n_expiry = 0
         acc = {key: 0.0 for key in ("purchase", "storage", "penalty", "shortage", "total")}
         n_short = n_out = n_over = 0
         served = demand = expired = accepted = spend = ret = 0.0
@@ -383,8 +459,21 @@ def evaluate(
                 continue
             stock = info["stock"]
             below = stock < cfg.band_lo - _EDGE
-            above = stock > cfg.band_hi + _EDGE
+            above = stock > cfg.knee_hi + _EDGE
             out = info["unmet"] > _EDGE
+            cut = binding_limits(
+                np.asarray(info["ordered"], dtype=np.float64)[None],
+                prices[slots][None],
+                cfg.drug_budget[slots],
+                level[None],
+                np.array([spent]),
+                cfg,
+            )
+            for limit, flags in cut.items():
+                bound[limit] += int(flags.sum())
+            n_expiry += int((info["expired"] > _EDGE).sum())
+            level = np.asarray(stock, dtype=np.float64)
+            spent += float(info["spend"])
             n_short += int(below.sum())
             n_over += int(above.sum())
             n_out += int(out.sum())
@@ -422,6 +511,8 @@ def evaluate(
             accepted=accepted,
             spend=spend,
             reward=ret,
+            binding=bound,
+            expiry_slots=n_expiry,
         )
         row: dict[str, Any] = {"episode": k, "seed": int(seed) + k}
         for metric in computed:

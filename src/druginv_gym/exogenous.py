@@ -129,6 +129,9 @@ class ExogenousProcess:
     """
 
     role: ClassVar[str] = ""
+    #: Parameters a JSON form written before they existed lacks, with the value that gives
+    #: that older form's behaviour (the built-in processes' ``draws``: ``"legacy"``).
+    OLDER_DEFAULTS: ClassVar[dict[str, Any]] = {}
 
     def to_dict(self) -> dict[str, Any]:
         """``{"kind": kind, **fields}``; ``ValueError`` if the class is not registered."""
@@ -146,12 +149,25 @@ class ExogenousProcess:
     def from_dict(cls: type[_P], data: Mapping[str, Any]) -> _P:
         """Inverse of :meth:`to_dict`: ``cls(**parameters)``; a ``kind``, if given, must be
         this class's (unknown parameters raise the constructor's ``TypeError``)."""
-        params = dict(data)
+        params = {**cls.OLDER_DEFAULTS, **data}
         kind = params.pop("kind", None)
         own = process_kind(cls)
         if kind is not None and kind != own:
             raise ValueError(f"{cls.__name__}.from_dict got kind = {kind!r}; its kind is {own!r}")
         return cls(**params)
+
+
+#: How the built-in processes draw their random numbers (their ``draws`` parameter):
+#: ``"compact"`` (the default since 0.2: four uniforms per drug-slot over the three processes,
+#: the premium's occurrence and size from one of them, about half the time of the earlier draws)
+#: or ``"legacy"`` (the earlier draws, five numbers per drug-slot: the traces of every result
+#: published before 0.2 and of scenario ``"paper-band"``).
+DRAWS = ("compact", "legacy")
+
+
+def _check_draws(owner: str, draws: str) -> None:
+    if draws not in DRAWS:
+        raise ValueError(f"{owner}.draws = {draws!r} must be one of {list(DRAWS)}")
 
 
 def _draw_demand(
@@ -385,8 +401,11 @@ class UniformDemand(DemandBase):
     low: float = 5.0
     high: float = 20.0
     integer: bool = True
+    draws: str = "compact"
+    OLDER_DEFAULTS: ClassVar[dict[str, Any]] = {"draws": "legacy"}
 
     def __post_init__(self) -> None:
+        _check_draws("UniformDemand", self.draws)
         if not (np.isfinite(self.low) and np.isfinite(self.high)) or self.low < 0:
             raise ValueError(f"UniformDemand.low = {self.low!r} must be finite and >= 0")
         if self.high < self.low:
@@ -403,10 +422,21 @@ class UniformDemand(DemandBase):
         self, rng: np.random.Generator, batch: int, horizon: int, n_drugs: int
     ) -> np.ndarray:
         shape = (batch, horizon, n_drugs)
-        if self.integer:
-            lo, hi = int(np.ceil(self.low)), int(np.floor(self.high))
-            return rng.integers(lo, hi + 1, size=shape).astype(np.float64)
-        return rng.uniform(self.low, self.high, size=shape)
+        if self.draws == "legacy":
+            if self.integer:
+                lo, hi = int(np.ceil(self.low)), int(np.floor(self.high))
+                return rng.integers(lo, hi + 1, size=shape).astype(np.float64)
+            return rng.uniform(self.low, self.high, size=shape)
+        if not self.integer:
+            return rng.uniform(self.low, self.high, size=shape)
+        # lo + floor(u (hi - lo + 1)) with u a float32 uniform on [0, 1) (24 random bits, so
+        # each value is equally likely to 2^-24; the product is exact in float64)
+        lo, hi = int(np.ceil(self.low)), int(np.floor(self.high))
+        u = rng.random(shape, dtype=np.float32).astype(np.float64)
+        u *= hi - lo + 1
+        np.floor(u, out=u)
+        u += lo
+        return u
 
 
 @register_process("seasonal")
@@ -581,8 +611,11 @@ class PriceProcess(PriceBase):
     premium_prob: float = 0.1
     premium_low: float = 0.2
     premium_high: float = 0.5
+    draws: str = "compact"
+    OLDER_DEFAULTS: ClassVar[dict[str, Any]] = {"draws": "legacy"}
 
     def __post_init__(self) -> None:
+        _check_draws("PriceProcess", self.draws)
         if not 0.0 <= self.volatility < 1.0:
             raise ValueError(f"PriceProcess.volatility = {self.volatility!r} must be in [0, 1)")
         if not 0.0 <= self.premium_prob <= 1.0:
@@ -602,6 +635,24 @@ class PriceProcess(PriceBase):
         self, rng: np.random.Generator, level: np.ndarray, batch: int, horizon: int
     ) -> tuple[np.ndarray, np.ndarray]:
         shape = (batch, horizon, level.shape[0])
+        if self.draws == "compact":
+            # Two uniforms per drug-slot: ``u`` for the base price, ``level (1 + volatility (2u -
+            # 1))``, and ``w`` for the premium, which occurs when ``w < premium_prob`` and then
+            # is ``base * (low + (high - low) w / premium_prob)`` (``w`` given ``w < prob`` is
+            # uniform on [0, prob)); only the drug-slots with a premium are computed.
+            base = rng.random(shape)
+            base *= 2.0 * self.volatility * level
+            base += (1.0 - self.volatility) * level
+            w = rng.random(shape)
+            premium = np.zeros(shape)
+            prob = self.premium_prob
+            if prob > 0.0:
+                hit = np.flatnonzero(w < prob)
+                frac = w.ravel()[hit]
+                frac *= (self.premium_high - self.premium_low) / prob
+                frac += self.premium_low
+                premium.ravel()[hit] = frac * base.ravel()[hit]
+            return base, premium
         # In place, the same values as ``level * (1 + volatility * u)`` and
         # ``where(u2 < premium_prob, base * frac, 0)`` (each product's operands swap, which
         # IEEE arithmetic allows) without four full-size temporaries.
@@ -626,8 +677,11 @@ class StorageRateProcess(StorageRateBase):
 
     low: float = 2.0
     high: float = 5.0
+    draws: str = "compact"
+    OLDER_DEFAULTS: ClassVar[dict[str, Any]] = {"draws": "legacy"}
 
     def __post_init__(self) -> None:
+        _check_draws("StorageRateProcess", self.draws)
         if not (np.isfinite(self.low) and np.isfinite(self.high)) or not 0 <= self.low <= self.high:
             raise ValueError(
                 f"StorageRateProcess range [{self.low!r}, {self.high!r}] must satisfy "

@@ -501,13 +501,14 @@ def _optimum(
     return env, HindsightOracle(env), "Ipopt on the known trace"
 
 
-def _baseline(class_name: str) -> Factory:
-    """A :func:`rule` for a class of :mod:`druginv_gym.baselines`, imported when built."""
+def _baseline(class_name: str, **fixed: Any) -> Factory:
+    """A :func:`rule` for a class of :mod:`druginv_gym.baselines`, imported when built, with
+    the keyword arguments ``fixed`` (e.g. an earlier ``rule``)."""
 
     def make(env: gym.Env, **params: float) -> Any:
         from druginv_gym import baselines
 
-        return getattr(baselines, class_name)(env, **params)
+        return getattr(baselines, class_name)(env, **fixed, **params)
 
     make.__qualname__ = class_name
     return rule(make)
@@ -538,20 +539,35 @@ register_policy(
 register_policy(
     "over-provisioning",
     _baseline("OverProvisioning"),
-    help="cover two slots of average demand with a 30 % margin (the paper's costly rule)",
+    help="refill every drug up to its upper bound C_hi each slot (the paper, section 5.2.2)",
     default_order=30,
 )
 register_policy(
     "ski-rental",
     _baseline("SkiRental"),
-    help="online rent-or-buy: run lean until the lean slots have cost a purchase",
+    help="online rent-or-buy: rent the slot's use, buy up to C_hi once renting has cost that",
     default_order=40,
 )
 register_policy(
     "max-min",
     _baseline("MaxMin"),
-    help="below 45 % of the band top, refill up to the band top",
+    help="below 45 % of C_hi, reorder the surplus between max (C_hi) and min (the paper)",
     default_order=50,
+)
+register_policy(
+    "over-provisioning-cover",
+    _baseline("OverProvisioning", rule="cover"),
+    help="before 0.2: cover two slots of average demand with a 30 % margin",
+)
+register_policy(
+    "ski-rental-band",
+    _baseline("SkiRental", rule="band"),
+    help="before 0.2: rent up to C_lo plus mean demand, buy up to C_hi plus mean demand",
+)
+register_policy(
+    "max-min-up-to",
+    _baseline("MaxMin", rule="up-to"),
+    help="before 0.2: below 45 % of C_hi, refill up to C_hi",
 )
 register_policy(
     "base-stock",

@@ -24,23 +24,46 @@ def _nonneg(name: str, value: float) -> float:
     return value
 
 
-class OverProvisioning(OrderPolicy):
-    """Cover the average past use of the next ``cover`` slots plus a safety ``margin``.
+def _check_rule(cls: str, rule: str, rules: tuple[str, ...]) -> str:
+    if rule not in rules:
+        raise ValueError(f"{cls} rule = {rule!r} must be one of {list(rules)}")
+    return rule
 
-    ``order = max((1 + margin) * cover * D - U, 0)``: stock after arrival covers ``cover``
-    slots of average demand with ``margin`` to spare, whatever expires unused not counted. The
-    paper's "higher cost" strategy: it rarely runs short and pays for it in stock.
+
+class OverProvisioning(OrderPolicy):
+    """The paper's over-provisioning: every slot, refill each drug up to its upper bound.
+
+    Section 5.2.2 of the paper: over-provisioning "refills drugs using the remaining volumes
+    and the upper bound volumes". ``rule="paper"`` (default) reads that literally:
+    ``order = max(C_hi - v, 0)``, the upper bound volume less the remaining volume ``v`` (the
+    stock), so stock after arrival is back at ``C_hi`` whenever the other limits allow. The
+    paper's "higher cost" strategy: it rarely runs short and pays for it in stock and waste.
+
+    ``rule="cover"`` is the rule of versions before 0.2 (``"over-provisioning-cover"``):
+    ``order = max((1 + margin) * cover * D - U, 0)``, stock after arrival covering ``cover``
+    slots of average demand ``D`` with ``margin`` to spare (``U``: usable stock, whatever
+    expires unused not counted).
 
     Args:
         env: the env the policy acts in (any DR2O id).
-        cover: slots of demand to cover (>= 1 slot, may be fractional).
-        margin: relative safety margin (0.3 = 30 % extra).
-        window: average over the last ``window`` observed slots (``None``: all of them).
+        rule: ``"paper"`` or ``"cover"``.
+        cover: slots of demand to cover (>= 1 slot, may be fractional; ``"cover"`` only).
+        margin: relative safety margin (0.3 = 30 % extra; ``"cover"`` only).
+        window: average over the last ``window`` observed slots (``None``: all of them;
+            ``"cover"`` only).
     """
 
+    RULES = ("paper", "cover")
+
     def __init__(
-        self, env: gym.Env, cover: float = 2.0, margin: float = 0.3, window: int | None = None
+        self,
+        env: gym.Env,
+        rule: str = "paper",
+        cover: float = 2.0,
+        margin: float = 0.3,
+        window: int | None = None,
     ) -> None:
+        self.rule = _check_rule("OverProvisioning", rule, self.RULES)
         self.cover = _nonneg("cover", cover)
         self.margin = _nonneg("margin", margin)
         if self.cover == 0:
@@ -51,20 +74,36 @@ class OverProvisioning(OrderPolicy):
         super().__init__(env)
 
     def orders(self, view: ObservationView) -> np.ndarray:
+        if self.rule == "paper":
+            return np.maximum(self.config.band_hi - view.stock, 0.0)
         demand = self.mean_demand(self.window)
         target = (1.0 + self.margin) * self.cover * demand
         return np.maximum(target - self.usable(view, demand), 0.0)
 
 
 class MaxMin(OrderPolicy):
-    """When stock falls under the min level, refill up to the max level.
+    """The paper's max-min rule: below the min level, reorder the surplus between max and min.
 
-    ``order = max_level - stock`` if ``stock < min_level`` else 0, with ``min_level =
-    min_fraction * C_hi`` (default 45 % of the band top) and ``max_level = max_fraction *
-    C_hi`` (default the band top).
+    Section 5.2.2 of the paper: max-min's reorder quantity is "the surplus between max and
+    min". ``rule="paper"`` (default): when stock falls under ``min_level``, order
+    ``max_level - min_level`` (else nothing). ``min_level = min_fraction * C_hi`` (default
+    45 % of the upper bound) and ``max_level = max_fraction * C_hi`` (default the upper bound):
+    the paper gives no levels, these are ours.
+
+    ``rule="up-to"`` is the rule of versions before 0.2 (``"max-min-up-to"``): below the min
+    level, order up to the max level, ``max_level - stock``.
     """
 
-    def __init__(self, env: gym.Env, min_fraction: float = 0.45, max_fraction: float = 1.0) -> None:
+    RULES = ("paper", "up-to")
+
+    def __init__(
+        self,
+        env: gym.Env,
+        min_fraction: float = 0.45,
+        max_fraction: float = 1.0,
+        rule: str = "paper",
+    ) -> None:
+        self.rule = _check_rule("MaxMin", rule, self.RULES)
         self.min_fraction = _nonneg("min_fraction", min_fraction)
         self.max_fraction = _nonneg("max_fraction", max_fraction)
         if self.min_fraction > self.max_fraction:
@@ -76,7 +115,10 @@ class MaxMin(OrderPolicy):
         self.max_level = self.max_fraction * self.config.band_hi
 
     def orders(self, view: ObservationView) -> np.ndarray:
-        return np.where(view.stock < self.min_level, self.max_level - view.stock, 0.0)
+        low = view.stock < self.min_level
+        if self.rule == "paper":
+            return np.where(low, self.max_level - self.min_level, 0.0)
+        return np.where(low, self.max_level - view.stock, 0.0)
 
 
 class SkiRental(OrderPolicy):
@@ -84,24 +126,32 @@ class SkiRental(OrderPolicy):
 
     Per drug, each slot is either *rented* or *bought*:
 
-    * **rent**: order just this slot's expected use on top of the band bottom, ``q_rent =
-      max(C_lo + D - U, 0)``, and run lean; the rent paid is the expected cost of running lean,
+    * **rent**: order just what this slot can use, ``q_rent = max(C_lo + d_max - U, 0)``, with
+      ``d_max`` the largest demand seen so far (the scenario's nominal mean before any) and
+      ``U`` the usable stock: stock ends the slot at or above the lowest requirement ``C_lo``
+      unless demand sets a new high. The rent paid is the expected cost of running that lean,
       estimated on the demands seen so far (``d`` over the history; the nominal mean before
       any)::
 
           rent = mean_d[ shortage_cost * max(d - (U + q_rent), 0) + phi(U + q_rent - d) ]
 
-    * **buy**: order up to the band top for after this slot's demand, ``q_buy = max(C_hi + D -
-      U, 0)``, at today's price; the price of buying is the extra money it commits,
-      ``buy = p(t) * (q_buy - q_rent)``.
+    * **buy**: refill up to the upper bound, ``q_buy = max(C_hi - U, 0)``, at today's price;
+      the price of buying is the extra money it commits, ``buy = p(t) * (q_buy - q_rent)``.
 
     The rule rents while the rent accumulated since the last purchase, this slot's included,
-    stays below ``(c - 1) * buy``, and buys otherwise (then the account restarts). That is
-    the break-even strategy of ski rental: whatever demand does, it pays at most ``c`` times
-    what the best choice in hindsight between renting and buying would have paid.
+    stays below ``(c - 1) * buy``, and buys otherwise (then the account restarts): the
+    break-even strategy of ski rental, which pays at most ``c`` times what the best choice in
+    hindsight between renting and buying would have paid.
+
+    ``rule="band"`` is the rule of versions before 0.2 (``"ski-rental-band"``): rent
+    ``C_lo + D - U`` with ``D`` the mean demand (so about half the rented slots end below
+    ``C_lo`` by construction) and buy ``C_hi + D - U``.
     """
 
-    def __init__(self, env: gym.Env) -> None:
+    RULES = ("paper", "band")
+
+    def __init__(self, env: gym.Env, rule: str = "paper") -> None:
+        self.rule = _check_rule("SkiRental", rule, self.RULES)
         super().__init__(env)
         self.ratio = 2.0 - 1.0 / self.config.horizon
 
@@ -113,9 +163,13 @@ class SkiRental(OrderPolicy):
         c = self.config
         demand = self.mean_demand()
         usable = self.usable(view, demand)
-        q_rent = np.maximum(c.band_lo + demand - usable, 0.0)
-        q_buy = np.maximum(c.band_hi + demand - usable, 0.0)
         hist = self.history if len(self.history) else demand[None, :]
+        if self.rule == "paper":
+            q_rent = np.maximum(c.band_lo + hist.max(axis=0) - usable, 0.0)
+            q_buy = np.maximum(c.band_hi - usable, 0.0)
+        else:
+            q_rent = np.maximum(c.band_lo + demand - usable, 0.0)
+            q_buy = np.maximum(c.band_hi + demand - usable, 0.0)
         lean = (usable + q_rent)[None, :] - hist  # end stock per past demand
         rent = (
             c.shortage_cost * np.maximum(-lean, 0.0)

@@ -3,22 +3,28 @@
 Given a scenario and one episode's exogenous trace, :func:`solve_hindsight` minimises the env's
 exact refilling cost (eq. 3 plus the shortage cost, same weights) over the horizon, subject to
 the env's refill bounds, per-drug and total budgets, storage capacity, shelf-life expiry and lost
-sales. The problem is a convex QP; it is solved with Ipopt through cyipopt, with a sparse
-Jacobian and Hessian (both constant, and declared so).
+sales, and the scenario's readings of the model: the hard capacity
+``v_i(t-1) + x_i(t) <= C_hi_i`` (``hard_capacity``; rows only then), the penalty's knees
+``knee_lo``/``knee_hi`` (``penalty_zone_lo``/``_hi``) and both premium modes (``premium_mode``:
+orders pay ``dynamics.order_price``; with ``"emergency"`` each unit of unmet demand pays
+``shortage_cost + dynamics.unmet_price``). The problem is a convex QP; it is solved with Ipopt
+through cyipopt, with a sparse Jacobian and Hessian (both constant, and declared so).
 
 Variables, per slot ``t`` and drug ``i`` (all ``(T, N)``; see ``docs/hindsight.md``):
 
 * ``X[t]``: cumulative units arrived by the end of slot ``t``, the initial stock included
   (it arrives fresh at slot 0); the order is ``x_t = X[t] - X[t-1]``.
 * ``S[t]``: cumulative units served; ``E[t]``: cumulative units expired.
-* ``lo[t]``, ``hi[t]`` >= 0: stock below ``C_lo`` and above ``C_hi`` (band slacks).
+* ``lo[t]``, ``hi[t]`` >= 0: stock below ``knee_lo`` and above ``knee_hi`` (penalty slacks;
+  the knees are the band ``C_lo``, ``C_hi`` without penalty zones).
 
 The end-of-slot stock is ``v_t = X[t] - S[t] - E[t]``. FIFO expiry in cumulative form: all units
 that arrived by slot ``t - L + 1`` are gone (served or expired) by the end of slot ``t``:
 ``E[t] + S[t] >= X[t-L+1]``; and no younger unit expires: ``E[t] <= X[t-L+1]``.
 
 Because it is a relaxation of the env (it may leave demand unmet while stock is on hand, and
-serve young units while old ones expire), its optimum is a lower bound on the cost of every
+serve young units while old ones expire; with hard capacity and a refill minimum, see
+``_QP._order_bounds``), its optimum is a lower bound on the cost of every
 policy on the same trace; at the optimum it rarely uses that freedom, and replaying the plan
 through the env gives back its objective (tested).
 """
@@ -111,6 +117,45 @@ class _QP:
         self._vals: list[np.ndarray] = []
         self._lower: list[np.ndarray] = []
         self._upper: list[np.ndarray] = []
+        # What an order pays (base + premium, or base alone with premium_mode="emergency") and,
+        # with the emergency reading, the premium price each unit of unmet demand pays on top
+        # of the shortage cost (``None``: nothing).
+        self.price = dyn.order_price(config, trace.base_price, trace.premium)
+        self.emergency = dyn.unmet_price(config, trace.base_price, trace.premium)
+        self.x_lo, self.x_hi, self.floor = self._order_bounds()
+
+    def _order_bounds(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(x_lo, x_hi, floor)``, each ``(T, N)``: the bounds on each order and, with hard
+        capacity, the refill minimum that a capacity row may cut.
+
+        ``x_hi = min(rho_hi, B_i(t) / p)`` and ``x_lo = min(rho_lo, x_hi)`` (refill bounds and
+        per-drug budget). With ``hard_capacity`` the env cuts an order to ``C_hi - v_{t-1}``,
+        below ``rho_lo`` if need be: slot 0's room ``C_hi - init`` is known and joins both
+        bounds; from slot 1 on, ``x >= min(x_lo, C_hi - v_{t-1})`` is not convex, so ``x_lo`` is
+        0 there and its convex hull over ``0 <= v_{t-1} <= C_hi`` is added as a row,
+        ``x_t >= floor (1 - v_{t-1} / C_hi)`` with ``floor = min(x_lo, C_hi)`` (no row where
+        ``floor`` is 0, e.g. with ``rho_lo = 0``).
+        """
+        c, price = self.config, self.price
+        affordable = dyn.safe_divide(c.drug_budget, price, where=price > 0, fill=np.inf)
+        x_hi = np.minimum(c.refill_hi, affordable)
+        x_lo = np.minimum(c.refill_lo, x_hi)
+        floor = np.zeros((self.T, self.N))
+        if c.hard_capacity:
+            room = c.band_hi - c.initial_stock  # >= 0, checked by the config
+            x_hi[0] = np.minimum(x_hi[0], room)
+            x_lo[0] = np.minimum(x_lo[0], room)
+            floor[1:] = np.minimum(x_lo[1:], c.band_hi)
+            x_lo[1:] = 0.0
+        return x_lo, x_hi, floor
+
+    def _shortage_unit(self) -> np.ndarray:
+        """(T, N) what a unit of unmet demand costs (USD): the shortage cost, plus the slot's
+        premium price with ``premium_mode="emergency"``."""
+        c = self.config
+        if self.emergency is None:
+            return np.broadcast_to(c.shortage_cost, (self.T, self.N))
+        return c.shortage_cost + self.emergency
 
     def _entries(self, row_of: Any, col: Any, coef: Any) -> None:
         """Jacobian entries at rows ``self._row + row_of`` (row numbers local to the block),
@@ -168,19 +213,19 @@ class _QP:
         v = X - S - E
         served = np.diff(np.vstack([np.zeros((1, self.N)), S]), axis=0)
         return {
-            "purchase": float((c.alpha * tr.price * x).sum()),
+            "purchase": float((c.alpha * self.price * x).sum()),
             "storage": float((tr.storage_rate * c.unit_volume * v).sum()),
             "penalty": float((c.penalty_lo * lo**2 + c.penalty_hi * hi**2).sum()),
-            "shortage": float((c.shortage_cost * (tr.demand - served)).sum()),
+            "shortage": float((self._shortage_unit() * (tr.demand - served)).sum()),
         }
 
 
 class _CumulativeQP(_QP):
     """The hindsight QP in cumulative form (``formulation="cumulative"``), the reference.
 
-    Variables ``X, S, E, lo, hi`` (cumulative arrived, served, expired; band slacks), about
-    ``8 T N`` inequality rows. Kept to check the balance form against (same optimum) and to
-    measure it side by side; see ``docs/hindsight.md``.
+    Variables ``X, S, E, lo, hi`` (cumulative arrived, served, expired; penalty slacks), about
+    ``8 T N`` inequality rows (``9 T N`` with hard capacity). Kept to check the balance form
+    against (same optimum) and to measure it side by side; see ``docs/hindsight.md``.
     """
 
     def __init__(self, config: ScenarioConfig, trace: ExogenousTrace) -> None:
@@ -188,7 +233,7 @@ class _CumulativeQP(_QP):
         c, T, N = config, self.T, self.N
         tn = T * N
         self.n = 5 * tn
-        price = trace.price
+        price = self.price
         demand = trace.demand
         init = c.initial_stock
         # Variable blocks.
@@ -203,9 +248,7 @@ class _CumulativeQP(_QP):
             self._close(lo, up, k)
 
         # Order bounds: x_t = X[t] - X[t-1] (X[-1] = initial stock, a constant).
-        affordable = dyn.safe_divide(c.drug_budget, price, where=price > 0, fill=np.inf)
-        x_hi = np.minimum(c.refill_hi, affordable)
-        x_lo = np.minimum(c.refill_lo, x_hi)
+        x_lo, x_hi = self.x_lo, self.x_hi
         add([(iX[0], 1.0)], x_lo[0] + init, x_hi[0] + init, N)
         if T > 1:
             add([(iX[1:], 1.0), (iX[:-1], -1.0)], x_lo[1:].ravel(), x_hi[1:].ravel(), (T - 1) * N)
@@ -226,10 +269,10 @@ class _CumulativeQP(_QP):
             src = iX[arr[ok], i_grid[ok]]
             add([(iE[ok], 1.0), (iS[ok], 1.0), (src, -1.0)], 0.0, _INF, k)
             add([(src, 1.0), (iE[ok], -1.0)], 0.0, _INF, k)
-        # Stock: v = X - S - E >= 0, and the band slacks.
+        # Stock: v = X - S - E >= 0, and the penalty slacks below/above the knees.
         add([(iX, 1.0), (iS, -1.0), (iE, -1.0)], 0.0, _INF, tn)
-        add([(iLo, 1.0), (iX, 1.0), (iS, -1.0), (iE, -1.0)], np.tile(c.band_lo, T), _INF, tn)
-        add([(iHi, 1.0), (iX, -1.0), (iS, 1.0), (iE, 1.0)], -np.tile(c.band_hi, T), _INF, tn)
+        add([(iLo, 1.0), (iX, 1.0), (iS, -1.0), (iE, -1.0)], np.tile(c.knee_lo, T), _INF, tn)
+        add([(iHi, 1.0), (iX, -1.0), (iS, 1.0), (iE, 1.0)], -np.tile(c.knee_hi, T), _INF, tn)
         # Storage at arrival: sum_i u_i (v_{t-1} + x_t) = sum_i u_i (X[t] - S[t-1] - E[t-1]) <= V.
         self._entries(np.repeat(np.arange(T), N), iX.ravel(), np.tile(c.unit_volume, T))
         if T > 1:
@@ -241,6 +284,21 @@ class _CumulativeQP(_QP):
         p_next = np.vstack([price[1:], np.zeros((1, N))])
         self._entries(0, iX.ravel(), (price - p_next).ravel())
         self._close(-_INF, c.total_budget + float(price[0] @ init), 1)
+        if c.hard_capacity and T > 1:
+            # Hard capacity, slots t >= 1 (slot 0's is in its order bound): v_{t-1} + x_t =
+            # X[t] - S[t-1] - E[t-1] <= C_hi.
+            add([(iX[1:], 1.0), (iS[:-1], -1.0), (iE[:-1], -1.0)], -_INF,
+                np.tile(c.band_hi, T - 1), (T - 1) * N)  # fmt: skip
+            # The refill minimum the capacity may cut (see _order_bounds):
+            # x_t + k v_{t-1} >= floor, k = floor / C_hi, i.e.
+            # X[t] + (k - 1) X[t-1] - k S[t-1] - k E[t-1] >= floor.
+            cut = self.floor[1:] > 0
+            if cut.any():
+                ts, ii = np.nonzero(cut)
+                f = self.floor[1:][cut]
+                kf = f / c.band_hi[ii]
+                add([(iX[ts + 1, ii], 1.0), (iX[ts, ii], kf - 1.0), (iS[ts, ii], -kf),
+                     (iE[ts, ii], -kf)], f, _INF, len(f))  # fmt: skip
 
         self._assemble()
 
@@ -256,10 +314,19 @@ class _CumulativeQP(_QP):
         g = np.zeros(self.n)
         g[iX.ravel()] = (c.alpha * (price - p_next) + w).ravel()
         g[iS.ravel()] = -w.ravel()
-        g[iS[-1]] += -c.shortage_cost  # shortage = sum A - S[T-1]
         g[iE.ravel()] = -w.ravel()
+        if self.emergency is None:
+            g[iS[-1]] += -c.shortage_cost  # shortage = sum A - S[T-1]
+            shortage_const = float(c.shortage_cost @ demand.sum(axis=0))
+        else:
+            # shortage = sum_t u_t (A_t - s_t), u_t = shortage + premium price of slot t:
+            # sum_t u_t s_t = sum_t (u_t - u_{t+1}) S[t].
+            unit = self._shortage_unit()
+            u_next = np.vstack([unit[1:], np.zeros((1, N))])
+            g[iS.ravel()] += -(unit - u_next).ravel()
+            shortage_const = float((unit * demand).sum())
         self.g = g
-        self.const = float(c.shortage_cost @ demand.sum(axis=0) - (c.alpha * price[0]) @ init)
+        self.const = shortage_const - float((c.alpha * price[0]) @ init)
         self.q = np.zeros(self.n)
         self.q[iLo.ravel()] = np.tile(c.penalty_lo, T)
         self.q[iHi.ravel()] = np.tile(c.penalty_hi, T)
@@ -275,8 +342,8 @@ class _CumulativeQP(_QP):
                 X.ravel(),
                 S.ravel(),
                 E.ravel(),
-                np.maximum(c.band_lo - v, 0.0).ravel(),
-                np.maximum(v - c.band_hi, 0.0).ravel(),
+                np.maximum(c.knee_lo - v, 0.0).ravel(),
+                np.maximum(v - c.knee_hi, 0.0).ravel(),
             ]
         )
 
@@ -295,23 +362,26 @@ class _BalanceQP(_QP):
     * ``x`` (order) in ``[min(rho_lo, x_hi), x_hi]`` and ``s`` (served) in ``[0, A_t]``: the
       refill bounds, per-drug budget and lost sales become variable bounds, not rows.
     * ``e`` (expired) >= 0, fixed at 0 while ``t < L - 1``.
-    * the end-of-slot stock is ``v = C_lo - lo + w + hi`` with ``lo`` in ``[0, C_lo]``, ``w``
-      in ``[0, C_hi - C_lo]``, ``hi >= 0``: ``v >= 0`` and the band slacks become bounds
-      (at the optimum ``lo = max(C_lo - v, 0)`` and ``hi = max(v - C_hi, 0)``).
+    * the end-of-slot stock is ``v = K_lo - lo + w + hi`` (``K`` the penalty's knees,
+      ``config.knee_lo``/``knee_hi``; the band without penalty zones) with ``lo`` in
+      ``[0, K_lo]``, ``w`` in ``[0, K_hi - K_lo]``, ``hi >= 0``: ``v >= 0`` and the penalty
+      slacks become bounds (at the optimum ``lo = max(K_lo - v, 0)``, ``hi = max(v - K_hi, 0)``).
     * one equality row, the stock balance ``v_t = v_{t-1} + x_t - s_t - e_t``.
     * for ``t >= L - 1`` (``a = t - L + 1``), two chained auxiliaries with equality rows:
       ``z_t = S[t] + E[t] - X[a] >= 0`` (all that arrived by ``a`` is gone) and
       ``y_t = X[a] - E[t] >= 0`` (no younger unit expires), ``z_t = z_{t-1} + s_t + e_t - x_a``,
       ``y_t = y_{t-1} + x_a - e_t``: sparse rows instead of sums over the past.
     * ``T`` storage rows on ``v_{t-1} + x_t`` and the total-budget row ``sum p x <= B``.
+    * with ``hard_capacity``, ``(T - 1) N`` rows ``v_{t-1} + x_t <= C_hi`` (slot 0's is a bound
+      on ``x``), four nonzeros each (and the refill-minimum rows of :meth:`_order_bounds`).
     """
 
     def __init__(self, config: ScenarioConfig, trace: ExogenousTrace) -> None:
         super().__init__(config, trace)
         c, T, N = config, self.T, self.N
         tn = T * N
-        price, demand, init = trace.price, trace.demand, c.initial_stock
-        clo = c.band_lo
+        price, demand, init = self.price, trace.demand, c.initial_stock
+        clo = c.knee_lo  # v = knee_lo - lo + w + hi
         L = c.shelf_life
         idx = np.arange(tn).reshape(T, N)
         ix, is_, ie, iw, ilo, ihi = (idx + k * tn for k in range(6))
@@ -376,32 +446,55 @@ class _BalanceQP(_QP):
         # Total budget: sum_t sum_i p_t x_t <= B.
         self._entries(0, ix, price)
         self._close(-_INF, c.total_budget, 1)
+        if c.hard_capacity and T > 1:
+            # Hard capacity, slots t >= 1 (slot 0's is in x's bound): v_{t-1} + x_t <= C_hi,
+            # i.e. x_t + (w + hi - lo)_{t-1} <= C_hi - knee_lo.
+            r = idx[:-1]
+            for blk, sign in ((ix[1:], 1.0), (iw[:-1], 1.0), (ihi[:-1], 1.0), (ilo[:-1], -1.0)):
+                self._entries(r, blk, sign)
+            self._close(-_INF, np.tile(c.band_hi - clo, T - 1), (T - 1) * N)
+            # The refill minimum the capacity may cut (see _order_bounds):
+            # x_t + k (w + hi - lo)_{t-1} >= floor - k knee_lo, k = floor / C_hi.
+            cut = self.floor[1:] > 0
+            if cut.any():
+                ts, ii = np.nonzero(cut)
+                f = self.floor[1:][cut]
+                kf = f / c.band_hi[ii]
+                r = np.arange(len(f))
+                self._entries(r, ix[ts + 1, ii], 1.0)
+                for blk, sign in ((iw, 1.0), (ihi, 1.0), (ilo, -1.0)):
+                    self._entries(r, blk[ts, ii], sign * kf)
+                self._close(f - kf * clo[ii], _INF, len(f))
 
         self._assemble()
 
         # Variable bounds.
-        affordable = dyn.safe_divide(c.drug_budget, price, where=price > 0, fill=np.inf)
-        x_hi = np.minimum(c.refill_hi, affordable)
-        x_lo = np.minimum(c.refill_lo, x_hi)
+        x_lo, x_hi = self.x_lo, self.x_hi
         self.lb = np.zeros(self.n)
         self.ub = np.full(self.n, _INF)
         self.lb[ix.ravel()] = x_lo.ravel()
         self.ub[ix.ravel()] = np.minimum(x_hi, _INF).ravel()
         self.ub[is_.ravel()] = demand.ravel()
         self.ub[ie[~expires]] = 0.0
-        self.ub[iw.ravel()] = np.tile(np.minimum(c.band_hi - clo, _INF), T)
+        self.ub[iw.ravel()] = np.tile(np.minimum(c.knee_hi - clo, _INF), T)
         self.ub[ilo.ravel()] = np.tile(clo, T)
 
-        # Objective: purchase, storage on v = C_lo - lo + w + hi, shortage on A - s, band.
+        # Objective: purchase, storage on v = knee_lo - lo + w + hi, shortage on A - s, penalty.
         rate = trace.storage_rate * u  # USD per unit of end-of-slot stock
         g = np.zeros(self.n)
         g[ix.ravel()] = (c.alpha * price).ravel()
-        g[is_.ravel()] = -np.tile(c.shortage_cost, T)
         g[iw.ravel()] = rate.ravel()
         g[ihi.ravel()] = rate.ravel()
         g[ilo.ravel()] = -rate.ravel()
+        if self.emergency is None:
+            g[is_.ravel()] = -np.tile(c.shortage_cost, T)
+            shortage_const = c.shortage_cost @ demand.sum(axis=0)
+        else:
+            unit = self._shortage_unit()  # (T, N): shortage + the slot's premium price
+            g[is_.ravel()] = -unit.ravel()
+            shortage_const = (unit * demand).sum()
         self.g = g
-        self.const = float(c.shortage_cost @ demand.sum(axis=0) + (rate * clo).sum())
+        self.const = float(shortage_const + (rate * clo).sum())
         self.q = np.zeros(self.n)
         self.q[ilo.ravel()] = np.tile(c.penalty_lo, T)
         self.q[ihi.ravel()] = np.tile(c.penalty_hi, T)
@@ -415,9 +508,9 @@ class _BalanceQP(_QP):
         s = np.diff(S, axis=0, prepend=0.0)
         e = np.diff(E, axis=0, prepend=0.0)
         v = X - S - E
-        w = np.clip(v - c.band_lo, 0.0, c.band_hi - c.band_lo)
-        lo = np.maximum(c.band_lo - v, 0.0)
-        hi = np.maximum(v - c.band_hi, 0.0)
+        w = np.clip(v - c.knee_lo, 0.0, c.knee_hi - c.knee_lo)
+        lo = np.maximum(c.knee_lo - v, 0.0)
+        hi = np.maximum(v - c.knee_hi, 0.0)
         te, ie_, a = self.first_a
         z = S[te, ie_] + E[te, ie_] - X[a, ie_]
         y = X[a, ie_] - E[te, ie_]
@@ -448,7 +541,7 @@ def _warm_start(qp: _QP) -> np.ndarray:
     band plus the slot's (known) demand."""
     c, tr = qp.config, qp.trace
     state = dyn.FlowState(c, 1)
-    target = 0.5 * (c.band_lo + c.band_hi)
+    target = 0.5 * (c.knee_lo + c.knee_hi)
     X, S, E = (np.zeros((c.horizon, c.n_drugs)) for _ in range(3))
     arrived, served, expired = c.initial_stock.copy(), np.zeros(c.n_drugs), np.zeros(c.n_drugs)
     for t in range(c.horizon):
@@ -458,11 +551,12 @@ def _warm_start(qp: _QP) -> np.ndarray:
             state,
             request,
             tr.demand[t][None, :],
-            tr.price[t][None, :],
+            qp.price[t][None, :],
             tr.storage_rate[t][None, :],
             c.drug_budget[t],
             c,
             backend="numpy",
+            emergency=None if qp.emergency is None else qp.emergency[t][None, :],
         )
         arrived = arrived + o.accepted[0]
         served = served + o.served[0]
@@ -574,11 +668,9 @@ def solve_hindsight(
     status = _STATUS.get(code, "error")
     X, S, E, _, _ = qp.unpack(z)
     orders = np.diff(np.vstack([config.initial_stock[None, :], X]), axis=0)
-    # The plan is feasible for the env's bounds up to Ipopt's tolerance: snap the last 1e-9.
-    affordable = dyn.safe_divide(
-        config.drug_budget, trace.price, where=trace.price > 0, fill=np.inf
-    )
-    orders = np.clip(orders, 0.0, np.minimum(config.refill_hi, affordable))
+    # The plan is feasible for the env's bounds up to Ipopt's tolerance: snap the last 1e-9
+    # (refill upper bound, per-drug budget at the order price, slot 0's hard capacity).
+    orders = np.clip(orders, 0.0, qp.x_hi)
     return HindsightSolution(
         orders=orders,
         # Only a point Ipopt iterated on has an objective; after an error z is the start point.
