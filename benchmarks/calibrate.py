@@ -38,56 +38,66 @@ PAPER_SHORTAGE = {"over-provisioning": 4.09, "ski-rental": 4.37, "max-min": 3.41
 PAPER_UNEXPECTED = 1.6  # "near 1.5-1.7 %" for each
 #: The cost order the paper's margins imply, cheapest first.
 PAPER_COST_ORDER = ("ski-rental", "max-min", "over-provisioning")
+#: DRLD's cost reductions (12.31 / 10.4 / 11.8 %) put each baseline's cost, over ski-rental's,
+#: at (1 - 0.104) / (1 - m) - 1: over-provisioning +2.18 %, max-min +1.59 % (percent).
+PAPER_MARGINS = {"over-provisioning": 12.31, "ski-rental": 10.4, "max-min": 11.8}
+PAPER_OVER_SKI = {
+    p: 100 * ((1 - PAPER_MARGINS["ski-rental"] / 100) / (1 - m / 100) - 1)
+    for p, m in PAPER_MARGINS.items()
+    if p != "ski-rental"
+}
 #: The limits that must bind in a measurable share (>= 0.5 %) for at least one baseline.
 MUST_BIND = ("total_budget", "storage", "capacity", "expiry")
 MEASURABLE = 0.005
 SEED = 2_000_000
 
 GRID: dict[str, tuple[Any, ...]] = {
-    "capacity": (3.0, 4.0, 6.0, 10.0, 15.0, 20.0, "share"),
-    "lowest": (0.5, 1.0, 1.5),
-    "zone_lo": (0.0, 0.25, 0.5),
-    "zone_hi": (0.25, 0.45, 0.5, 0.75),
-    "total_budget": (0.9, 1.0, 1.1, 1.2),
+    "capacity": (3.0, 4.0, 6.0, 10.0, 15.0, "share"),
+    "lowest": (0.5, 0.75, 1.0),
+    "zone_lo": (0.25, 0.5),
+    "zone_hi": (0.25, 0.45, 0.5),
+    "total_budget": (0.95, 1.0, 1.05, 1.1, 1.2),
     "premium": ("exogenous", "emergency"),
-    "volatility": (0.05, 0.1),
+    "shelf_life": ("4-26", "8-52"),
 }
 QUICK_GRID: dict[str, tuple[Any, ...]] = {
     "capacity": (3.0, "share"),
     "lowest": (1.0,),
     "zone_lo": (0.25,),
     "zone_hi": (0.45,),
-    "total_budget": (1.2,),
+    "total_budget": (1.05,),
     "premium": ("exogenous",),
-    "volatility": (0.1,),
+    "shelf_life": ("4-26",),
 }
 
 
 def calibration_of(point: dict[str, Any]) -> Any:
     """The :class:`~druginv_gym.scenarios.Calibration` of a grid point."""
-    from druginv_gym.scenarios import PAPER_CALIBRATION
+    from druginv_gym.scenarios import PAPER_CALIBRATION, Calibration
 
     emergency = point["premium"] == "emergency"
+    exogenous = Calibration(premium_mode="exogenous", premium_prob=0.1, shortage_cost=1.5)
     return PAPER_CALIBRATION.replace(
         capacity=point["capacity"],
         lowest=point["lowest"],
         zone_lo=point["zone_lo"],
         zone_hi=point["zone_hi"],
         total_budget=point["total_budget"],
-        volatility=point["volatility"],
+        shelf_life=tuple(int(v) for v in point["shelf_life"].split("-")),
         premium_mode=point["premium"],
-        # on emergency purchases every purchase pays a premium, and that is its whole cost
-        premium_prob=1.0 if emergency else PAPER_CALIBRATION.premium_prob,
-        shortage_cost=0.0 if emergency else PAPER_CALIBRATION.shortage_cost,
+        # on emergency purchases every purchase pays a premium, and that is its whole cost;
+        # the exogenous premium: 10 % of drug-slots, unmet demand at 1.5 x level
+        premium_prob=1.0 if emergency else exogenous.premium_prob,
+        shortage_cost=0.0 if emergency else exogenous.shortage_cost,
     )
 
 
 def play(job: tuple[int, dict[str, Any], int, int]) -> list[dict[str, Any]]:
     """The three literal baselines on one grid point: one row per baseline."""
     index, point, n_drugs, episodes = job
+    import gymnasium as gym
     from threadpoolctl import threadpool_limits
 
-    import gymnasium as gym
     import druginv_gym
     from druginv_gym.baselines import MaxMin, OverProvisioning, SkiRental
     from druginv_gym.evaluation import compare
@@ -123,7 +133,8 @@ def play(job: tuple[int, dict[str, Any], int, int]) -> list[dict[str, Any]]:
 
 def rank(table: pd.DataFrame) -> pd.DataFrame:
     """One row per grid point: its distance to the paper (root mean square over the six
-    rates, percentage points), whether the cost order is the paper's, and which of
+    rates and the two costs over ski-rental's, percentage points), whether the cost order is
+    the paper's, and which of
     :data:`MUST_BIND` bind measurably for some baseline; best first (the paper's cost order
     and every limit binding come before distance)."""
     out = []
@@ -132,6 +143,9 @@ def rank(table: pd.DataFrame) -> pd.DataFrame:
         g = g.set_index("policy")
         sq = [(g.shortage_rate[p] - t) ** 2 for p, t in PAPER_SHORTAGE.items()]
         sq += [(g.unexpected_rate[p] - PAPER_UNEXPECTED) ** 2 for p in PAPER_SHORTAGE]
+        ski = g.total_cost["ski-rental"]
+        over = {p: 100 * (g.total_cost[p] / ski - 1) for p in PAPER_OVER_SKI}
+        sq += [(over[p] - t) ** 2 for p, t in PAPER_OVER_SKI.items()]
         order = tuple(g.total_cost.sort_values().index) == PAPER_COST_ORDER
         binds = [k for k in MUST_BIND if g[f"binding_{k}"].max() >= 100 * MEASURABLE]
         out.append(
@@ -145,6 +159,7 @@ def rank(table: pd.DataFrame) -> pd.DataFrame:
                 **{f"shortage_{p}": g.shortage_rate[p] for p in PAPER_SHORTAGE},
                 **{f"unexpected_{p}": g.unexpected_rate[p] for p in PAPER_SHORTAGE},
                 **{f"cost_{p}": g.total_cost[p] for p in PAPER_SHORTAGE},
+                **{f"over_ski_{p}": v for p, v in over.items()},
             }
         )
     ranking = pd.DataFrame(out)
@@ -171,7 +186,9 @@ def main(argv: list[str] | None = None) -> int:
         for k, result in enumerate(pool.map(play, jobs), 1):
             rows.extend(result)
             if k % 10 == 0 or k == len(jobs):
-                print(f"{k}/{len(jobs)} grid points, {time.perf_counter() - start:.0f} s", flush=True)
+                print(
+                    f"{k}/{len(jobs)} grid points, {time.perf_counter() - start:.0f} s", flush=True
+                )
     table = pd.DataFrame(rows)
     ranking = rank(table)
     from druginv_gym.io import atomic_write_text

@@ -61,7 +61,9 @@ def test_hard_capacity_clips_the_order_to_the_free_room_of_the_drug(backend):
     assert o2.accepted[0, 0] == pytest.approx(5.0)
     assert o2.served[0, 0] == pytest.approx(6.0) and o2.level[0, 0] == pytest.approx(0.0)
     # stock after arrival never passes the capacity: level + served + expired <= 6
-    assert all(o.level[0, 0] + o.served[0, 0] + o.expired[0, 0] <= 6.0 + 1e-12 for o in (o0, o1, o2))
+    assert all(
+        o.level[0, 0] + o.served[0, 0] + o.expired[0, 0] <= 6.0 + 1e-12 for o in (o0, o1, o2)
+    )
 
 
 def test_without_hard_capacity_the_same_orders_are_accepted_whole():
@@ -150,16 +152,16 @@ def test_unknown_premium_mode_is_refused():
 
 
 # --------------------------------------------------------------------- binding shares
-def _binding_case():
-    """Two drugs and three slots where every limit binds once, by construction.
+def _binding_case(**overrides):
+    """Two drugs and four slots where each limit binds once, by construction (orders below).
 
-    Slot 0 asks more than the capacity of drug 1 (room for 2 of 5); slot 1 asks more than
-    drug 0's budget allows (50 USD: 5 of 8 units); slot 2 asks more than the free storage
-    (0.9 ft^3 for 1.2) and the remaining total budget (30 USD for 120) hold; 3 units of drug 0
-    expire at the end of slot 1 (shelf life 2).
+    Slot 0: drug 1 asks 5 with room for 2 (its capacity binds); slot 1: drug 0 asks 8 units,
+    80 USD of its 50 USD budget (5 accepted: the budget binds), and 3 of its first units expire
+    at the end (shelf life 2); slot 2: 10 + 2 units = 1.2 ft^3 for 0.9 free (scaled by 0.75:
+    the storage binds); slot 3: 20 USD asked with 10 left (the total budget binds).
     """
     kw = dict(
-        horizon=3,
+        horizon=4,
         unit_volume=[0.1, 0.1],
         shelf_life=[2, 5],
         alpha=[1.0, 1.0],
@@ -168,7 +170,7 @@ def _binding_case():
         hard_capacity=True,
         refill_lo=[0.0, 0.0],
         refill_hi=[10.0, 10.0],
-        drug_budget=[[1000.0, 1000.0], [50.0, 1000.0], [1000.0, 1000.0]],
+        drug_budget=[[1000.0, 1000.0], [50.0, 1000.0], [1000.0, 1000.0], [1000.0, 1000.0]],
         penalty_lo=[1.0, 1.0],
         penalty_hi=[0.5, 0.5],
         shortage_cost=[20.0, 20.0],
@@ -176,32 +178,41 @@ def _binding_case():
         price_level=[10.0, 10.0],
         demand_mean=[1.0, 1.0],
         storage_capacity=1.8,
-        total_budget=150.0,
+        total_budget=220.0,
         reward_scale=100.0,
     )
+    kw.update(overrides)
     from druginv_gym.config import ScenarioConfig
 
     return ScenarioConfig(**kw)
 
 
-def test_binding_limits_names_each_limit_on_a_hand_made_slot():
-    cfg = _binding_case()
+_BINDING_ORDERS = [[5.0, 5.0], [8.0, 0.0], [10.0, 2.0], [2.0, 0.0]]
+_BINDING_DEMAND = [[3.0, 1.0], [3.0, 1.0], [5.0, 1.0], [7.5, 1.0]]
+
+
+def test_binding_limits_names_each_active_limit_on_a_hand_made_slot():
+    cfg = _binding_case(storage_capacity=10.0)
     price = np.full((1, 2), 10.0)
-    cut = dyn.binding_limits(
-        np.array([[12.0, 5.0]]), price, cfg.drug_budget[0], np.array([[4.0, 4.0]]),
-        np.zeros(1), cfg,
-    )  # fmt: skip
+    level = np.array([[4.0, 4.0]])
+
+    def active(request):
+        return dyn.binding_limits(
+            np.array([request]), price, cfg.drug_budget[0], level, np.zeros(1), cfg
+        )
+
+    cut = active([12.0, 5.0])  # drug 0 clipped to rho_hi = 10, drug 1 to its room of 2
     assert cut["refill"].tolist() == [[True, False]]
-    assert cut["capacity"].tolist() == [[False, True]]  # 4 + 5 > 6
-    assert not cut["drug_budget"].any() and not cut["total_budget"][0]
-    # 10 + 2 units of 0.1 ft^3 = 1.2 > 1.8 - 0.8 free
-    assert cut["storage"][0]
-    # asking exactly what a limit allows is not a cut
-    exact = dyn.binding_limits(
-        np.array([[5.0, 2.0]]), price, cfg.drug_budget[0], np.array([[4.0, 4.0]]),
-        np.zeros(1), cfg,
-    )  # fmt: skip
-    assert not any(flags.any() for flags in exact.values())
+    assert cut["capacity"].tolist() == [[False, True]]
+    assert not cut["drug_budget"].any() and not cut["total_budget"][0] and not cut["storage"][0]
+    # asking exactly what a limit allows binds it; asking less binds nothing
+    assert active([10.0, 2.0])["capacity"].tolist() == [[False, True]]
+    assert not any(flags.any() for flags in active([5.0, 1.0]).values())
+    # a budget that runs out binds, whatever is asked
+    out = dyn.binding_limits(
+        np.array([[1.0, 0.0]]), price, cfg.drug_budget[0], level, np.array([220.0]), cfg
+    )
+    assert out["total_budget"][0]
 
 
 class _Scripted:
@@ -221,31 +232,34 @@ class _Scripted:
         return (x / self.config.refill_hi).astype(np.float32)
 
 
+class _Replayed(gym.Wrapper):
+    def __init__(self, env, trace):
+        super().__init__(env)
+        self.trace = trace
+
+    def reset(self, **kw):
+        return self.env.reset(options={"exogenous": self.trace})
+
+
 def test_binding_shares_of_an_episode_built_to_bind_each_limit():
     cfg = _binding_case()
-    env = gym.make("DrugRefill-v0", config=cfg)
-    trace = constant_trace(cfg, [3.0, 1.0])
-    trace["demand"][2, 0] = 5.0  # so that nothing more of drug 0 expires in slot 2
-
-    class Replayed(gym.Wrapper):
-        def reset(self, **kw):
-            return self.env.reset(options={"exogenous": trace})
-
-    # slot 0: drug 1 asks 5 (room 2); slot 1: drug 0 asks 8 units = 80 USD of a 50 USD budget;
-    # slot 2: 10 + 2 units (drug 1 exactly its room) = 1.2 ft^3 and 120 USD
-    policy = _Scripted(env, [[5.0, 5.0], [8.0, 0.0], [10.0, 2.0]])
-    df = evaluate(Replayed(env), policy, n_episodes=1)
+    trace = constant_trace(cfg, 0.0)
+    trace["demand"][:] = _BINDING_DEMAND
+    env = _Replayed(gym.make("DrugRefill-v0", config=cfg), trace)
+    df, slots = evaluate(env, _Scripted(env, _BINDING_ORDERS), n_episodes=1, return_slots=True)
     row = df.iloc[0]
-    assert row.binding_capacity == pytest.approx(1 / 6)  # one of six drug-slots
-    assert row.binding_drug_budget == pytest.approx(1 / 6)
-    assert row.binding_refill == 0.0  # a box action cannot ask beyond rho_hi
-    assert row.binding_storage == pytest.approx(1 / 3)  # slot 2
-    assert row.binding_total_budget == pytest.approx(1 / 3)  # slot 2
-    assert row.binding_expiry == pytest.approx(1 / 6)  # drug 0's first units, end of slot 1
-    table = binding_table(
-        compare(Replayed(env), {"scripted": lambda e: _Scripted(e, policy.orders)}, 1)[0]
-    )
-    assert table.loc["scripted", "drug capacity"] == pytest.approx(1 / 6)
+    assert row.binding_capacity == pytest.approx(1 / 8)  # one of eight drug-slots
+    assert row.binding_drug_budget == pytest.approx(1 / 8)
+    assert row.binding_refill == 0.0
+    assert row.binding_storage == pytest.approx(1 / 4)  # one of four slots
+    assert row.binding_total_budget == pytest.approx(1 / 4)
+    assert row.binding_expiry == pytest.approx(1 / 8)
+    summary = compare(env, {"scripted": lambda e: _Scripted(e, _BINDING_ORDERS)}, 1)[0]
+    table = binding_table(summary)
+    assert table.loc["scripted", "drug capacity"] == pytest.approx(1 / 8)
+    assert list(table.columns) == [
+        "total budget", "total storage", "drug capacity", "drug budget", "refill bound", "expiry",
+    ]  # fmt: skip
 
 
 # --------------------------------------------------------------------- literal baselines

@@ -49,8 +49,14 @@ ALGORITHMS = {
 
 
 def _nearest_pretrained(algo: str, scenario: str, n_drugs: int) -> str | None:
-    """The shipped ``<algo>-<scenario>-<N>`` with N nearest to ``n_drugs`` (None if none)."""
-    names = [n for n in druginv_agents.list_pretrained() if n.startswith(f"{algo}-{scenario}-")]
+    """The shipped ``<algo>-<scenario>-<N>`` with N nearest to ``n_drugs`` (None if none);
+    ``ppo-paper-band-70`` is an agent of scenario ``paper-band``, not of ``paper``."""
+    prefix = f"{algo}-{scenario}-"
+    names = [
+        n
+        for n in druginv_agents.list_pretrained()
+        if n.startswith(prefix) and n[len(prefix) :].isdigit()
+    ]
     if not names:
         return None
     return min(names, key=lambda n: (abs(int(n.rsplit("-", 1)[1]) - n_drugs), n))

@@ -161,39 +161,37 @@ def binding_limits(
     spent: np.ndarray,
     config: ScenarioConfig,
 ) -> dict[str, np.ndarray]:
-    """Which limits of :func:`clip_orders` cut this slot's request, stage by stage.
+    """Which limits of :func:`clip_orders` bind at this slot's accepted orders.
 
-    Same arguments as :func:`clip_orders` (``level``: (B, N) stock before arrival). Returns
-    boolean arrays named by :data:`LIMITS`: ``refill``, ``capacity`` and ``drug_budget``
-    (B, N), true where that stage lowered the drug's order (each judged on the order the stages
-    before it left); ``total_budget`` and ``storage`` (B,), true where that limit's ratio is
-    below 1, i.e. it rationed the env's orders (both may bind at once). A limit binds when it
-    cuts by more than float32 rounding of an action (1e-6 relative): a request for exactly
-    what a limit allows does not count.
+    Same arguments as :func:`clip_orders` (``level``: (B, N) stock before arrival). A limit
+    binds when it is active, the accepted order sitting on it, whether the request asked for
+    more and was cut or asked for exactly what the limit allows (an order up to the capacity
+    binds the capacity). Returns boolean arrays named by :data:`LIMITS`: per drug (B, N)
+    ``refill`` (``x = rho_hi``), ``capacity`` (``v + x = C_hi``, hard capacity only) and
+    ``drug_budget`` (``p x = B_i(t)``); per env (B,) ``total_budget`` (the spend reaches
+    ``B``) and ``storage`` (the stock after arrival fills ``V``). Active means within
+    1e-6 relative, the rounding of a float32 action.
     """
     tol, eps = 1e-6, 1e-9
-    x0 = np.clip(requested, config.refill_lo, config.refill_hi)
-    cut_refill = requested > config.refill_hi * (1 + tol) + eps
-    x1 = x0
-    cut_cap = np.zeros(x0.shape, dtype=bool)
+    x = clip_orders(requested, price, drug_budget, level @ config.unit_volume, spent, config, level)
+    n = x.shape[-1]
+    at_refill = (config.refill_hi > 0) & (x >= config.refill_hi * (1 - tol) - eps)
     if config.hard_capacity:
-        x1 = np.minimum(x0, np.maximum(config.stock_cap - level, 0.0))
-        cut_cap = x1 < x0 * (1 - tol) - eps
-    affordable = safe_divide(
-        np.broadcast_to(drug_budget, x1.shape), price, where=price > 0, fill=np.inf
-    )
-    x2 = np.minimum(x1, affordable)
-    cut_budget = x2 < x1 * (1 - tol) - eps
-    remaining = np.maximum(config.total_budget - spent, 0.0)
-    spend = (price * x2).sum(axis=-1)
-    free = np.maximum(config.storage_capacity - level @ config.unit_volume, 0.0)
-    volume = x2 @ config.unit_volume
+        at_cap = level + x >= config.stock_cap * (1 - tol) - eps
+    else:
+        at_cap = np.zeros(x.shape, dtype=bool)
+    budget = np.broadcast_to(drug_budget, x.shape)
+    at_budget = (price > 0) & (price * x >= budget * (1 - tol) - eps)
+    total = config.total_budget
+    at_total = spent + (price * x).sum(axis=-1) >= total * (1 - tol) - eps
+    volume = (level + x) @ config.unit_volume
+    at_storage = volume >= config.storage_capacity * (1 - tol) - eps * n
     return {
-        "refill": cut_refill,
-        "capacity": cut_cap,
-        "drug_budget": cut_budget,
-        "total_budget": spend > remaining * (1 + tol) + eps,
-        "storage": volume > free * (1 + tol) + eps,
+        "refill": at_refill,
+        "capacity": at_cap,
+        "drug_budget": at_budget,
+        "total_budget": at_total,
+        "storage": at_storage,
     }
 
 

@@ -21,10 +21,10 @@ episode:
 * ``gap_to_optimum``: cost over the hindsight optimum's on the same trace, minus 1; not an
   episode's own metric (``compute`` is ``None``): the benchmark and the sweep add it;
 * the ``binding_*`` shares (their own table, :func:`binding_table`): how often each limit of
-  the model cut a request or expiry took stock: ``binding_total_budget`` and
-  ``binding_storage`` per slot (the limit rationed the slot's orders), ``binding_capacity``,
-  ``binding_drug_budget`` and ``binding_refill`` per drug-slot (the limit lowered the drug's
-  order), ``binding_expiry`` per drug-slot (units expired).
+  the model binds (is active at the accepted order, :func:`~druginv_gym.dynamics.binding_limits`)
+  or expiry takes stock: ``binding_total_budget`` and ``binding_storage`` per slot,
+  ``binding_capacity``, ``binding_drug_budget`` and ``binding_refill`` per drug-slot,
+  ``binding_expiry`` per drug-slot (units expired).
 
 Episode ``k`` of ``evaluate(env, policy, n_episodes, seed)`` is played on the trace of
 ``env.reset(seed=seed + k)``, so every policy given the same seed meets the same weeks.
@@ -87,7 +87,7 @@ class EpisodeTally:
         spend: purchase spend (USD).
         reward: sum of the env's rewards.
         binding: per limit of :data:`druginv_gym.dynamics.LIMITS`, the slots (``total_budget``,
-            ``storage``) or drug-slots (the others) in which it cut a request.
+            ``storage``) or drug-slots (the others) in which it bound the accepted order.
         expiry_slots: drug-slots in which units expired.
     """
 
@@ -310,11 +310,11 @@ _BUILT_IN_METRICS = (
             table="binding",
         )
         for limit, label, what, desc, per_drug in (
-            ("total_budget", "total budget", "slots", "the total budget rationed orders", False),
-            ("storage", "total storage", "slots", "the total storage rationed orders", False),
-            ("capacity", "drug capacity", "drug-slots", "the drug's capacity cut its order", True),
-            ("drug_budget", "drug budget", "drug-slots", "B_i(t) cut the drug's order", True),
-            ("refill", "refill bound", "drug-slots", "the order asked for more than rho_hi", True),
+            ("total_budget", "total budget", "slots", "the spend reached the total budget", False),
+            ("storage", "total storage", "slots", "the stock after arrival filled V", False),
+            ("capacity", "drug capacity", "drug-slots", "stock after arrival reached C_hi", True),
+            ("drug_budget", "drug budget", "drug-slots", "the order spent all of B_i(t)", True),
+            ("refill", "refill bound", "drug-slots", "the order was rho_hi", True),
         )
     ),
     Metric(

@@ -73,18 +73,18 @@ class Calibration:
         initial_stock: stock at the start, ``* D`` (at most the capacity).
     """
 
-    lowest: float = 1.0
-    capacity: float | str = 3.0
+    lowest: float = 0.5
+    capacity: float | str = "share"
     zone_lo: float = 0.5
-    zone_hi: float = 0.5
+    zone_hi: float = 0.45
     refill_hi: float = 4.0
     drug_budget: float = 3.0
-    total_budget: float = 1.2
-    shortage_cost: float = 1.5
-    shelf_life: tuple[int, int] = (4, 26)
+    total_budget: float = 1.05
+    shortage_cost: float = 0.0
+    shelf_life: tuple[int, int] = (8, 52)
     volatility: float = 0.1
-    premium_mode: str = "exogenous"
-    premium_prob: float = 0.1
+    premium_mode: str = "emergency"
+    premium_prob: float = 1.0
     premium_low: float = 0.2
     premium_high: float = 0.5
     initial_stock: float = 2.0
