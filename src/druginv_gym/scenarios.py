@@ -68,7 +68,7 @@ class Calibration:
             the premium price ``p0 + beta`` is added).
         shelf_life: the range ``(low, high)`` of the shelf lives drawn per drug (weeks).
         volatility: week-to-week price noise of the base price (``PriceProcess.volatility``).
-        premium_mode: ``"exogenous"`` or ``"emergency"`` (:data:`~druginv_gym.config.PREMIUM_MODES`).
+        premium_mode: ``"exogenous"`` or ``"emergency"`` (``config.PREMIUM_MODES``).
         premium_prob, premium_low, premium_high: the premium process (``PriceProcess``).
         initial_stock: stock at the start, ``* D`` (at most the capacity).
     """
