@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         "--sizes", type=parse_size, nargs="+", default=[(30, 30), (50, 30), (70, 30), (500, 52)]
     )
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--scenario", default="paper", help="scenario name (e.g. paper-band)")
     p.add_argument(
         "--formulations",
         nargs="+",
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         args.sizes, args.seeds = [(5, 6), (10, 8)], [0]
     rows = []
     for n, t in args.sizes:
-        env = gym.make("DrugRefill-v0", n_drugs=n, horizon=t)
+        env = gym.make("DrugRefill-v0", scenario=args.scenario, n_drugs=n, horizon=t)
         for seed in args.seeds:
             env.reset(seed=seed)
             u = env.unwrapped

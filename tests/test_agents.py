@@ -265,18 +265,28 @@ def test_load_pretrained_unknown_name():
         druginv_agents.load_pretrained("nope")
 
 
-SHIPPED = [f"{algo}-paper-{n}" for algo in ("dqn", "ppo") for n in (30, 50, 70)]
+SHIPPED = [
+    f"{algo}-{scenario}-{n}"
+    for algo in ("dqn", "ppo")
+    for scenario in ("paper", "paper-band")
+    for n in (30, 50, 70)
+]
 
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_agents_load_and_beat_tuned_base_stock(name):
+    """Every shipped agent, those of the literal default and those of versions before 0.2
+    (``*-paper-band-*``, on the scenario they were trained for), beats base-stock at its
+    default level on 3 held-out seeds."""
     from druginv_gym.baselines import BaseStock
 
     assert name in druginv_agents.list_pretrained()
     policy = druginv_agents.load_pretrained(name)
-    n = int(name.rsplit("-", 1)[1])
-    env_id = "DrugRefillSequential-v0" if name.startswith("dqn") else "DrugRefill-v0"
-    assert policy.env_id == env_id and policy.env_kwargs == {"scenario": "paper", "n_drugs": n}
+    algo, rest = name.split("-", 1)
+    scenario, n = rest.rsplit("-", 1)
+    env_id = "DrugRefillSequential-v0" if algo == "dqn" else "DrugRefill-v0"
+    assert policy.env_id == env_id
+    assert policy.env_kwargs == {"scenario": scenario, "n_drugs": int(n)}
     env = gym.make(policy.env_id, **policy.env_kwargs)
     agent = druginv_gym.evaluate(env, policy, 3, seed=0).total_cost
     box = gym.make("DrugRefill-v0", **policy.env_kwargs)

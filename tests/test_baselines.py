@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import druginv_gym
+from druginv_gym import dynamics
 from druginv_gym.baselines import (
     SS,
     TRAIN_SEED_BASE,
@@ -57,17 +58,19 @@ def test_observation_reader_round_trips_units():
     u = env.unwrapped
     assert view.t == 0
     assert np.allclose(view.stock, info["stock"], rtol=1e-6)
-    assert np.allclose(view.price, u.exogenous.price[0], rtol=1e-6)
+    # the price an order pays: the base price when the premium is paid on emergency purchases
+    shown = dynamics.order_price(u.config, u.exogenous.base_price, u.exogenous.premium)
+    assert np.allclose(view.price, shown[0], rtol=1e-6)
     assert np.allclose(view.last_demand, u.config.demand_mean, rtol=1e-6)
     obs, *_ = env.step(env.action_space.sample())
     view = ObservationReader(env).read(obs)
     assert view.t == 1 and np.allclose(view.last_demand, u.exogenous.demand[0], rtol=1e-6)
 
 
-def test_maxmin_refills_exactly_to_max_after_crossing_min():
-    # Band [2, 6]: min level 0.45 * 6 = 2.7, max 6. Stock 4, demand 3/slot.
+def test_maxmin_up_to_refills_exactly_to_max_after_crossing_min():
+    # The rule before 0.2. Band [2, 6]: min level 0.45 * 6 = 2.7, max 6. Stock 4, demand 3.
     env = gym.make("DrugRefill-v0", config=deterministic_config())
-    accepted, before = play(env, MaxMin(env))
+    accepted, before = play(env, MaxMin(env, rule="up-to"))
     for x, s in zip(accepted[:, 0], before[:, 0], strict=True):
         if s < 2.7:
             assert x == pytest.approx(6.0 - s, abs=1e-5)
@@ -76,9 +79,9 @@ def test_maxmin_refills_exactly_to_max_after_crossing_min():
     assert before[1, 0] == pytest.approx(1.0) and accepted[1, 0] == pytest.approx(5.0, abs=1e-5)
 
 
-def test_over_provisioning_covers_margin_times_cover_slots():
+def test_over_provisioning_cover_covers_margin_times_cover_slots():
     env = gym.make("DrugRefill-v0", config=deterministic_config(shelf_life=[10]))
-    accepted, before = play(env, OverProvisioning(env, cover=2, margin=0.5))
+    accepted, before = play(env, OverProvisioning(env, rule="cover", cover=2, margin=0.5))
     # D = 3 always (mean_demand prior is 3 too), nothing expires: order 9 - stock.
     for x, s in zip(accepted[:, 0], before[:, 0], strict=True):
         assert x == pytest.approx(max(1.5 * 2 * 3 - s, 0.0), abs=1e-5)
@@ -88,7 +91,7 @@ def test_over_provisioning_does_not_count_stock_that_will_expire():
     # Shelf life 2: slot 0 orders 9 - 4 = 5; all 9 units arrived fresh at slot 0, 6 remain at
     # slot 1 and all expire at its end; demand takes 3, so 3 are counted as waste: U = 3.
     env = gym.make("DrugRefill-v0", config=deterministic_config())
-    accepted, before = play(env, OverProvisioning(env, cover=2, margin=0.5))
+    accepted, before = play(env, OverProvisioning(env, rule="cover", cover=2, margin=0.5))
     assert accepted[0, 0] == pytest.approx(5.0, abs=1e-5)
     assert before[1, 0] == pytest.approx(6.0) and accepted[1, 0] == pytest.approx(6.0, abs=1e-5)
 
@@ -103,23 +106,30 @@ def test_base_stock_and_ss_rules():
     assert np.allclose(accepted[:, 0], want, atol=1e-5)
 
 
-def test_ski_rental_follows_break_even_rule():
-    cfg = deterministic_config(horizon=8)
+@pytest.mark.parametrize("rule", SkiRental.RULES)
+def test_ski_rental_follows_break_even_rule(rule):
+    # a penalty zone of 1 unit above C_lo = 2 with k_lo = 20: each lean slot costs 20
+    cfg = deterministic_config(horizon=8, penalty_zone_lo=1.0, penalty_lo=[20.0], shelf_life=[10])
     env = gym.make("DrugRefill-v0", config=cfg)
-    accepted, before = play(env, SkiRental(env))
+    accepted, before = play(env, SkiRental(env, rule=rule))
+    bought = 0
     # Independent replay of the rule with D = 3 exactly (constant demand, no expiry waste).
     ratio = 2 - 1 / cfg.horizon
     paid = 0.0
     lo, hi = cfg.band_lo[0], cfg.band_hi[0]
     for x, u in zip(accepted[:, 0], before[:, 0], strict=True):
-        q_rent, q_buy = max(lo + 3 - u, 0), max(hi + 3 - u, 0)
+        # constant demand: the largest demand seen (paper) and the mean (band) are both 3
+        q_rent = max(lo + 3 - u, 0)
+        q_buy = max(hi - u, 0) if rule == "paper" else max(hi + 3 - u, 0)
         lean = u + q_rent - 3
         rent = cfg.shortage_cost[0] * max(-lean, 0) + band_penalty(
-            max(lean, 0), lo, hi, cfg.penalty_lo[0], cfg.penalty_hi[0]
+            max(lean, 0), cfg.knee_lo[0], cfg.knee_hi[0], cfg.penalty_lo[0], cfg.penalty_hi[0]
         )
         buy = paid + rent >= (ratio - 1) * 10.0 * (q_buy - q_rent) and q_buy > q_rent
         paid = 0.0 if buy else paid + rent
+        bought += buy
         assert x == pytest.approx(q_buy if buy else q_rent, abs=1e-5)
+    assert bought > 0  # the case exercises both branches
 
 
 @pytest.mark.parametrize("name", sorted(BASELINES))

@@ -219,12 +219,35 @@ def test_denormal_price_means_no_budget_cap_and_no_warning():
 
 @pytest.mark.parametrize("batch", [1, 3])
 def test_price_process_draws_the_documented_formula(batch):
-    """Eq. 1 as PriceProcess documents it, from the same draws: base = level (1 + vol u) with
-    u ~ U(-1, 1), then a premium base * U(low, high) where U(0, 1) < premium_prob. Pins the
-    seeded traces (and every published number) to the formula, whatever the implementation."""
+    """Eq. 1 as PriceProcess documents it, from the same draws (``draws="compact"``): base =
+    level (1 + vol (2u - 1)) with u ~ U(0, 1), then w ~ U(0, 1) and a premium base * (low +
+    (high - low) w / prob) where w < premium_prob. Pins the seeded traces (and every published
+    number) to the formula, whatever the implementation."""
     from druginv_gym.exogenous import PriceProcess
 
     process = PriceProcess(volatility=0.1, premium_prob=0.3, premium_low=0.2, premium_high=0.5)
+    level = np.array([5.0, 17.5, 100.0, 0.0])
+    base, premium = process.sample(np.random.default_rng(11), level, batch, 40)
+    rng = np.random.default_rng(11)
+    shape = (batch, 40, 4)
+    want_base = level * (1.0 + 0.1 * (2.0 * rng.random(shape) - 1.0))
+    w = rng.random(shape)
+    hit = w < 0.3
+    want_premium = np.where(hit, want_base * (0.2 + 0.3 * w / 0.3), 0.0)
+    np.testing.assert_allclose(base, want_base, rtol=1e-14)
+    np.testing.assert_allclose(premium, want_premium, rtol=1e-14)
+    assert 0 < hit.mean() < 1 and (premium[~hit] == 0).all()
+    assert (premium[hit & (level > 0)] > 0).all()
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_legacy_price_draws_are_the_earlier_formula(batch):
+    """``draws="legacy"``: the draws of every result before 0.2, exactly: base = level (1 +
+    vol u) with u ~ U(-1, 1), then a premium base * U(low, high) where U(0, 1) <
+    premium_prob."""
+    from druginv_gym.exogenous import PriceProcess
+
+    process = PriceProcess(0.1, 0.3, 0.2, 0.5, draws="legacy")
     level = np.array([5.0, 17.5, 100.0, 0.0])
     base, premium = process.sample(np.random.default_rng(11), level, batch, 40)
     rng = np.random.default_rng(11)

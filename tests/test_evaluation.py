@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gymnasium as gym
 import numpy as np
+import pandas as pd
 import pytest
 
 import druginv_gym
@@ -34,7 +35,7 @@ def test_metrics_by_hand():
     env = gym.make("DrugRefill-v0", config=cfg)
     episodes, slots = druginv_gym.evaluate(env, Fixed(0.1), n_episodes=2, seed=0, return_slots=True)
     row = episodes.iloc[0]
-    assert list(episodes.columns[2:14]) == list(METRICS)
+    assert list(episodes.columns[2 : 2 + len(METRICS)]) == list(METRICS)
     assert row.purchase_cost == pytest.approx(4 * 10.0)
     assert row.storage_cost == pytest.approx(2 * 0.01 * 2)
     # Band [2, 6], k_lo 1: slot ends 2, 0, 0, 0 -> penalty 0 + 4 + 4 + 4.
@@ -101,6 +102,17 @@ def test_compare_needs_policies():
         druginv_gym.compare(env, {})
 
 
+#: The binding-share metrics, in table order.
+BINDING = (
+    "binding_total_budget",
+    "binding_storage",
+    "binding_capacity",
+    "binding_drug_budget",
+    "binding_refill",
+    "binding_expiry",
+)
+
+
 def test_the_metric_table_gives_the_columns_every_table_had():
     from druginv_gym.evaluation import episode_metrics, summary_metrics, table_metrics
 
@@ -120,6 +132,7 @@ def test_the_metric_table_gives_the_columns_every_table_had():
             "expired_units",
             "waste_rate",
             "budget_used",
+            *BINDING,
         )
     )
     assert summary_metrics() == (
@@ -131,7 +144,9 @@ def test_the_metric_table_gives_the_columns_every_table_had():
         "fill_rate",
         "waste_rate",
         "expired_units",
+        *BINDING,
     )
+    assert [m.name for m in table_metrics("binding")] == list(BINDING)
     shown = table_metrics()
     assert [m.short_header for m in shown] == [
         "cost (USD)",
@@ -182,12 +197,16 @@ def test_a_registered_metric_reaches_evaluate_summaries_and_tables(metric_table,
         )
     )
     assert metric_table.METRICS[-1] == "cost_per_slot"
-    # computed on access: shown metrics first, then expired_units (summarised, not shown)
-    assert benchmark.SUMMARY_METRICS[-3:] == ("waste_rate", "cost_per_slot", "expired_units")
+    # computed on access: shown metrics first, then expired_units (summarised, not shown),
+    # then the binding table's
+    assert benchmark.SUMMARY_METRICS[-9:] == (
+        "waste_rate", "cost_per_slot", "expired_units", *BINDING,
+    )  # fmt: skip
     env = gym.make("DrugRefill-v0", n_drugs=3, horizon=4)
     episodes = druginv_gym.evaluate(env, MaxMin(env), 2, seed=0)
-    assert list(episodes.columns[2:15]) == [*METRICS, "cost_per_slot"]
-    assert list(episodes.columns[15:]) == ["return", "slots", "wall_s"]
+    k = 2 + len(METRICS)
+    assert list(episodes.columns[2 : k + 1]) == [*METRICS, "cost_per_slot"]
+    assert list(episodes.columns[k + 1 :]) == ["return", "slots", "wall_s"]
     np.testing.assert_allclose(episodes.cost_per_slot, episodes.total_cost / 4)
     summary = druginv_gym.summarize(episodes.assign(policy="max-min"))
     assert "cost_per_slot_ci95" in summary.columns
@@ -230,3 +249,14 @@ def test_metric_registration_checks_its_fields(metric_table):
         druginv_gym.summarize(
             druginv_gym.evaluate(env, MaxMin(env)).assign(policy="m"), metrics=["nope"]
         )
+
+
+def test_identical_policies_are_drawn_once_and_tables_sort_by_cost():
+    from druginv_gym.benchmark import same_lines
+    from druginv_gym.reporting import by_cost
+
+    idx = pd.MultiIndex.from_product([["a", "b", "c"], [0, 1]], names=["policy", "t"])
+    per_slot = pd.DataFrame({"total_cost": [1.0, 2.0, 1.0, 2.0, 1.0, 3.0]}, index=idx)
+    assert same_lines(per_slot, ["a", "b", "c"]) == [["a", "b"], ["c"]]
+    summary = pd.DataFrame({"total_cost": [3.0, 1.0, 2.0]}, index=["x", "y", "z"])
+    assert list(by_cost(summary).index) == ["y", "z", "x"]

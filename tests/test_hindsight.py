@@ -385,8 +385,10 @@ def capacity_scenario(premium_mode, shortage=3.0):
     bounds. Shortage cost ``shortage`` x price level: at 3 x the optimum runs out of nothing,
     so it has no use for the relaxation's hold-back of stock (at the paper's 1.5 x it leaves
     demand unmet in slots dearer than the shortage cost, and holds stock back to stay above
-    the raised lower knee, which the env cannot)."""
-    cfg = druginv_gym.scenarios.paper_scenario(n_drugs=5, horizon=8)
+    the raised lower knee, which the env cannot). Built on ``paper-band`` (shelf lives of 4-26
+    weeks, the exogenous premium on 10 % of drug-slots) so that it does not move with the
+    calibration of ``paper``."""
+    cfg = druginv_gym.scenarios.paper_band_scenario(n_drugs=5, horizon=8)
     m = cfg.demand_mean
     return cfg.replace(
         hard_capacity=True,

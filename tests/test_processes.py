@@ -158,19 +158,34 @@ def test_a_plain_sample_object_still_plays_as_demand():
 
 def test_older_files_and_the_written_format():
     """Price and storage entries without ``kind`` (every file so far) still load, and the
-    built-in ones are still written so (older versions read them)."""
+    built-in ones are still written so (older versions read them); the earlier draws are
+    written without ``draws``, which is what files without it load as."""
     cfg = make_scenario("seasonal", **SMALL)
     data = cfg.to_dict()
     assert data["price"] == {
+        "volatility": 0.1,
+        "premium_prob": 1.0,
+        "premium_low": 0.2,
+        "premium_high": 0.5,
+        "draws": "compact",
+    }
+    assert data["storage"] == {"low": 2.0, "high": 5.0, "draws": "compact"}
+    assert data["demand"]["kind"] == "seasonal"
+    band = make_scenario("paper-band", **SMALL).to_dict()
+    assert band["price"] == {
         "volatility": 0.1,
         "premium_prob": 0.1,
         "premium_low": 0.2,
         "premium_high": 0.5,
     }
-    assert data["storage"] == {"low": 2.0, "high": 5.0}
-    assert data["demand"]["kind"] == "seasonal"
-    assert process_from_dict({"low": 1.0, "high": 3.0}, "storage") == StorageRateProcess(1.0, 3.0)
-    assert process_from_dict({"kind": "price", "volatility": 0.2}, "price") == PriceProcess(0.2)
+    assert band["storage"] == {"low": 2.0, "high": 5.0}
+    assert band["demand"] == {"kind": "uniform", "low": 5.0, "high": 20.0, "integer": True}
+    assert process_from_dict(band["price"], "price").draws == "legacy"
+    assert ScenarioConfig.from_dict(band).price == make_scenario("paper-band", **SMALL).price
+    older = process_from_dict({"low": 1.0, "high": 3.0}, "storage")
+    assert older == StorageRateProcess(1.0, 3.0, draws="legacy")
+    older = process_from_dict({"kind": "price", "volatility": 0.2}, "price")
+    assert older == PriceProcess(0.2, draws="legacy")
     with pytest.raises(ValueError, match=r"unknown demand kind None"):
         process_from_dict({"low": 1.0}, "demand")  # demand always had a kind
     with pytest.raises(TypeError):  # an unknown parameter is the constructor's TypeError
@@ -294,3 +309,19 @@ def test_a_draw_with_the_wrong_fields_is_named():
     cfg = make_scenario("paper", **SMALL, demand=Sloppy())
     with pytest.raises(ValueError, match=r"Sloppy\.draw returned \['demand', 'x'\]; expected"):
         sample_exogenous(cfg, np.random.default_rng(0), 1)
+
+
+def test_compact_and_legacy_demand_draws():
+    """``draws="compact"`` (default): integer demand ``lo + floor(u (hi - lo + 1))`` from a
+    float32 uniform, each value equally likely; ``"legacy"`` is ``rng.integers`` exactly."""
+    compact = UniformDemand(5.0, 20.0).sample(np.random.default_rng(3), 4, 50, 100)
+    rng = np.random.default_rng(3)
+    u = rng.random((4, 50, 100), dtype=np.float32).astype(np.float64)
+    np.testing.assert_array_equal(compact, 5.0 + np.floor(u * 16))
+    counts = np.bincount(compact.astype(int).ravel(), minlength=21)[5:]
+    assert counts.min() > 0.9 * compact.size / 16 and counts.max() < 1.1 * compact.size / 16
+    legacy = UniformDemand(5.0, 20.0, draws="legacy").sample(np.random.default_rng(3), 2, 3, 4)
+    want = np.random.default_rng(3).integers(5, 21, size=(2, 3, 4)).astype(np.float64)
+    np.testing.assert_array_equal(legacy, want)
+    with pytest.raises(ValueError, match="UniformDemand.draws = 'fast'"):
+        UniformDemand(draws="fast")

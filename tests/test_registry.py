@@ -137,7 +137,12 @@ def test_builtins_are_the_old_default_set_in_order():
     from druginv_gym import benchmark
 
     assert registry.default_policies() == benchmark.DEFAULT_POLICIES
-    assert benchmark.OTHER_POLICIES == ("random",)
+    assert benchmark.OTHER_POLICIES == (
+        "over-provisioning-cover",
+        "ski-rental-band",
+        "max-min-up-to",
+        "random",
+    )
     assert benchmark.AGENTS == ("dqn", "ppo")
     assert benchmark.BASELINES == (
         "over-provisioning",

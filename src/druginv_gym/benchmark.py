@@ -43,7 +43,7 @@ import pandas as pd
 from druginv_gym import registry
 from druginv_gym.evaluation import evaluate, summarize, summary_metrics, table_metrics
 from druginv_gym.io import atomic_write, atomic_write_text, make_out_dir
-from druginv_gym.reporting import markdown_cell, pct
+from druginv_gym.reporting import by_cost, markdown_cell, pct
 
 __all__ = [
     "AGENTS",  # noqa: F822  (this and the three below: module __getattr__, from the registry)
@@ -100,6 +100,8 @@ def __getattr__(name: str) -> Any:
 
 #: The paper's reported DRLD cost reductions (%) and shortage rates (%) on 70 drugs.
 PAPER_MARGINS = {"over-provisioning": 12.31, "ski-rental": 10.4, "max-min": 11.8}
+#: Where the rates of the tables are defined (the one place every page points to).
+METRICS_DOC = "docs/model.md, section Metrics"
 PAPER_SHORTAGE = {
     "DRLD": 2.21,
     "over-provisioning": 4.09,
@@ -393,9 +395,29 @@ def summary_markdown(
         "|" + "---|" * (2 + len(metrics)),
     ]
     sources = manifest.get("sources", {})
-    for name, r in summary.iterrows():
+    for name, r in by_cost(summary).iterrows():
         cells = [str(name), str(sources.get(name, "")), *(markdown_cell(m, r) for m in metrics)]
         lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"Rows by cost. Shortage, stockout and unexpected rates as defined in {METRICS_DOC}.",
+    ]
+    binding = [m for m in table_metrics("binding") if m.name in summary.columns]
+    if binding:
+        lines += [
+            "",
+            "## How often each limit binds",
+            "",
+            "Share of slots (total budget, total storage) or drug-slots (the others) in which "
+            "the limit is active at the accepted order, and in which units expire.",
+            "",
+            "| " + " | ".join(["policy", *(m.header for m in binding)]) + " |",
+            "|" + "---|" * (1 + len(binding)),
+        ]
+        for name, r in by_cost(summary).iterrows():
+            lines.append(
+                "| " + " | ".join([str(name), *(markdown_cell(m, r) for m in binding)]) + " |"
+            )
     agents = [p for p in summary.index if registry.resolve(p)[0].kind == "agent"]
     bases = [b for b in _plain("baseline", default=True) if b in summary.index]
     if agents and bases:
@@ -465,11 +487,14 @@ def draw_figures(
     ]
     cfg = spec.config
     title = f"{cfg.name}: {cfg.n_drugs} drugs, {spec.episodes} episodes"
+    lines = same_lines(per_slot, order)
     for fname, col, ylabel, scale in panels:
         fig, ax = plt.subplots(figsize=(7, 4))
-        for p in order:
-            s = per_slot.loc[p][col] * scale
-            ax.plot(s.index + 1, s.to_numpy(), marker="o", ms=3, label=p)
+        for members in lines:
+            s = per_slot.loc[members[0]][col] * scale
+            ax.plot(s.index + 1, s.to_numpy(), marker="o", ms=3, label=" = ".join(members))
+        if col == "total_cost" and "hindsight-optimal" in order:
+            _annotate_run_down(ax, per_slot.loc["hindsight-optimal"][col], cfg.horizon)
         ax.set_xlabel("slot (week)")
         ax.set_ylabel(ylabel)
         ax.set_title(f"{ylabel.split(' per')[0].capitalize()} per slot — {title}")
@@ -480,6 +505,38 @@ def draw_figures(
         plt.close(fig)
     files.append(_convergence(plt, spec, manifest, out))
     return files
+
+
+def same_lines(per_slot: pd.DataFrame, order: Sequence[str]) -> list[list[str]]:
+    """The policies of ``order`` grouped by identical per-slot results (every column of
+    ``per_slot``, indexed by policy and slot, equal to 1e-12): each group is drawn once, so
+    that one line never hides another (tuned base-stock and (s, S) often coincide)."""
+    groups: list[list[str]] = []
+    for p in order:
+        values = per_slot.loc[p].to_numpy(dtype=np.float64)
+        for g in groups:
+            first = per_slot.loc[g[0]].to_numpy(dtype=np.float64)
+            if first.shape == values.shape and np.allclose(
+                first, values, rtol=1e-12, atol=0.0, equal_nan=True
+            ):
+                g.append(p)
+                break
+        else:
+            groups.append([p])
+    return groups
+
+
+def _annotate_run_down(ax: Any, cost: pd.Series, horizon: int) -> None:
+    """Mark the optimum's last slots: knowing the horizon ends, it buys only what the
+    remaining weeks use and lets stock run down, which no online policy can plan."""
+    t = int(cost.index.max())
+    ax.annotate(
+        "optimum runs stock down:\nit knows the horizon ends",
+        xy=(t + 1, float(cost.iloc[-1])),
+        xytext=(max(1, horizon * 0.45), float(cost.max())),
+        arrowprops={"arrowstyle": "->", "alpha": 0.6},
+        fontsize=8,
+    )
 
 
 def _convergence(plt: Any, spec: BenchmarkSpec, manifest: dict[str, Any], out: Path) -> Path:

@@ -193,6 +193,9 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         f"episodes (seeds {spec.seed}..{spec.seed + spec.episodes - 1})",
         result.summary,
     )
+    print_table(
+        "how often each limit binds (share of slots or drug-slots)", result.summary, table="binding"
+    )
     for note in result.notes:
         print(f"note: {note}")
     print(f"wrote {', '.join(f.name for f in result.files)} to {out}")
@@ -224,6 +227,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         f"{cfg.name}: {cfg.n_drugs} drugs x {cfg.horizon} slots, seeds "
         f"{args.seed}..{args.seed + args.episodes - 1}",
         summary,
+    )
+    print_table(
+        "how often each limit binds (share of slots or drug-slots)", summary, table="binding"
     )
     if args.out is not None:
         from druginv_gym.io import atomic_write_text

@@ -377,10 +377,10 @@ def binding_table(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def summary_metrics() -> tuple[str, ...]:
-    """The metrics of ``summary.csv``: the shown ones first (a reader finds the table's
-    columns in the same order), then the other summarised ones, each in table order."""
+    """The metrics of ``summary.csv``: the main table's first (a reader finds the table's
+    columns in the same order), then the other summarised ones, then the binding table's."""
     rest = (m for m in METRIC_TABLE.values() if m.summarised and not m.shown)
-    return tuple(m.name for m in (*table_metrics(), *table_metrics("binding"), *rest))
+    return tuple(m.name for m in (*table_metrics(), *rest, *table_metrics("binding")))
 
 
 def __getattr__(name: str) -> Any:

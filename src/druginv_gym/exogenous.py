@@ -143,6 +143,10 @@ class ExogenousProcess:
                 f"{type(self).__name__} is not a dataclass: override to_dict() and from_dict()"
             )
         params = dataclasses.asdict(self)
+        # a parameter at the value its older form meant is left out, so older versions read it
+        for key, old in self.OLDER_DEFAULTS.items():
+            if params.get(key) == old:
+                del params[key]
         return {"kind": kind, **{k: _jsonable(v) for k, v in params.items()}}
 
     @classmethod
@@ -639,17 +643,26 @@ class PriceProcess(PriceBase):
             # Two uniforms per drug-slot: ``u`` for the base price, ``level (1 + volatility (2u -
             # 1))``, and ``w`` for the premium, which occurs when ``w < premium_prob`` and then
             # is ``base * (low + (high - low) w / premium_prob)`` (``w`` given ``w < prob`` is
-            # uniform on [0, prob)); only the drug-slots with a premium are computed.
+            # uniform on [0, prob)); where few drug-slots have one, only those are computed.
             base = rng.random(shape)
             base *= 2.0 * self.volatility * level
             base += (1.0 - self.volatility) * level
             w = rng.random(shape)
-            premium = np.zeros(shape)
             prob = self.premium_prob
-            if prob > 0.0:
+            scale = (self.premium_high - self.premium_low) / prob if prob > 0.0 else 0.0
+            if prob >= 0.25:  # most drug-slots have a premium: in place over the whole array
+                premium = w
+                no_premium = w >= prob if prob < 1.0 else None
+                premium *= scale
+                premium += self.premium_low
+                premium *= base
+                if no_premium is not None:
+                    np.copyto(premium, 0.0, where=no_premium)
+            else:  # a few: only those
+                premium = np.zeros(shape)
                 hit = np.flatnonzero(w < prob)
                 frac = w.ravel()[hit]
-                frac *= (self.premium_high - self.premium_low) / prob
+                frac *= scale
                 frac += self.premium_low
                 premium.ravel()[hit] = frac * base.ravel()[hit]
             return base, premium

@@ -17,7 +17,7 @@ import pandas as pd
 
 from druginv_gym.evaluation import Metric, table_metrics
 
-__all__ = ["UserError", "console_cell", "markdown_cell", "pct", "print_table"]
+__all__ = ["UserError", "by_cost", "console_cell", "markdown_cell", "pct", "print_table"]
 
 
 class UserError(Exception):
@@ -55,15 +55,27 @@ def markdown_cell(metric: Metric, row: pd.Series) -> str:
     return f"{x:{spec}}" + (f" ± {ci:{spec}}" if ci is not None else "")
 
 
+def by_cost(summary: pd.DataFrame) -> pd.DataFrame:
+    """``summary``'s rows sorted by mean refilling cost, cheapest first (rows without a cost
+    last, in their order)."""
+    if "total_cost" not in summary.columns:
+        return summary
+    return summary.sort_values("total_cost", kind="stable", na_position="last")
+
+
 def print_table(
-    title: str, summary: pd.DataFrame, sources: Mapping[str, str] | None = None
+    title: str,
+    summary: pd.DataFrame,
+    sources: Mapping[str, str] | None = None,
+    table: str = "main",
 ) -> None:
-    """Means ± 95 % intervals per policy (one row per index entry of ``summary``), one column
-    per shown metric; with rich when it is installed, as aligned plain text otherwise."""
-    metrics = table_metrics()
+    """Means ± 95 % intervals per policy (one row per index entry of ``summary``, cheapest
+    first), one column per shown metric of ``table`` (``"main"``, or ``"binding"``: how often
+    each limit binds); with rich when it is installed, as aligned plain text otherwise."""
+    metrics = table_metrics(table)
     cols = ["policy", *(m.short_header for m in metrics)]
     rows = []
-    for name, r in summary.iterrows():
+    for name, r in by_cost(summary).iterrows():
         label = str(name) + (f" [{sources[name]}]" if sources and name in sources else "")
         rows.append([label, *(console_cell(m, r) for m in metrics)])
     try:
