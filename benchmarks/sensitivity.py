@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, (what, calibration) in chosen.items():
         scenario = f"sensitivity-{name}"
 
-        def factory(calibration: Any = calibration, **kw: Any) -> Any:
+        def factory(calibration: Any = calibration, scenario: str = scenario, **kw: Any) -> Any:
             kw.setdefault("name", f"{scenario}-{kw.get('n_drugs', 70)}")
             return paper_scenario(calibration=calibration, **kw)
 

@@ -323,5 +323,5 @@ def test_compact_and_legacy_demand_draws():
     legacy = UniformDemand(5.0, 20.0, draws="legacy").sample(np.random.default_rng(3), 2, 3, 4)
     want = np.random.default_rng(3).integers(5, 21, size=(2, 3, 4)).astype(np.float64)
     np.testing.assert_array_equal(legacy, want)
-    with pytest.raises(ValueError, match="UniformDemand.draws = 'fast'"):
+    with pytest.raises(ValueError, match=r"UniformDemand\.draws = 'fast'"):
         UniformDemand(draws="fast")
