@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -23,7 +24,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--num-envs", type=int, default=1024)
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--quick", action="store_true", help="8 envs, 2 repeats (tests)")
+    parser.add_argument("--out", type=Path, default=None, help="also write draws.csv there")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.num_envs, args.repeats = 8, 2
     from threadpoolctl import threadpool_limits
 
     from druginv_gym.exogenous import sample_exogenous
@@ -55,12 +60,27 @@ def main(argv: list[str] | None = None) -> int:
             f"{scenario:10s} {draws:8s} {np.min(ms):7.1f} / {np.median(ms):7.1f} / "
             f"{np.max(ms):7.1f} ms"
         )
+    rows = []
     for scenario in ("paper", "paper-band"):
         ratio = np.array(times[(scenario, "legacy")]) / np.array(times[(scenario, "compact")])
         print(
             f"{scenario:10s} legacy / compact per round: {ratio.min():.2f} / "
             f"{np.median(ratio):.2f} / {ratio.max():.2f}"
         )
+        for draws in ("legacy", "compact"):
+            ms = 1000 * np.array(times[(scenario, draws)])
+            rows.append(
+                {"scenario": scenario, "draws": draws, "num_envs": args.num_envs,
+                 "ms_min": ms.min(), "ms_median": np.median(ms), "ms_max": ms.max(),
+                 "legacy_over_compact_median": float(np.median(ratio))}
+            )  # fmt: skip
+    if args.out is not None:
+        import pandas as pd
+
+        from druginv_gym.io import atomic_write_text
+
+        args.out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(args.out / "draws.csv", pd.DataFrame(rows).to_csv(index=False))
     return 0
 
 

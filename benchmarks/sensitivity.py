@@ -37,9 +37,13 @@ def variants() -> dict[str, tuple[str, Any]]:
 
     exogenous = base.replace(premium_mode="exogenous", premium_prob=0.1, shortage_cost=1.5)
     return {
-        "calibrated": ("the default: C_hi a share of 40 ft^3, volatility 10 %, emergency", base),
-        "capacity-3x": ("C_hi = 3 x mean demand", base.replace(capacity=3.0)),
-        "capacity-6x": ("C_hi = 6 x mean demand", base.replace(capacity=6.0)),
+        "calibrated": (
+            "(the default): C̄ a share of the 40 ft³, volatility 10 %, premium on emergency "
+            "purchases",
+            base,
+        ),
+        "capacity-3x": ("C̄ = 3 x mean demand", base.replace(capacity=3.0)),
+        "capacity-6x": ("C̄ = 6 x mean demand", base.replace(capacity=6.0)),
         "volatility-0": ("no price volatility", base.replace(volatility=0.0)),
         "volatility-5": ("price volatility 5 %", base.replace(volatility=0.05)),
         "premium-exogenous": ("premium on 10 % of drug-slots, known, on orders", exogenous),
@@ -51,9 +55,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--agent", default="agent:ppo-paper-70", help="policy name of the agent")
     parser.add_argument("--n-drugs", type=int, default=70)
     parser.add_argument("--episodes", type=int, default=10)
+    parser.add_argument("--horizon", type=int, default=None)
     parser.add_argument("--only", nargs="*", help="variants to run (default: all)")
+    parser.add_argument("--quick", action="store_true", help="two variants, 4 drugs (tests)")
     parser.add_argument("--out", type=Path, default=Path("results/sensitivity"))
     args = parser.parse_args(argv)
+    if args.quick:
+        args.n_drugs, args.horizon, args.episodes = 4, 6, 2
+        args.only = ["calibrated", "premium-exogenous"]
 
     import druginv_gym  # noqa: F401
     from druginv_gym.benchmark import BenchmarkSpec, run_benchmark
@@ -75,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         spec = BenchmarkSpec(
             scenario=scenario,
             n_drugs=args.n_drugs,
+            horizon=args.horizon,
             episodes=args.episodes,
             policies=("hindsight-optimal", args.agent, *BASELINES),
         )
@@ -116,8 +126,9 @@ def markdown(table: pd.DataFrame, agent: str) -> str:
         short = ", ".join(f"{r[f'shortage_{b}']:.2f}" for b in BASELINES)
         unexp = ", ".join(f"{r[f'unexpected_{b}']:.2f}" for b in BASELINES)
         gaps = " / ".join(f"+{r[f'{b}_vs_optimum']:.1f} %" for b in BASELINES)
+        sep = " " if r.reading.startswith("(") else ": "
         lines.append(
-            f"| {r.variant}: {r.reading} | +{r.agent_vs_optimum:.2f} % | {cut} | "
+            f"| {r.variant}{sep}{r.reading} | +{r.agent_vs_optimum:.2f} % | {cut} | "
             f"{r.agent_shortage:.2f} %; {short} % | {r.agent_unexpected:.2f} %; {unexp} % | "
             f"{gaps} |"
         )

@@ -81,3 +81,26 @@ def test_ab_compares_two_revisions(tmp_path):
     assert set(df.workload) == {"single DrugRefill-v0", "vector-4 DrugRefill-v0"}
     assert (df.base > 0).all() and (df.new > 0).all()
     assert "new/base" in out
+
+
+def test_calibrate(tmp_path):
+    out = run("calibrate.py", tmp_path)
+    ranking = pd.read_csv(tmp_path / "ranking.csv")
+    table = pd.read_csv(tmp_path / "calibration.csv")
+    assert len(ranking) == 2 and set(table.policy) == {"over-provisioning", "ski-rental", "max-min"}
+    assert (ranking.distance_pp >= 0).all() and "distance_pp" in out
+
+
+def test_draws(tmp_path):
+    out = run("draws.py", tmp_path)
+    df = pd.read_csv(tmp_path / "draws.csv")
+    assert set(df.draws) == {"legacy", "compact"} and (df.ms_min > 0).all()
+    assert "legacy / compact per round" in out
+
+
+def test_sensitivity(tmp_path):
+    out = run("sensitivity.py", tmp_path)
+    table = pd.read_csv(tmp_path / "sensitivity.csv")
+    assert list(table.variant) == ["calibrated", "premium-exogenous"]
+    assert table.filter(like="margin_").notna().all().all()
+    assert "the paper (DRLD)" in out and (tmp_path / "sensitivity.md").exists()

@@ -13,10 +13,11 @@ from druginv_gym.solvers import HindsightOracle, HindsightPolicy, solve_hindsigh
 from .helpers import one_drug_config
 
 
-def two_slot(**overrides):
-    """One drug, two slots, demand 3 + 3, prices 10 then 20, storage free, band [0, 100]."""
+def tiny(demand, base, premium=None, **overrides):
+    """One drug, ``len(demand)`` slots, storage free, no penalty, band [0, 100], shortage 100."""
+    T = len(demand)
     kw = dict(
-        horizon=2,
+        horizon=T,
         unit_volume=[1.0],
         shelf_life=[5],
         band_lo=[0.0],
@@ -31,12 +32,17 @@ def two_slot(**overrides):
     kw.update(overrides)
     cfg = one_drug_config(**kw)
     trace = {
-        "demand": np.array([[3.0], [3.0]]),
-        "base_price": np.array([[10.0], [20.0]]),
-        "premium": np.zeros((2, 1)),
-        "storage_rate": np.zeros((2, 1)),
+        "demand": np.array(demand, dtype=float)[:, None],
+        "base_price": np.array(base, dtype=float)[:, None],
+        "premium": np.zeros((T, 1)) if premium is None else np.array(premium, float)[:, None],
+        "storage_rate": np.zeros((T, 1)),
     }
     return cfg, trace
+
+
+def two_slot(**overrides):
+    """One drug, two slots, demand 3 + 3, prices 10 then 20, storage free, band [0, 100]."""
+    return tiny([3.0, 3.0], [10.0, 20.0], **overrides)
 
 
 def replay_cost(cfg, trace, solution):
@@ -227,33 +233,6 @@ def test_unknown_formulation_names_the_value():
 
 
 # ------------------------------------------------------------------ hard capacity, knees, premium
-def tiny(demand, base, premium=None, **overrides):
-    """One drug, ``len(demand)`` slots, storage free, no penalty, band [0, 100], shortage 100."""
-    T = len(demand)
-    kw = dict(
-        horizon=T,
-        unit_volume=[1.0],
-        shelf_life=[5],
-        band_lo=[0.0],
-        band_hi=[100.0],
-        penalty_lo=[0.0],
-        penalty_hi=[0.0],
-        initial_stock=[0.0],
-        shortage_cost=[100.0],
-        storage_capacity=100.0,
-        refill_hi=[100.0],
-    )
-    kw.update(overrides)
-    cfg = one_drug_config(**kw)
-    trace = {
-        "demand": np.array(demand, dtype=float)[:, None],
-        "base_price": np.array(base, dtype=float)[:, None],
-        "premium": np.zeros((T, 1)) if premium is None else np.array(premium, float)[:, None],
-        "storage_rate": np.zeros((T, 1)),
-    }
-    return cfg, trace
-
-
 @pytest.mark.parametrize("formulation", ["balance", "cumulative"])
 def test_hard_capacity_by_hand(formulation):
     # Demand 3 a slot, prices 10, 30, 20, capacity C_hi = 5 on stock just after arrival.

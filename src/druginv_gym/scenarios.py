@@ -257,20 +257,7 @@ def paper_scenario(
         calibration: the open values.
         **overrides: any :class:`ScenarioConfig` field, replacing the default.
     """
-    n = _check_n(n_drugs)
-    demand = overrides.pop("demand", UniformDemand(5.0, 20.0, integer=True))
-    mean = getattr(demand, "mean", 12.5)
-    return _hospital(
-        n,
-        horizon,
-        scenario_seed,
-        demand,
-        np.full(n, float(np.mean(mean))),
-        overrides.pop("name", f"paper-{n}"),
-        overrides.pop("drug_names", tuple(f"drug{i:03d}" for i in range(n))),
-        overrides,
-        calibration,
-    )
+    return _table2(n_drugs, horizon, scenario_seed, "paper", "compact", overrides, calibration)
 
 
 def paper_band_scenario(
@@ -288,18 +275,32 @@ def paper_band_scenario(
     2 x mean demand, the exogenous premium, and the earlier random draws (``draws="legacy"``):
     every trace and result published before 0.2 comes back.
     """
+    return _table2(n_drugs, horizon, scenario_seed, "paper-band", "legacy", overrides, None)
+
+
+def _table2(
+    n_drugs: Any,
+    horizon: int,
+    scenario_seed: int,
+    name: str,
+    draws: str,
+    overrides: dict[str, Any],
+    calibration: Calibration | None,
+) -> ScenarioConfig:
+    """The hospital of Table 2 with its uniform demand (``draws``), named ``<name>-<N>``."""
     n = _check_n(n_drugs)
-    demand = overrides.pop("demand", UniformDemand(5.0, 20.0, integer=True, draws="legacy"))
+    demand = overrides.pop("demand", UniformDemand(5.0, 20.0, integer=True, draws=draws))
     mean = getattr(demand, "mean", 12.5)
-    return _band_hospital(
+    return _hospital(
         n,
         horizon,
         scenario_seed,
         demand,
         np.full(n, float(np.mean(mean))),
-        overrides.pop("name", f"paper-band-{n}"),
+        overrides.pop("name", f"{name}-{n}"),
         overrides.pop("drug_names", tuple(f"drug{i:03d}" for i in range(n))),
         overrides,
+        calibration,
     )
 
 
