@@ -69,6 +69,13 @@ def test_benchmark_resumes_and_refuses_another_run_in_the_same_folder(tmp_path):
     with pytest.raises(ValueError, match="holds a different benchmark run"):
         run_benchmark(other, tmp_path, progress=False, plots=False)
     assert (tmp_path / "results.csv").read_text() == before
+    # the same spec, but the scenario of that name defined otherwise (another version): refused
+    manifest = json.loads((tmp_path / "run.json").read_text())
+    manifest["scenario_sha256"] = "0" * 64
+    (tmp_path / "run.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="as another version defined it"):
+        run_benchmark(spec, tmp_path, progress=False, plots=False, log=lambda m: None)
+    assert (tmp_path / "results.csv").read_text() == before
 
 
 @pytest.mark.slow

@@ -219,6 +219,19 @@ def _write_csv(df: pd.DataFrame, path: Path) -> None:
     atomic_write_text(path, df.to_csv(index=False))
 
 
+def scenario_fingerprint(config: Any) -> str | None:
+    """SHA-256 of the scenario's JSON form: a resumed run must play the same scenario, not one
+    of the same name as another version defines it (``None`` when the config has no JSON form,
+    e.g. a demand object that is not registered)."""
+    import hashlib
+
+    try:
+        text = config.to_json()
+    except ValueError:
+        return None
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def read_earlier(path: Path) -> pd.DataFrame:
     """A results table written by an earlier run (empty when there is none); ``ValueError``
     naming the file when it cannot be read."""
@@ -276,7 +289,8 @@ def run_benchmark(
 
     out = make_out_dir(out)
     manifest_path = out / "run.json"
-    manifest: dict[str, Any] = {"spec": spec.to_json()}
+    fingerprint = scenario_fingerprint(spec.config)
+    manifest: dict[str, Any] = {"spec": spec.to_json(), "scenario_sha256": fingerprint}
     if manifest_path.exists():
         try:
             old = json.loads(manifest_path.read_text())
@@ -286,6 +300,12 @@ def run_benchmark(
             raise ValueError(
                 f"{out} holds a different benchmark run ({manifest_path.name}: "
                 f"{old.get('spec')}); choose another --out or remove it"
+            )
+        if old.get("scenario_sha256") != fingerprint:
+            raise ValueError(
+                f"{out} holds a run of scenario {spec.scenario!r} as another version defined it "
+                f"({manifest_path.name} has scenario_sha256 {old.get('scenario_sha256')!r}, "
+                f"this one {fingerprint!r}); choose another --out or remove it"
             )
         manifest = old
     results, slots = _load_done(out)
