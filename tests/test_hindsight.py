@@ -102,12 +102,21 @@ def paper_small(seed):
     return env
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_objective_lower_bounds_every_baseline(seed):
-    env = paper_small(seed)
+@pytest.mark.parametrize(
+    ("scenario", "seed"),
+    [("paper", 0), ("paper", 1), ("paper", 2), ("paper-band", 0), ("seasonal", 0), ("pharma", 0)],
+)
+def test_objective_lower_bounds_every_baseline(scenario, seed):
+    """On every registered scenario (the literal default with its hard capacity, zones and
+    emergency premium; the band reading; seasonal and real demand), the optimum's objective
+    is at most the cost of every baseline, the earlier rules and random play included."""
+    env = gym.make("DrugRefill-v0", scenario=scenario, n_drugs=8, horizon=10)
+    env.reset(seed=seed)
     sol = solve_hindsight(env.unwrapped.config, env.unwrapped.exogenous)
     assert sol.success
     policies = [OverProvisioning(env), SkiRental(env), MaxMin(env), BaseStock(env), SS(env)]
+    policies += [OverProvisioning(env, rule="cover"), SkiRental(env, rule="band")]
+    policies += [MaxMin(env, rule="up-to")]
     policies += [RandomPolicy(env, seed=k) for k in range(3)]
     policies += [HindsightPolicy(env, sol)]
     for policy in policies:
@@ -115,11 +124,13 @@ def test_objective_lower_bounds_every_baseline(seed):
         assert sol.objective <= cost * (1 + 1e-7), type(policy).__name__
 
 
-@pytest.mark.parametrize("n_drugs", [30, 50, 70])
-def test_replay_matches_objective_on_paper_scenarios(n_drugs):
-    # paper-band: the band read as soft bounds, no penalty zones (the literal paper's zones let
-    # the relaxation hold stock back above the lower knee; see docs/hindsight.md).
-    env = gym.make("DrugRefill-v0", scenario="paper-band", n_drugs=n_drugs)
+@pytest.mark.parametrize(
+    ("scenario", "n_drugs"), [("paper", 30), ("paper", 70), ("paper-band", 30), ("paper-band", 70)]
+)
+def test_replay_matches_objective_on_paper_scenarios(scenario, n_drugs):
+    # On the calibrated literal default the relaxation's hold-back of stock does not pay
+    # (docs/hindsight.md): its plans replay to their objective, as on the band reading.
+    env = gym.make("DrugRefill-v0", scenario=scenario, n_drugs=n_drugs)
     env.reset(seed=0)
     u = env.unwrapped
     sol = solve_hindsight(u.config, u.exogenous)
