@@ -334,3 +334,13 @@ def test_paper_reads_eq_4_literally_and_paper_band_keeps_the_earlier_reading():
     assert (paper.knee_lo > paper.band_lo).all() and (paper.knee_hi < paper.band_hi).all()
     assert band.price.draws == "legacy" and paper.price.draws == "compact"
     assert make_scenario("paper-band-30").n_drugs == 30
+
+
+def test_paper_band_is_the_band_calibration_of_the_same_hospital():
+    from druginv_gym.scenarios import PAPER_BAND_CALIBRATION, paper_scenario
+
+    band = make_scenario("paper-band", n_drugs=12)
+    same = paper_scenario(12, calibration=PAPER_BAND_CALIBRATION, name="paper-band-12")
+    assert band.to_json() == same.to_json()
+    assert not band.hard_capacity and (band.penalty_zone_lo == 0).all()
+    assert (band.band_hi == 3.0 * band.demand_mean).all()

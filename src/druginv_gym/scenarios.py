@@ -27,6 +27,7 @@ from druginv_gym.exogenous import (
 )
 
 __all__ = [
+    "PAPER_BAND_CALIBRATION",
     "PAPER_CALIBRATION",
     "SCENARIOS",
     "Calibration",
@@ -71,6 +72,10 @@ class Calibration:
         premium_mode: ``"exogenous"`` or ``"emergency"`` (``config.PREMIUM_MODES``).
         premium_prob, premium_low, premium_high: the premium process (``PriceProcess``).
         initial_stock: stock at the start, ``* D`` (at most the capacity).
+        hard_capacity: ``C_hi`` a hard limit (the literal reading) or only penalised (the band
+            reading of :data:`PAPER_BAND_CALIBRATION`).
+        draws: how the price and storage processes draw (``"compact"`` or ``"legacy"``,
+            :data:`druginv_gym.exogenous.DRAWS`).
     """
 
     lowest: float = 0.5
@@ -88,6 +93,8 @@ class Calibration:
     premium_low: float = 0.2
     premium_high: float = 0.5
     initial_stock: float = 2.0
+    hard_capacity: bool = True
+    draws: str = "compact"
 
     def replace(self, **changes: Any) -> Calibration:
         return dataclasses.replace(self, **changes)
@@ -95,6 +102,23 @@ class Calibration:
 
 #: The calibration of scenario ``"paper"`` (see :class:`Calibration`).
 PAPER_CALIBRATION = Calibration()
+
+#: Scenario ``"paper-band"``, the default before 0.2: a soft band ``[0.5, 3]`` x mean demand
+#: without zones, shelf lives U{4..26}, total budget 1.2 x the nominal spend, the exogenous
+#: premium on 10 % of drug-slots, shortage cost 1.5 x level, the earlier random draws.
+PAPER_BAND_CALIBRATION = Calibration(
+    lowest=0.5,
+    capacity=3.0,
+    zone_lo=0.0,
+    zone_hi=0.0,
+    total_budget=1.2,
+    shortage_cost=1.5,
+    shelf_life=(4, 26),
+    premium_mode="exogenous",
+    premium_prob=0.1,
+    hard_capacity=False,
+    draws="legacy",
+)
 
 
 def _static_draws(n: int, scenario_seed: int, shelf: tuple[int, int]) -> tuple[np.ndarray, ...]:
@@ -115,19 +139,11 @@ def _hospital(
     name: str,
     drug_names: tuple[str, ...],
     overrides: dict[str, Any],
-    calibration: Calibration | None = None,
+    calibration: Calibration,
 ) -> ScenarioConfig:
-    """The paper's hospital around per-drug mean demands ``demand_mean`` (units/slot).
-
-    ``calibration``: the literal reading with these open values (hard per-drug capacity,
-    penalty zones near both bounds); ``None``: the band reading of versions before 0.2
-    (scenario ``"paper-band"``), every per-drug default a multiple of the drug's mean demand
-    or price level as documented in ``docs/model.md``, "Defaults".
-    """
-    if calibration is None:
-        return _band_hospital(
-            n, horizon, scenario_seed, demand, demand_mean, name, drug_names, overrides
-        )
+    """The paper's hospital around per-drug mean demands ``demand_mean`` (units/slot), the
+    open values from ``calibration``: every per-drug default is a multiple of the drug's mean
+    demand or of its price level (``docs/model.md``, "Defaults")."""
     k = calibration
     unit_volume, price_level, shelf_life = _static_draws(n, scenario_seed, k.shelf_life)
     d = np.asarray(demand_mean, dtype=np.float64)
@@ -144,6 +160,7 @@ def _hospital(
     # k_lo = level / knee_lo: ending a slot empty costs as much as buying up to the knee.
     penalty_lo = np.divide(price_level, knee_lo, out=np.zeros(n), where=knee_lo > 0)
     nominal_slot_spend = float(np.dot(price_level, d))
+    price = PriceProcess(k.volatility, k.premium_prob, k.premium_low, k.premium_high, k.draws)
     defaults: dict[str, Any] = dict(
         horizon=int(horizon),
         unit_volume=unit_volume,
@@ -151,7 +168,7 @@ def _hospital(
         alpha=np.ones(n),
         band_lo=band_lo,
         band_hi=band_hi,
-        hard_capacity=True,
+        hard_capacity=k.hard_capacity,
         penalty_zone_lo=zone_lo,
         penalty_zone_hi=zone_hi,
         refill_lo=np.zeros(n),
@@ -167,56 +184,9 @@ def _hospital(
         total_budget=k.total_budget * nominal_slot_spend * int(horizon),
         reward_scale=max(nominal_slot_spend, 1e-9),
         demand=demand,
-        price=PriceProcess(k.volatility, k.premium_prob, k.premium_low, k.premium_high),
-        storage=StorageRateProcess(2.0, 5.0),
+        price=price,
+        storage=StorageRateProcess(2.0, 5.0, draws=k.draws),
         premium_mode=k.premium_mode,
-        drug_names=drug_names,
-        name=name,
-    )
-    defaults.update(overrides)
-    return ScenarioConfig(**defaults)
-
-
-def _band_hospital(
-    n: int,
-    horizon: int,
-    scenario_seed: int,
-    demand: Any,
-    demand_mean: np.ndarray,
-    name: str,
-    drug_names: tuple[str, ...],
-    overrides: dict[str, Any],
-) -> ScenarioConfig:
-    """The band reading of versions before 0.2, unchanged (see :func:`_hospital`)."""
-    unit_volume, price_level, shelf_life = _static_draws(n, scenario_seed, (4, 26))
-    demand_mean = np.asarray(demand_mean, dtype=np.float64)
-    band_lo = 0.5 * demand_mean
-    band_hi = 3.0 * demand_mean
-    # k_lo = level / band_lo: ending a slot empty costs as much as buying the band bottom.
-    penalty_lo = np.divide(price_level, band_lo, out=np.zeros(n), where=band_lo > 0)
-    nominal_slot_spend = float(np.dot(price_level, demand_mean))
-    defaults: dict[str, Any] = dict(
-        horizon=int(horizon),
-        unit_volume=unit_volume,
-        shelf_life=shelf_life,
-        alpha=np.ones(n),
-        band_lo=band_lo,
-        band_hi=band_hi,
-        refill_lo=np.zeros(n),
-        refill_hi=4.0 * demand_mean,
-        drug_budget=3.0 * price_level * demand_mean,
-        penalty_lo=penalty_lo,
-        penalty_hi=0.25 * penalty_lo,
-        shortage_cost=1.5 * price_level,
-        initial_stock=2.0 * demand_mean,
-        price_level=price_level,
-        demand_mean=demand_mean,
-        storage_capacity=PAPER_STORAGE_FT3 * max(1.0, n / PAPER_N_DRUGS),
-        total_budget=1.2 * nominal_slot_spend * int(horizon),
-        reward_scale=max(nominal_slot_spend, 1e-9),
-        demand=demand,
-        price=PriceProcess(draws="legacy"),
-        storage=StorageRateProcess(2.0, 5.0, draws="legacy"),
         drug_names=drug_names,
         name=name,
     )
@@ -257,7 +227,7 @@ def paper_scenario(
         calibration: the open values.
         **overrides: any :class:`ScenarioConfig` field, replacing the default.
     """
-    return _table2(n_drugs, horizon, scenario_seed, "paper", "compact", overrides, calibration)
+    return _table2(n_drugs, horizon, scenario_seed, "paper", overrides, calibration)
 
 
 def paper_band_scenario(
@@ -275,7 +245,7 @@ def paper_band_scenario(
     2 x mean demand, the exogenous premium, and the earlier random draws (``draws="legacy"``):
     every trace and result published before 0.2 comes back.
     """
-    return _table2(n_drugs, horizon, scenario_seed, "paper-band", "legacy", overrides, None)
+    return _table2(n_drugs, horizon, scenario_seed, "paper-band", overrides, PAPER_BAND_CALIBRATION)
 
 
 def _table2(
@@ -283,12 +253,12 @@ def _table2(
     horizon: int,
     scenario_seed: int,
     name: str,
-    draws: str,
     overrides: dict[str, Any],
-    calibration: Calibration | None,
+    calibration: Calibration,
 ) -> ScenarioConfig:
-    """The hospital of Table 2 with its uniform demand (``draws``), named ``<name>-<N>``."""
+    """The hospital of Table 2 with its uniform demand, named ``<name>-<N>``."""
     n = _check_n(n_drugs)
+    draws = calibration.draws
     demand = overrides.pop("demand", UniformDemand(5.0, 20.0, integer=True, draws=draws))
     mean = getattr(demand, "mean", 12.5)
     return _hospital(
