@@ -437,3 +437,36 @@ def test_hard_capacity_rows_only_with_the_flag():
         hard = solve_hindsight(cfg.replace(hard_capacity=True), trace, formulation=form)
         assert hard.n_variables == soft.n_variables
         assert hard.n_constraints == soft.n_constraints + 7 * 5
+
+
+@pytest.mark.parametrize("formulation", ["balance", "cumulative"])
+def test_no_early_disposal_of_units_younger_than_their_shelf_life(formulation):
+    """One drug, shelf life 2, a forced order of 10 a slot (rho_lo = rho_hi = 10), demand 10,
+    0, 0, and a steep penalty above 2 units. The only plan: slot 0's units serve slot 0; slot
+    1's 10 units stay until they expire at the end of slot 2, so stock ends slots 1 and 2 at 10
+    (penalty 50 x 8^2 each): 300 + 0.4 + 6,400 = 6,700.4. Without the row ``E[t] <= X[a] -
+    S[a]`` the relaxation threw slot 1's young units away at the end of slot 1 (``E[1] <=
+    X[0]`` holds, slot 0's units having been sold) and reported 300."""
+    cfg = one_drug_config(
+        horizon=3,
+        shelf_life=[2],
+        refill_lo=[10.0],
+        refill_hi=[10.0],
+        initial_stock=[0.0],
+        band_lo=[0.0],
+        band_hi=[2.0],
+        penalty_lo=[1.0],
+        penalty_hi=[50.0],
+        storage_capacity=100.0,
+    )
+    trace = {
+        "demand": np.array([[10.0], [0.0], [0.0]]),
+        "base_price": np.full((3, 1), 10.0),
+        "premium": np.zeros((3, 1)),
+        "storage_rate": np.full((3, 1), 2.0),
+    }
+    sol = solve_hindsight(cfg, trace, formulation=formulation)
+    assert sol.status == "optimal"
+    assert sol.objective == pytest.approx(6700.4, rel=1e-7)
+    total, _ = replay_cost(cfg, trace, sol)
+    assert total == pytest.approx(6700.4, rel=1e-9)

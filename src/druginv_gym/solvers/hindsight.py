@@ -20,7 +20,10 @@ Variables, per slot ``t`` and drug ``i`` (all ``(T, N)``; see ``docs/hindsight.m
 
 The end-of-slot stock is ``v_t = X[t] - S[t] - E[t]``. FIFO expiry in cumulative form: all units
 that arrived by slot ``t - L + 1`` are gone (served or expired) by the end of slot ``t``:
-``E[t] + S[t] >= X[t-L+1]``; and no younger unit expires: ``E[t] <= X[t-L+1]``.
+``E[t] + S[t] >= X[t-L+1]``; and no younger unit expires: what expires by ``t`` arrived by
+``a = t-L+1`` and was not served by then, ``E[t] <= X[a] - S[a]`` (equivalently ``v_t >=
+(X[t] - X[a]) - (S[t] - S[a])``: the stock holds at least what arrived since ``a`` less what
+was served since).
 
 Because it is a relaxation of the env (it may leave demand unmet while stock is on hand, and
 serve young units while old ones expire; with hard capacity and a refill minimum, see
@@ -259,7 +262,8 @@ class _CumulativeQP(_QP):
         # Expired is cumulative: non-decreasing.
         if T > 1:
             add([(iE[1:], 1.0), (iE[:-1], -1.0)], 0.0, _INF, (T - 1) * N)
-        # Expiry by shelf life: with a = t - L + 1 >= 0, E[t] + S[t] >= X[a] and E[t] <= X[a];
+        # Expiry by shelf life: with a = t - L + 1 >= 0, E[t] + S[t] >= X[a] and E[t] <= X[a] -
+        # S[a];
         # for a < 0 nothing can have expired (E[t] = 0, set by variable bounds below).
         t_grid, i_grid = np.meshgrid(np.arange(T), np.arange(N), indexing="ij")
         arr = t_grid - c.shelf_life[None, :] + 1
@@ -268,7 +272,10 @@ class _CumulativeQP(_QP):
         if k:
             src = iX[arr[ok], i_grid[ok]]
             add([(iE[ok], 1.0), (iS[ok], 1.0), (src, -1.0)], 0.0, _INF, k)
-            add([(src, 1.0), (iE[ok], -1.0)], 0.0, _INF, k)
+            # no unit younger than its shelf life expires: E[t] <= X[a] - S[a] (what expires
+            # by t arrived by a and was not served by a; FIFO)
+            old_served = iS[arr[ok], i_grid[ok]]
+            add([(src, 1.0), (old_served, -1.0), (iE[ok], -1.0)], 0.0, _INF, k)
         # Stock: v = X - S - E >= 0, and the penalty slacks below/above the knees.
         add([(iX, 1.0), (iS, -1.0), (iE, -1.0)], 0.0, _INF, tn)
         add([(iLo, 1.0), (iX, 1.0), (iS, -1.0), (iE, -1.0)], np.tile(c.knee_lo, T), _INF, tn)
@@ -369,8 +376,8 @@ class _BalanceQP(_QP):
     * one equality row, the stock balance ``v_t = v_{t-1} + x_t - s_t - e_t``.
     * for ``t >= L - 1`` (``a = t - L + 1``), two chained auxiliaries with equality rows:
       ``z_t = S[t] + E[t] - X[a] >= 0`` (all that arrived by ``a`` is gone) and
-      ``y_t = X[a] - E[t] >= 0`` (no younger unit expires), ``z_t = z_{t-1} + s_t + e_t - x_a``,
-      ``y_t = y_{t-1} + x_a - e_t``: sparse rows instead of sums over the past.
+      ``y_t = X[a] - S[a] - E[t] >= 0`` (no younger unit expires), ``z_t = z_{t-1} + s_t + e_t -
+      x_a``, ``y_t = y_{t-1} + x_a - s_a - e_t``: sparse rows instead of sums over the past.
     * ``T`` storage rows on ``v_{t-1} + x_t`` and the total-budget row ``sum p x <= B``.
     * with ``hard_capacity``, ``(T - 1) N`` rows ``v_{t-1} + x_t <= C_hi`` (slot 0's is a bound
       on ``x``), four nonzeros each (and the refill-minimum rows of :meth:`_order_bounds`).
@@ -425,9 +432,12 @@ class _BalanceQP(_QP):
         zr = np.zeros(k)
         zr[first] = -init[fi]
         self._close(zr, zr, k)
-        # y rows: y_t - y_{t-1} - x_a + e_t = 0; at a = 0: y - x_0 + e_t = init.
+        # y rows, y_t = X[a] - S[a] - E[t] >= 0 (no unit younger than its shelf life expires:
+        # what expires by t arrived by a and was not served by a): y_t - y_{t-1} - x_a + s_a
+        # + e_t = 0; at a = 0: y - x_0 + s_0 + e_t = init.
         self._entries(r, yc, 1.0)
         self._entries(r, ix[a, ie_], -1.0)
+        self._entries(r, is_[a, ie_], 1.0)
         self._entries(r, ie[te, ie_], 1.0)
         self._entries(r[~first], iy[te[~first] - 1, ie_[~first]], -1.0)
         yr = np.zeros(k)
@@ -513,7 +523,7 @@ class _BalanceQP(_QP):
         hi = np.maximum(v - c.knee_hi, 0.0)
         te, ie_, a = self.first_a
         z = S[te, ie_] + E[te, ie_] - X[a, ie_]
-        y = X[a, ie_] - E[te, ie_]
+        y = X[a, ie_] - S[a, ie_] - E[te, ie_]
         return np.concatenate([b.ravel() for b in (x, s, e, w, lo, hi)] + [z, y])
 
     def unpack(self, z: np.ndarray) -> tuple[np.ndarray, ...]:
