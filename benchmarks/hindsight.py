@@ -1,12 +1,12 @@
 """Hindsight solver: solve time and Ipopt iterations against problem size.
 
 For each size ``N x T`` (drugs x weekly slots) and seed, draws the paper scenario's trace,
-solves it with :func:`druginv_gym.solvers.solve_hindsight` in each formulation (the default
-stock-balance form and the earlier cumulative form, side by side in one run), and records wall
-time, Ipopt iterations, problem dimensions, status and objective. Prints the speed-up of the
-balance form (min/median/max over seeds) and the largest objective difference between the two
-forms. Writes ``hindsight.csv`` and a plot of time against problem size
-(``hindsight_time.png``) to ``--out``.
+solves it with :func:`druginv_gym.solvers.solve_hindsight` with Ipopt in each formulation
+(the default stock-balance form and the earlier cumulative form) and with Clarabel on the
+balance form, side by side in one run, and records wall time, iterations, problem dimensions,
+status, objective, the plan's replayed cost and Clarabel's dual bound. Prints the speed-ups
+(min/median/max over seeds) and the largest objective differences. Writes ``hindsight.csv``
+and a plot of time against problem size (``hindsight_time.png``) to ``--out``.
 
 Usage::
 
@@ -57,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
         choices=["balance", "cumulative"],
         default=["balance", "cumulative"],
     )
+    p.add_argument(
+        "--solvers", nargs="+", choices=["ipopt", "clarabel"], default=["ipopt", "clarabel"]
+    )
     p.add_argument("--quick", action="store_true")
     p.add_argument("--out", type=Path, default=Path("results/hindsight"))
     args = p.parse_args(argv)
@@ -68,24 +71,32 @@ def main(argv: list[str] | None = None) -> int:
         for seed in args.seeds:
             env.reset(seed=seed)
             u = env.unwrapped
-            for form in args.formulations:
-                sol = solve_hindsight(u.config, u.exogenous, formulation=form)
+            # Ipopt in each formulation; Clarabel on the default (balance) form
+            methods = [("ipopt", f) for f in args.formulations if "ipopt" in args.solvers]
+            if "clarabel" in args.solvers:
+                methods.append(("clarabel", "balance"))
+            for solver, form in methods:
+                sol = solve_hindsight(u.config, u.exogenous, formulation=form, solver=solver)
                 rows.append(
                     {
                         "n_drugs": n,
                         "horizon": t,
                         "seed": seed,
+                        "solver": solver,
+                        "method": f"{solver}/{form}",
                         "formulation": form,
                         "status": sol.status,
                         "iterations": sol.iterations,
                         "solve_s": sol.solve_seconds,
                         "objective": sol.objective,
+                        "replayed_cost": sol.replayed_cost,
+                        "dual_bound": sol.dual_bound,
                         "n_variables": sol.n_variables,
                         "n_constraints": sol.n_constraints,
                     }
                 )
                 print(
-                    f"{n:>5} x {t:<3} seed {seed} {form:<10}: {sol.status:<13} "
+                    f"{n:>5} x {t:<3} seed {seed} {solver + '/' + form:<19}: {sol.status:<13} "
                     f"{sol.iterations:>3} it {sol.solve_seconds:8.2f} s  "
                     f"objective {sol.objective:,.3f}",
                     flush=True,
@@ -93,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     df = pd.DataFrame(rows)
     args.out.mkdir(parents=True, exist_ok=True)
     write_csv_atomic(df, args.out / "hindsight.csv")
-    summary = df.groupby(["n_drugs", "horizon", "formulation"]).agg(
+    summary = df.groupby(["n_drugs", "horizon", "method"]).agg(
         variables=("n_variables", "first"),
         constraints=("n_constraints", "first"),
         iterations=("iterations", "median"),
@@ -102,15 +113,20 @@ def main(argv: list[str] | None = None) -> int:
         time_max=("solve_s", "max"),
     )
     print("\n" + summary.to_string())
-    if {"balance", "cumulative"} <= set(args.formulations):
+    for slow, fast in (
+        ("ipopt/cumulative", "ipopt/balance"),
+        ("ipopt/balance", "clarabel/balance"),
+    ):
+        if not {slow, fast} <= set(df.method):
+            continue
         wide = df.pivot_table(
             index=["n_drugs", "horizon", "seed"],
-            columns="formulation",
+            columns="method",
             values=["solve_s", "objective"],
         )
-        ratio = wide["solve_s"]["cumulative"] / wide["solve_s"]["balance"]
-        gap = (wide["objective"]["balance"] - wide["objective"]["cumulative"]).abs()
-        rel = gap / wide["objective"]["cumulative"].abs()
+        ratio = wide["solve_s"][slow] / wide["solve_s"][fast]
+        gap = (wide["objective"][fast] - wide["objective"][slow]).abs()
+        rel = gap / wide["objective"][slow].abs()
         side = pd.DataFrame({"speedup": ratio, "objective_rel_diff": rel}).groupby(
             level=["n_drugs", "horizon"]
         )
@@ -120,16 +136,18 @@ def main(argv: list[str] | None = None) -> int:
             speedup_max=("speedup", "max"),
             objective_rel_diff_max=("objective_rel_diff", "max"),
         )
-        print("\nbalance form vs cumulative form (time ratio, same trace, same run):")
+        print(f"\n{fast} vs {slow} (time ratio, same trace, same run):")
         print(table.to_string(float_format=lambda v: f"{v:.3g}"))
     plt = pyplot()
     if plt is not None:
         fig, ax = plt.subplots(figsize=(5, 3.5))
         cells = df.n_drugs * df.horizon
-        for form, marker in (("balance", "o"), ("cumulative", "s")):
-            sel = df.formulation == form
+        for method, marker in (
+            ("ipopt/balance", "o"), ("ipopt/cumulative", "s"), ("clarabel/balance", "^"),
+        ):  # fmt: skip
+            sel = df.method == method
             if sel.any():
-                ax.loglog(cells[sel], df.solve_s[sel], marker, alpha=0.7, label=form)
+                ax.loglog(cells[sel], df.solve_s[sel], marker, alpha=0.7, label=method)
         for (n, t), g in df.groupby(["n_drugs", "horizon"]):
             ax.annotate(
                 f"{n}x{t}",
@@ -138,10 +156,10 @@ def main(argv: list[str] | None = None) -> int:
                 xytext=(5, -10),
                 fontsize=8,
             )
-        ax.legend(title="formulation", fontsize=8)
+        ax.legend(title="solver / formulation", fontsize=8)
         ax.set_xlabel("drug-slots (N x T)")
         ax.set_ylabel("solve time (s)")
-        ax.set_title("Hindsight solve time (Ipopt + MUMPS)")
+        ax.set_title("Hindsight solve time (Ipopt + MUMPS; Clarabel)")
         ax.grid(True, which="both", alpha=0.3)
         fig.tight_layout()
         fig.savefig(args.out / "hindsight_time.png", dpi=120)

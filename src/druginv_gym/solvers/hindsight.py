@@ -45,7 +45,7 @@ from druginv_gym import dynamics as dyn
 from druginv_gym.config import ScenarioConfig
 from druginv_gym.exogenous import ExogenousTrace, as_trace
 
-__all__ = ["HindsightSolution", "solve_hindsight"]
+__all__ = ["SOLVERS", "HindsightSolution", "solve_hindsight"]
 
 _INF = 2.0e19  # Ipopt's "no bound" (nlp_upper_bound_inf is 1e19)
 
@@ -79,8 +79,15 @@ class HindsightSolution:
             ``"stopped"`` or ``"error"``.
         status_code: Ipopt's return code (``None`` when Ipopt did not run).
         message: Ipopt's message, or why it did not run.
-        iterations: Ipopt iterations.
+        iterations: the solver's iterations.
         solve_seconds: wall time of the solve (s).
+        replayed_cost: the plan's ``orders`` played through the env's dynamics on the same
+            trace (USD): what the plan really costs. It lies above ``objective`` when the plan
+            uses a freedom of the relaxation (``docs/hindsight.md``) and below it by the
+            solver's tolerance (about 1e-7 relative) otherwise.
+        solver: ``"ipopt"`` or ``"clarabel"``.
+        dual_bound: a lower bound from the solver's dual (Clarabel's dual objective; ``nan``
+            for Ipopt): below ``objective`` by the duality gap the solver stopped at.
     """
 
     orders: np.ndarray
@@ -95,10 +102,13 @@ class HindsightSolution:
     n_variables: int = 0
     n_constraints: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    replayed_cost: float = float("nan")
+    solver: str = "ipopt"
+    dual_bound: float = float("nan")
 
     @property
     def success(self) -> bool:
-        """True when Ipopt found an optimal (or acceptable) point."""
+        """True when the solver found an optimal (or acceptable) point."""
         return self.status in ("optimal", "acceptable")
 
 
@@ -546,17 +556,22 @@ def _ragged_range(lengths: np.ndarray) -> np.ndarray:
 _FORMULATIONS = {"balance": _BalanceQP, "cumulative": _CumulativeQP}
 
 
-def _warm_start(qp: _QP) -> np.ndarray:
-    """A starting point from the env's own dynamics: each slot order up to the middle of the
-    band plus the slot's (known) demand."""
+def _simulate(qp: _QP, orders: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+    """The env's own numpy dynamics on the trace: ``(X, S, E, cost)``, cumulative arrivals,
+    service and expiry ``(T, N)`` and the total refilling cost (USD). ``orders`` ``(T, N)``:
+    requested units per slot (the env clips them); ``None``: each slot order up to the middle of
+    the knees plus the slot's (known) demand, the warm start."""
     c, tr = qp.config, qp.trace
     state = dyn.FlowState(c, 1)
     target = 0.5 * (c.knee_lo + c.knee_hi)
     X, S, E = (np.zeros((c.horizon, c.n_drugs)) for _ in range(3))
     arrived, served, expired = c.initial_stock.copy(), np.zeros(c.n_drugs), np.zeros(c.n_drugs)
+    cost = 0.0
     for t in range(c.horizon):
-        level = state.level[0]
-        request = np.maximum(target + tr.demand[t] - level, 0.0)[None, :]
+        if orders is None:
+            request = np.maximum(target + tr.demand[t] - state.level[0], 0.0)[None, :]
+        else:
+            request = np.asarray(orders[t], dtype=np.float64)[None, :]
         o = dyn.flow_step(
             state,
             request,
@@ -572,7 +587,31 @@ def _warm_start(qp: _QP) -> np.ndarray:
         served = served + o.served[0]
         expired = expired + o.expired[0]
         X[t], S[t], E[t] = arrived, served, expired
+        cost += float(o.total.sum())
+    return X, S, E, cost
+
+
+def _warm_start(qp: _QP) -> np.ndarray:
+    """A starting point from the env's own dynamics (:func:`_simulate` without orders)."""
+    X, S, E, _ = _simulate(qp)
     return qp.pack(X, S, E)
+
+
+#: The solvers of :func:`solve_hindsight`: Ipopt (the reference) and Clarabel.
+SOLVERS = ("ipopt", "clarabel")
+
+
+def _one_blas_thread() -> Any:
+    """A context with one BLAS thread (threadpoolctl), so that numpy's threaded BLAS in the
+    callbacks does not spin on the core the linear solver needs; a no-op without
+    threadpoolctl."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with the solver extra
+        import contextlib
+
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def solve_hindsight(
@@ -586,6 +625,7 @@ def solve_hindsight(
     print_level: int = 0,
     options: dict[str, Any] | None = None,
     formulation: str = "balance",
+    solver: str = "ipopt",
 ) -> HindsightSolution:
     """Solve one episode with the future known; the optimum lower-bounds every policy's cost.
 
@@ -595,21 +635,28 @@ def solve_hindsight(
         tol: Ipopt's convergence tolerance (``tol``; default 1e-10, no extra iteration on
             paper-70 over Ipopt's 1e-8). The objective is then about 1e-7 (relative) above the
             exact optimum; ``options={"compl_inf_tol": 1e-9, "tol": 1e-12}`` tightens that at
-            ~40 % more iterations (see ``docs/hindsight.md``).
-        max_iter: Ipopt's iteration limit.
+            ~40 % more iterations (see ``docs/hindsight.md``). Clarabel ignores it (its own
+            tolerances are settings, ``options={"tol_gap_rel": ...}``).
+        max_iter: the solver's iteration limit.
         max_wall_time: wall-time limit in seconds (``None``: none).
-        warm_start: start from the env's own simulation of an order-up-to-band plan.
-        print_level: Ipopt's verbosity (0 silent, 5 default log).
-        options: further Ipopt options, e.g. ``{"linear_solver": "mumps"}``.
+        warm_start: start from the env's own simulation of an order-up-to-band plan (Ipopt;
+            Clarabel, an interior-point method from its own start, takes none).
+        print_level: the solver's verbosity (0 silent; Ipopt 5 is its default log, Clarabel
+            prints its log at any level above 0).
+        options: further solver options: Ipopt options such as ``{"linear_solver": "mumps"}``,
+            or attributes of Clarabel's ``DefaultSettings``.
         formulation: ``"balance"`` (default; stock-balance rows, the smaller KKT system) or
             ``"cumulative"`` (the earlier cumulative form, kept as a reference). Both have the
             same optimum; see ``docs/hindsight.md``.
+        solver: ``"ipopt"`` (default; cyipopt, the reference the docs and tests use) or
+            ``"clarabel"`` (Clarabel's interior point on the same matrices: several times
+            faster, same optimum to ~1e-7, and a dual bound). Both from the ``solver`` extra.
 
     Returns:
         A :class:`HindsightSolution`. It never raises for a hard instance: an infeasible one,
-        one that did not converge, or an Ipopt failure is reported through ``status`` and
+        one that did not converge, or a solver failure is reported through ``status`` and
         ``message`` (check ``solution.success``). A trace that does not fit the config raises
-        ``ValueError``; a missing cyipopt raises ``ImportError`` naming the package to install.
+        ``ValueError``; a missing solver package raises ``ImportError`` naming it.
     """
     trace = as_trace(exogenous)
     trace.check_shape(config.horizon, config.n_drugs)
@@ -619,6 +666,21 @@ def solve_hindsight(
         raise ValueError(f"max_iter = {max_iter!r} must be >= 0")
     if formulation not in _FORMULATIONS:
         raise ValueError(f"formulation = {formulation!r} is not one of {sorted(_FORMULATIONS)}")
+    if solver not in SOLVERS:
+        raise ValueError(f"solver = {solver!r} is not one of {list(SOLVERS)}")
+    start = time.perf_counter()
+    if solver == "clarabel":
+        try:
+            import clarabel
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise ImportError(
+                "solver='clarabel' needs clarabel: pip install 'druginv-gym[solver]'"
+            ) from exc
+        qp = _FORMULATIONS[formulation](config, trace)
+        with _one_blas_thread():
+            return _solve_clarabel(
+                clarabel, qp, max_iter, max_wall_time, print_level, options, start
+            )
     try:
         import cyipopt
     except ImportError as exc:  # pragma: no cover - depends on the install
@@ -627,7 +689,6 @@ def solve_hindsight(
             "(cyipopt-wheels), or conda install -c conda-forge cyipopt"
         ) from exc
 
-    start = time.perf_counter()
     qp = _FORMULATIONS[formulation](config, trace)
     z0 = _warm_start(qp) if warm_start else np.zeros(qp.n)
     problem = cyipopt.Problem(
@@ -657,41 +718,125 @@ def solve_hindsight(
     try:
         for key, value in opts.items():
             problem.add_option(key, value)
-        z, info = problem.solve(z0)
+        with _one_blas_thread():
+            z, info = problem.solve(z0)
     except Exception as exc:  # cyipopt raises on bad options or callback failures
-        T, N = config.horizon, config.n_drugs
-        return HindsightSolution(
-            orders=np.zeros((T, N)),
-            objective=float("nan"),
-            costs={},
-            stock=np.zeros((T, N)),
-            status="error",
-            status_code=None,
-            message=f"{type(exc).__name__}: {exc}",
-            iterations=qp.iterations,
-            solve_seconds=time.perf_counter() - start,
-            n_variables=qp.n,
-            n_constraints=qp.m,
-        )
+        return _failed(qp, "ipopt", f"{type(exc).__name__}: {exc}", start)
     code = int(info["status"])
     msg = info["status_msg"]
-    status = _STATUS.get(code, "error")
-    X, S, E, _, _ = qp.unpack(z)
-    orders = np.diff(np.vstack([config.initial_stock[None, :], X]), axis=0)
-    # The plan is feasible for the env's bounds up to Ipopt's tolerance: snap the last 1e-9
-    # (refill upper bound, per-drug budget at the order price, slot 0's hard capacity).
-    orders = np.clip(orders, 0.0, qp.x_hi)
+    return _solution(
+        qp, z, _STATUS.get(code, "error"), code,
+        msg.decode() if isinstance(msg, bytes) else str(msg), qp.iterations, start, "ipopt",
+    )  # fmt: skip
+
+
+# Clarabel's SolverStatus -> our status.
+_CLARABEL_STATUS = {
+    "Solved": "optimal",
+    "AlmostSolved": "acceptable",
+    "PrimalInfeasible": "infeasible",
+    "AlmostPrimalInfeasible": "infeasible",
+    "DualInfeasible": "error",
+    "AlmostDualInfeasible": "error",
+    "MaxIterations": "not_converged",
+    "MaxTime": "not_converged",
+    "NumericalError": "not_converged",
+    "InsufficientProgress": "not_converged",
+}
+
+
+def _solve_clarabel(
+    clarabel: Any,
+    qp: _QP,
+    max_iter: int,
+    max_wall_time: float | None,
+    print_level: int,
+    options: dict[str, Any] | None,
+    start: float,
+) -> HindsightSolution:
+    """The QP of ``qp`` in Clarabel's conic form: ``min 1/2 z' P z + g' z`` subject to
+    ``A z + s = b``, ``s`` in (zero cone for the equality rows) x (nonnegative cone for the
+    inequality rows, each finite side once, and the finite variable bounds)."""
+    big = _INF / 2
+    jac = qp.jac.tocsr()
+    eq = qp.cl == qp.cu
+    upper = ~eq & (qp.cu < big)
+    lower = ~eq & (qp.cl > -big)
+    eye = sp.identity(qp.n, format="csr")
+    var_up, var_lo = qp.ub < big, qp.lb > -big
+    A = sp.vstack([jac[eq], jac[upper], -jac[lower], eye[var_up], -eye[var_lo]]).tocsc()
+    b = np.concatenate([qp.cu[eq], qp.cu[upper], -qp.cl[lower], qp.ub[var_up], -qp.lb[var_lo]])
+    n_nonneg = int(upper.sum() + lower.sum() + var_up.sum() + var_lo.sum())
+    cones = [clarabel.ZeroConeT(int(eq.sum())), clarabel.NonnegativeConeT(n_nonneg)]
+    P = sp.diags(2.0 * qp.q, format="csc")
+    settings = clarabel.DefaultSettings()
+    settings.verbose = print_level > 0
+    settings.max_iter = int(max_iter)
+    if max_wall_time is not None:
+        settings.time_limit = float(max_wall_time)
+    try:
+        for key, value in (options or {}).items():
+            if not hasattr(settings, key):
+                raise ValueError(f"Clarabel has no setting {key!r}")
+            setattr(settings, key, value)
+        result = clarabel.DefaultSolver(P, qp.g, A, b, cones, settings).solve()
+    except Exception as exc:  # bad settings, or Clarabel's own errors
+        return _failed(qp, "clarabel", f"{type(exc).__name__}: {exc}", start)
+    name = str(result.status).rsplit(".", 1)[-1]
+    status = _CLARABEL_STATUS.get(name, "error")
+    sol = _solution(
+        qp, np.asarray(result.x, dtype=np.float64), status, None, name,
+        int(result.iterations), start, "clarabel",
+    )  # fmt: skip
+    if status in ("optimal", "acceptable"):
+        object.__setattr__(sol, "dual_bound", float(result.obj_val_dual) + qp.const)
+    return sol
+
+
+def _failed(qp: _QP, solver: str, message: str, start: float) -> HindsightSolution:
+    """The solution of a solve that did not run to a point (status ``"error"``)."""
+    T, N = qp.T, qp.N
     return HindsightSolution(
-        orders=orders,
-        # Only a point Ipopt iterated on has an objective; after an error z is the start point.
-        objective=float("nan") if status == "error" else qp.objective(z),
-        costs={} if status == "error" else qp.costs(z),
-        stock=X - S - E,
-        status=status,
-        status_code=code,
-        message=msg.decode() if isinstance(msg, bytes) else str(msg),
+        orders=np.zeros((T, N)),
+        objective=float("nan"),
+        costs={},
+        stock=np.zeros((T, N)),
+        status="error",
+        status_code=None,
+        message=message,
         iterations=qp.iterations,
         solve_seconds=time.perf_counter() - start,
         n_variables=qp.n,
         n_constraints=qp.m,
+        solver=solver,
+    )
+
+
+def _solution(
+    qp: _QP, z: np.ndarray, status: str, code: int | None, message: str, iterations: int,
+    start: float, solver: str,
+) -> HindsightSolution:  # fmt: skip
+    """The plan at the solver's point ``z``, with its objective and its replayed cost."""
+    config = qp.config
+    X, S, E, _, _ = qp.unpack(z)
+    orders = np.diff(np.vstack([config.initial_stock[None, :], X]), axis=0)
+    # The plan is feasible for the env's bounds up to the solver's tolerance: snap the last
+    # 1e-9 (refill upper bound, per-drug budget at the order price, slot 0's hard capacity).
+    orders = np.clip(orders, 0.0, qp.x_hi)
+    seconds = time.perf_counter() - start
+    point = status != "error"  # after an error z is no point the solver iterated on
+    return HindsightSolution(
+        orders=orders,
+        objective=qp.objective(z) if point else float("nan"),
+        costs=qp.costs(z) if point else {},
+        stock=X - S - E,
+        status=status,
+        status_code=code,
+        message=message,
+        iterations=iterations,
+        solve_seconds=seconds,
+        n_variables=qp.n,
+        n_constraints=qp.m,
+        replayed_cost=_simulate(qp, orders)[3] if point else float("nan"),
+        solver=solver,
     )
