@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import pandas as pd
@@ -44,6 +45,32 @@ def parse_size(text: str) -> tuple[int, int]:
     return n, t
 
 
+def blas_modes(choice: str) -> list[str]:
+    return ["one", "default"] if choice == "both" else [choice]
+
+
+def blas_threads(mode: str) -> Any:
+    """``"one"``: as ``solve_hindsight`` runs (one BLAS thread); ``"default"``: that limit
+    lifted for the A/B, numpy's BLAS threads free to spin during the solve."""
+    import contextlib
+
+    from druginv_gym.solvers import hindsight
+
+    if mode == "one":
+        return contextlib.nullcontext()
+
+    @contextlib.contextmanager
+    def lifted() -> Any:
+        saved = hindsight._one_blas_thread
+        hindsight._one_blas_thread = contextlib.nullcontext
+        try:
+            yield
+        finally:
+            hindsight._one_blas_thread = saved
+
+    return lifted()
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument(
@@ -60,6 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--solvers", nargs="+", choices=["ipopt", "clarabel"], default=["ipopt", "clarabel"]
     )
+    p.add_argument(
+        "--blas-threads",
+        choices=["one", "default", "both"],
+        default="one",
+        help="solve with one BLAS thread (what solve_hindsight does), numpy's default, or both "
+        "interleaved (the A/B of the thread contention)",
+    )
     p.add_argument("--quick", action="store_true")
     p.add_argument("--out", type=Path, default=Path("results/hindsight"))
     args = p.parse_args(argv)
@@ -75,15 +109,18 @@ def main(argv: list[str] | None = None) -> int:
             methods = [("ipopt", f) for f in args.formulations if "ipopt" in args.solvers]
             if "clarabel" in args.solvers:
                 methods.append(("clarabel", "balance"))
-            for solver, form in methods:
-                sol = solve_hindsight(u.config, u.exogenous, formulation=form, solver=solver)
+            runs = [(s, f, b) for s, f in methods for b in blas_modes(args.blas_threads)]
+            for solver, form, blas in runs:
+                with blas_threads(blas):
+                    sol = solve_hindsight(u.config, u.exogenous, formulation=form, solver=solver)
                 rows.append(
                     {
                         "n_drugs": n,
                         "horizon": t,
                         "seed": seed,
                         "solver": solver,
-                        "method": f"{solver}/{form}",
+                        "method": f"{solver}/{form}" + ("" if blas == "one" else "/blas-default"),
+                        "blas_threads": blas,
                         "formulation": form,
                         "status": sol.status,
                         "iterations": sol.iterations,
@@ -116,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     for slow, fast in (
         ("ipopt/cumulative", "ipopt/balance"),
         ("ipopt/balance", "clarabel/balance"),
+        ("ipopt/balance/blas-default", "ipopt/balance"),
+        ("clarabel/balance/blas-default", "clarabel/balance"),
     ):
         if not {slow, fast} <= set(df.method):
             continue
