@@ -9,6 +9,7 @@ import pytest
 import druginv_gym
 from druginv_gym import dynamics
 from druginv_gym.baselines import (
+    MPC,
     SS,
     TRAIN_SEED_BASE,
     BaseStock,
@@ -31,6 +32,7 @@ BASELINES = {
     "maxmin": MaxMin,
     "base": BaseStock,
     "ss": SS,
+    "mpc": MPC,
 }
 
 
@@ -214,3 +216,23 @@ def test_bad_baseline_parameters(make, message):
 def test_policy_refuses_foreign_env():
     with pytest.raises(ValueError, match="not a DR2O env"):
         MaxMin(gym.make("CartPole-v1"))
+
+
+def test_mpc_plans_on_forecasts_and_falls_back_when_a_solve_fails():
+    """MPC orders the first slot of the QP's plan; with a budget its refill floor cannot meet
+    the solve is infeasible and the slot falls back to the base-stock rule, counted."""
+    env = gym.make("DrugRefill-v0", n_drugs=4, horizon=5)
+    policy = MPC(env, window=3)
+    df = druginv_gym.evaluate(env, policy, n_episodes=1, seed=0)
+    assert np.isfinite(df.total_cost).all() and policy.failures == 0
+    assert policy.last_status == "optimal"
+    cfg = env.unwrapped.config
+    tight = cfg.replace(refill_lo=cfg.refill_hi, total_budget=1.0)  # a floor no budget pays
+    env2 = gym.make("DrugRefill-v0", config=tight)
+    policy2 = MPC(env2)
+    druginv_gym.evaluate(env2, policy2, n_episodes=1, seed=0)
+    assert policy2.failures > 0 and policy2.last_status != "optimal"
+    with pytest.raises(ValueError, match="window = 0"):
+        MPC(env, window=0)
+    with pytest.raises(ValueError, match="solver = 'cplex'"):
+        MPC(env, solver="cplex")

@@ -141,6 +141,7 @@ def test_builtins_are_the_old_default_set_in_order():
         "over-provisioning-cover",
         "ski-rental-band",
         "max-min-up-to",
+        "mpc",
         "random",
     )
     assert benchmark.AGENTS == ("dqn", "ppo")

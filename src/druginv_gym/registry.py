@@ -584,6 +584,12 @@ register_policy(
     tune=_tune_ss,
 )
 register_policy(
+    "mpc",
+    _baseline("MPC"),
+    help="rolling-horizon MPC: the hindsight QP on a moving-average forecast, re-solved each slot",
+    requires="druginv-gym[solver]",
+)
+register_policy(
     "random",
     _baseline("RandomPolicy"),
     help="uniform samples of the action space (a sanity floor)",
