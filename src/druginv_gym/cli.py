@@ -28,7 +28,7 @@ import sys
 from typing import Any
 
 from druginv_gym import registry
-from druginv_gym.reporting import UserError, print_table
+from druginv_gym.reporting import BINDING_TITLE, UserError, print_table
 
 __all__ = ["UserError", "build_parser", "main"]
 
@@ -193,9 +193,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         f"episodes (seeds {spec.seed}..{spec.seed + spec.episodes - 1})",
         result.summary,
     )
-    print_table(
-        "how often each limit binds (share of slots or drug-slots)", result.summary, table="binding"
-    )
+    print_table(BINDING_TITLE, result.summary, table="binding")
     for note in result.notes:
         print(f"note: {note}")
     print(f"wrote {', '.join(f.name for f in result.files)} to {out}")
@@ -228,9 +226,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         f"{args.seed}..{args.seed + args.episodes - 1}",
         summary,
     )
-    print_table(
-        "how often each limit binds (share of slots or drug-slots)", summary, table="binding"
-    )
+    print_table(BINDING_TITLE, summary, table="binding")
     if args.out is not None:
         from druginv_gym.io import atomic_write_text
 

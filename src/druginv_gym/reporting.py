@@ -17,7 +17,15 @@ import pandas as pd
 
 from druginv_gym.evaluation import Metric, table_metrics
 
-__all__ = ["UserError", "by_cost", "console_cell", "markdown_cell", "pct", "print_table"]
+__all__ = [
+    "BINDING_TITLE",
+    "UserError",
+    "by_cost",
+    "console_cell",
+    "markdown_cell",
+    "pct",
+    "print_table",
+]
 
 
 class UserError(Exception):
@@ -53,6 +61,10 @@ def markdown_cell(metric: Metric, row: pd.Series) -> str:
         return pct(x) + (f" ± {pct(ci)}" if ci is not None else "")
     spec = ",.0f" if metric.unit == "USD" else ",.2f"
     return f"{x:{spec}}" + (f" ± {ci:{spec}}" if ci is not None else "")
+
+
+#: The title of the binding table (``print_table(..., table="binding")``) wherever it is printed.
+BINDING_TITLE = "how often each limit binds (share of slots or drug-slots)"
 
 
 def by_cost(summary: pd.DataFrame) -> pd.DataFrame:

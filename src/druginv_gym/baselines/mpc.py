@@ -69,6 +69,8 @@ class MPC(OrderPolicy):
         self.solver = solver
         self.min_history = min_history
         super().__init__(env)
+        # the price and storage-rate expectations beyond the observed slot (the config is fixed)
+        self._base, self._premium, self._rate = self._expected_prices()
 
     def reset(self) -> None:
         super().reset()
@@ -109,7 +111,7 @@ class MPC(OrderPolicy):
         n = c.n_drugs
         demand = self._forecast(horizon)
         usable = np.maximum(self.usable(view, demand[0]), 0.0)
-        base, premium, rate = self._expected_prices()
+        base, premium, rate = self._base, self._premium, self._rate
         base_t = np.tile(base, (horizon, 1))
         premium_t = np.tile(premium, (horizon, 1))
         # this slot: the price an order pays is observed; with the exogenous premium that is
