@@ -8,7 +8,8 @@ import pytest
 
 import druginv_gym
 from druginv_gym.baselines import SS, BaseStock, MaxMin, OverProvisioning, RandomPolicy, SkiRental
-from druginv_gym.solvers import HindsightOracle, HindsightPolicy, solve_hindsight
+from druginv_gym.exogenous import ExogenousTrace, sample_exogenous
+from druginv_gym.solvers import HindsightOracle, HindsightPolicy, solve_hindsight, solve_two_stage
 
 from .helpers import one_drug_config
 
@@ -200,6 +201,11 @@ def test_warm_start_does_not_change_the_optimum():
     a = solve_hindsight(u.config, u.exogenous, warm_start=True)
     b = solve_hindsight(u.config, u.exogenous, warm_start=False)
     assert a.objective == pytest.approx(b.objective, rel=1e-7)
+    # a plan as the start (MPC passes its previous one): the env's simulation of it
+    c = solve_hindsight(u.config, u.exogenous, warm_start=a.orders * 0.5)
+    assert c.objective == pytest.approx(a.objective, rel=1e-7)
+    with pytest.raises(ValueError, match=r"warm_start plan of shape \(3,\)"):
+        solve_hindsight(u.config, u.exogenous, warm_start=np.zeros(3))
 
 
 @pytest.mark.parametrize(
@@ -503,3 +509,65 @@ def test_unknown_solver_and_clarabel_settings_are_reported():
         solve_hindsight(u.config, u.exogenous, solver="gurobi")
     bad = solve_hindsight(u.config, u.exogenous, solver="clarabel", options={"nope": 1})
     assert bad.status == "error" and "Clarabel has no setting 'nope'" in bad.message
+
+
+def sampled_futures(config, k, seed=0):
+    """``k`` traces of ``config`` drawn from its processes, slot 0's price shared (as it is
+    observed when the first orders are decided)."""
+    draws = sample_exogenous(config, np.random.default_rng(seed), k)
+    for name in ("base_price", "premium", "storage_rate"):
+        draws[name][:, 0] = draws[name][0, 0]
+    return [ExogenousTrace(**{n: v[j] for n, v in draws.items()}) for j in range(k)]
+
+
+@pytest.mark.parametrize("solver", ["ipopt", "clarabel"])
+def test_two_stage_with_one_scenario_is_the_hindsight_problem(solver):
+    env = gym.make("DrugRefill-v0", n_drugs=6, horizon=8)
+    cfg = env.unwrapped.config
+    (trace,) = sampled_futures(cfg, 1)
+    two = solve_two_stage(cfg, [trace], solver=solver)
+    one = solve_hindsight(cfg, trace, solver=solver)
+    assert two.success and two.n_scenarios == 1 and two.solver == solver
+    assert two.objective == pytest.approx(one.objective, rel=1e-7)
+    assert np.allclose(two.orders, one.orders[0], atol=1e-4)
+    assert np.allclose(two.plans[0], one.orders, atol=1e-4)
+
+
+@pytest.mark.parametrize(("scenario", "seed"), [("paper", 0), ("paper-band", 1), ("seasonal", 2)])
+def test_two_stage_shares_the_first_orders_and_lies_above_wait_and_see(scenario, seed):
+    """Every scenario's plan starts with the same orders; the SAA value is at least the mean
+    of the scenarios' own hindsight optima (each free to pick its first orders), and at most
+    the mean cost of ordering nothing in the first slot (a feasible first stage: its per-drug
+    budget set to 0); both backends agree."""
+    env = gym.make("DrugRefill-v0", scenario=scenario, n_drugs=8, horizon=10)
+    cfg = env.unwrapped.config
+    futures = sampled_futures(cfg, 4, seed)
+    ip = solve_two_stage(cfg, futures, solver="ipopt")
+    cl = solve_two_stage(cfg, futures, solver="clarabel")
+    assert ip.success and cl.success
+    assert cl.objective == pytest.approx(ip.objective, rel=1e-6)
+    assert ip.plans.shape == (4, 10, 8) and ip.scenario_costs.shape == (4,)
+    assert np.allclose(ip.plans[:, 0], ip.orders[None, :], atol=1e-5)
+    assert ip.objective == pytest.approx(ip.scenario_costs.mean(), rel=1e-12)
+    own = [solve_hindsight(cfg, f) for f in futures]
+    wait_and_see = np.mean([s.objective for s in own])
+    assert ip.objective >= wait_and_see * (1 - 1e-7)
+    budget = cfg.drug_budget.copy()
+    budget[0] = 0.0
+    nothing = cfg.replace(drug_budget=budget)
+    imposed = np.mean([solve_hindsight(nothing, f).objective for f in futures])
+    assert ip.objective <= imposed * (1 + 1e-7)
+
+
+def test_two_stage_rejects_bad_scenarios():
+    env = gym.make("DrugRefill-v0", n_drugs=3, horizon=4)
+    cfg = env.unwrapped.config
+    with pytest.raises(ValueError, match="non-empty sequence"):
+        solve_two_stage(cfg, [])
+    (good,) = sampled_futures(cfg, 1)
+    other = cfg.replace(horizon=5, drug_budget=np.vstack([cfg.drug_budget, cfg.drug_budget[:1]]))
+    (bad,) = sampled_futures(other, 1)
+    with pytest.raises(ValueError, match="scenario 1:"):
+        solve_two_stage(cfg, [good, bad])
+    with pytest.raises(ValueError, match="solver = 'cplex'"):
+        solve_two_stage(cfg, [good], solver="cplex")

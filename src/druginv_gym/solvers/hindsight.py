@@ -34,6 +34,7 @@ through the env gives back its objective (tested).
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -591,9 +592,10 @@ def _simulate(qp: _QP, orders: np.ndarray | None = None) -> tuple[np.ndarray, ..
     return X, S, E, cost
 
 
-def _warm_start(qp: _QP) -> np.ndarray:
-    """A starting point from the env's own dynamics (:func:`_simulate` without orders)."""
-    X, S, E, _ = _simulate(qp)
+def _warm_start(qp: _QP, orders: np.ndarray | None = None) -> np.ndarray:
+    """A starting point from the env's own dynamics: :func:`_simulate` of ``orders`` (``None``:
+    its order-up-to-band plan)."""
+    X, S, E, _ = _simulate(qp, orders)
     return qp.pack(X, S, E)
 
 
@@ -604,14 +606,23 @@ SOLVERS = ("ipopt", "clarabel")
 def _one_blas_thread() -> Any:
     """A context with one BLAS thread (threadpoolctl), so that numpy's threaded BLAS in the
     callbacks does not spin on the core the linear solver needs; a no-op without
-    threadpoolctl."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl comes with the solver extra
+    threadpoolctl. The loaded libraries are found once per process (about 20 ms), not at every
+    solve (MPC solves every slot)."""
+    controller = _blas_controller()
+    if controller is None:  # pragma: no cover - threadpoolctl comes with the solver extra
         import contextlib
 
         return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
+    return controller.limit(limits=1, user_api="blas")
+
+
+@functools.lru_cache(maxsize=1)
+def _blas_controller() -> Any:
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - threadpoolctl comes with the solver extra
+        return None
+    return ThreadpoolController()
 
 
 def solve_hindsight(
@@ -621,7 +632,7 @@ def solve_hindsight(
     tol: float = 1e-10,
     max_iter: int = 500,
     max_wall_time: float | None = None,
-    warm_start: bool = True,
+    warm_start: bool | np.ndarray = True,
     print_level: int = 0,
     options: dict[str, Any] | None = None,
     formulation: str = "balance",
@@ -639,8 +650,10 @@ def solve_hindsight(
             tolerances are settings, ``options={"tol_gap_rel": ...}``).
         max_iter: the solver's iteration limit.
         max_wall_time: wall-time limit in seconds (``None``: none).
-        warm_start: start from the env's own simulation of an order-up-to-band plan (Ipopt;
-            Clarabel, an interior-point method from its own start, takes none).
+        warm_start: ``True``: start from the env's own simulation of an order-up-to-band plan;
+            ``False``: from zeros; a ``(T, N)`` array of orders: from the env's simulation of
+            that plan (MPC passes its previous plan). Ipopt only: Clarabel, an interior-point
+            method from its own start, takes none.
         print_level: the solver's verbosity (0 silent; Ipopt 5 is its default log, Clarabel
             prints its log at any level above 0).
         options: further solver options: Ipopt options such as ``{"linear_solver": "mumps"}``,
@@ -669,6 +682,64 @@ def solve_hindsight(
     if solver not in SOLVERS:
         raise ValueError(f"solver = {solver!r} is not one of {list(SOLVERS)}")
     start = time.perf_counter()
+    qp = _FORMULATIONS[formulation](config, trace)
+    plan = None if isinstance(warm_start, (bool, np.bool_)) else _check_plan(warm_start, config)
+    z0 = None  # Clarabel takes no start
+    if solver == "ipopt" and (plan is not None or warm_start):
+        z0 = _warm_start(qp, plan)
+    run = _run_solver(
+        qp, solver, tol=tol, max_iter=max_iter, max_wall_time=max_wall_time, z0=z0,
+        print_level=print_level, options=options, obj_scale=config.reward_scale * config.horizon,
+    )  # fmt: skip
+    if run.z is None:
+        return _failed(qp, solver, run.message, start)
+    sol = _solution(qp, run.z, run.status, run.code, run.message, run.iterations, start, solver)
+    if solver == "clarabel" and sol.success:
+        object.__setattr__(sol, "dual_bound", run.dual + qp.const)
+    return sol
+
+
+def _check_plan(plan: Any, config: ScenarioConfig) -> np.ndarray:
+    """A warm-start plan as ``(T, N)`` float64 orders, or ``ValueError`` naming its shape."""
+    arr = np.asarray(plan, dtype=np.float64)
+    want = (config.horizon, config.n_drugs)
+    if arr.shape != want or not np.all(np.isfinite(arr)):
+        raise ValueError(
+            f"warm_start plan of shape {arr.shape} must be finite orders of shape {want} "
+            "(horizon, n_drugs), or a bool"
+        )
+    return arr
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What a solver run gives back: the point (``None`` when it did not run to one), our
+    status, the solver's code and message, its iterations and (Clarabel) dual objective."""
+
+    z: np.ndarray | None
+    status: str
+    code: int | None
+    message: str
+    iterations: int
+    dual: float = float("nan")
+
+
+def _run_solver(
+    qp: Any,
+    solver: str,
+    *,
+    tol: float,
+    max_iter: int,
+    max_wall_time: float | None,
+    z0: np.ndarray | None,
+    print_level: int,
+    options: dict[str, Any] | None,
+    obj_scale: float,
+) -> _Run:
+    """Solve the QP ``qp`` (a :class:`_QP`, or anything with its matrices and callbacks) with
+    Ipopt or Clarabel under one BLAS thread. ``z0``: Ipopt's start (``None``: zeros; Clarabel
+    takes none). ``obj_scale``: the objective's nominal size (Ipopt scales by its inverse).
+    A missing solver package raises ``ImportError`` naming it."""
     if solver == "clarabel":
         try:
             import clarabel
@@ -676,11 +747,8 @@ def solve_hindsight(
             raise ImportError(
                 "solver='clarabel' needs clarabel: pip install 'druginv-gym[solver]'"
             ) from exc
-        qp = _FORMULATIONS[formulation](config, trace)
         with _one_blas_thread():
-            return _solve_clarabel(
-                clarabel, qp, max_iter, max_wall_time, print_level, options, start
-            )
+            return _run_clarabel(clarabel, qp, max_iter, max_wall_time, print_level, options)
     try:
         import cyipopt
     except ImportError as exc:  # pragma: no cover - depends on the install
@@ -688,9 +756,6 @@ def solve_hindsight(
             "the hindsight solver needs cyipopt: pip install 'druginv-gym[solver]' "
             "(cyipopt-wheels), or conda install -c conda-forge cyipopt"
         ) from exc
-
-    qp = _FORMULATIONS[formulation](config, trace)
-    z0 = _warm_start(qp) if warm_start else np.zeros(qp.n)
     problem = cyipopt.Problem(
         n=qp.n, m=qp.m, problem_obj=qp, lb=qp.lb, ub=qp.ub, cl=qp.cl, cu=qp.cu
     )
@@ -710,7 +775,7 @@ def solve_hindsight(
         "mu_init": 1e-6,
         "min_refinement_steps": 0,
         # Scale the objective to O(1): a slot's nominal spend is the reward scale.
-        "obj_scaling_factor": 1.0 / (config.reward_scale * config.horizon),
+        "obj_scaling_factor": 1.0 / obj_scale,
     }
     if max_wall_time is not None:
         opts["max_wall_time"] = float(max_wall_time)
@@ -719,15 +784,13 @@ def solve_hindsight(
         for key, value in opts.items():
             problem.add_option(key, value)
         with _one_blas_thread():
-            z, info = problem.solve(z0)
+            z, info = problem.solve(np.zeros(qp.n) if z0 is None else z0)
     except Exception as exc:  # cyipopt raises on bad options or callback failures
-        return _failed(qp, "ipopt", f"{type(exc).__name__}: {exc}", start)
+        return _Run(None, "error", None, f"{type(exc).__name__}: {exc}", qp.iterations)
     code = int(info["status"])
     msg = info["status_msg"]
-    return _solution(
-        qp, z, _STATUS.get(code, "error"), code,
-        msg.decode() if isinstance(msg, bytes) else str(msg), qp.iterations, start, "ipopt",
-    )  # fmt: skip
+    msg = msg.decode() if isinstance(msg, bytes) else str(msg)
+    return _Run(z, _STATUS.get(code, "error"), code, msg, qp.iterations)
 
 
 # Clarabel's SolverStatus -> our status.
@@ -745,15 +808,14 @@ _CLARABEL_STATUS = {
 }
 
 
-def _solve_clarabel(
+def _run_clarabel(
     clarabel: Any,
-    qp: _QP,
+    qp: Any,
     max_iter: int,
     max_wall_time: float | None,
     print_level: int,
     options: dict[str, Any] | None,
-    start: float,
-) -> HindsightSolution:
+) -> _Run:
     """The QP of ``qp`` in Clarabel's conic form: ``min 1/2 z' P z + g' z`` subject to
     ``A z + s = b``, ``s`` in (zero cone for the equality rows) x (nonnegative cone for the
     inequality rows, each finite side once, and the finite variable bounds)."""
@@ -781,16 +843,13 @@ def _solve_clarabel(
             setattr(settings, key, value)
         result = clarabel.DefaultSolver(P, qp.g, A, b, cones, settings).solve()
     except Exception as exc:  # bad settings, or Clarabel's own errors
-        return _failed(qp, "clarabel", f"{type(exc).__name__}: {exc}", start)
+        return _Run(None, "error", None, f"{type(exc).__name__}: {exc}", 0)
     name = str(result.status).rsplit(".", 1)[-1]
-    status = _CLARABEL_STATUS.get(name, "error")
-    sol = _solution(
-        qp, np.asarray(result.x, dtype=np.float64), status, None, name,
-        int(result.iterations), start, "clarabel",
+    z = np.asarray(result.x, dtype=np.float64)
+    return _Run(
+        z, _CLARABEL_STATUS.get(name, "error"), None, name, int(result.iterations),
+        float(result.obj_val_dual),
     )  # fmt: skip
-    if status in ("optimal", "acceptable"):
-        object.__setattr__(sol, "dual_bound", float(result.obj_val_dual) + qp.const)
-    return sol
 
 
 def _failed(qp: _QP, solver: str, message: str, start: float) -> HindsightSolution:
