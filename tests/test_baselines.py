@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -17,6 +19,7 @@ from druginv_gym.baselines import (
     OverProvisioning,
     RandomPolicy,
     SkiRental,
+    StochasticMPC,
     tune_base_stock,
     tune_ss,
 )
@@ -33,6 +36,10 @@ BASELINES = {
     "base": BaseStock,
     "ss": SS,
     "mpc": MPC,
+    "saa": functools.partial(StochasticMPC, n_scenarios=3),
+    "saa-forecast": functools.partial(
+        StochasticMPC, n_scenarios=3, sampler="forecast", min_residuals=1
+    ),
 }
 
 
@@ -232,7 +239,50 @@ def test_mpc_plans_on_forecasts_and_falls_back_when_a_solve_fails():
     policy2 = MPC(env2)
     druginv_gym.evaluate(env2, policy2, n_episodes=1, seed=0)
     assert policy2.failures > 0 and policy2.last_status != "optimal"
+    # Ipopt from the previous plan reaches the same orders as from its usual start
+    a, _ = play(env, MPC(env, window=3, solver="ipopt"))
+    b, _ = play(env, MPC(env, window=3, solver="ipopt", reuse_plan=True))
+    assert np.allclose(a, b, atol=1e-4)
+    with pytest.raises(ValueError, match="reuse_plan = 1"):
+        MPC(env, reuse_plan=1)
     with pytest.raises(ValueError, match="window = 0"):
         MPC(env, window=0)
     with pytest.raises(ValueError, match="solver = 'cplex'"):
         MPC(env, solver="cplex")
+
+
+def test_stochastic_mpc_on_a_known_future_is_mpc_and_replays_by_seed():
+    """With every future the same (constant demand and prices), the K-scenario program is the
+    one-scenario QP MPC solves: the same orders. The futures are seeded per episode, so an
+    episode's orders do not depend on the episodes played before."""
+    env = gym.make("DrugRefill-v0", config=deterministic_config(horizon=6))
+    mpc, _ = play(env, MPC(env))
+    saa, _ = play(env, StochasticMPC(env, n_scenarios=4))
+    assert np.allclose(saa, mpc, atol=1e-4)
+    env = gym.make("DrugRefill-v0", n_drugs=4, horizon=6)
+    policy = StochasticMPC(env, n_scenarios=3, seed=7)
+    first, _ = play(env, policy, seed=1)
+    play(env, policy, seed=2)
+    again, _ = play(env, policy, seed=1)
+    assert np.array_equal(first, again) and policy.failures == 0
+    other, _ = play(env, StochasticMPC(env, n_scenarios=3, seed=8), seed=1)
+    assert not np.allclose(first, other)  # the seed draws other futures
+
+
+def test_stochastic_mpc_falls_back_and_checks_its_arguments():
+    env = gym.make("DrugRefill-v0", n_drugs=4, horizon=5)
+    cfg = env.unwrapped.config
+    tight = cfg.replace(refill_lo=cfg.refill_hi, total_budget=1.0)  # a floor no budget pays
+    env2 = gym.make("DrugRefill-v0", config=tight)
+    policy = StochasticMPC(env2, n_scenarios=2)
+    druginv_gym.evaluate(env2, policy, n_episodes=1, seed=0)
+    assert policy.failures == 5 and policy.last_status == "infeasible"
+    for kwargs, match in (
+        ({"n_scenarios": 0}, "n_scenarios = 0"),
+        ({"min_residuals": True}, "min_residuals = True"),
+        ({"sampler": "oracle"}, "sampler = 'oracle'"),
+        ({"seed": -1}, "seed = -1"),
+        ({"window": 0}, "window = 0"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            StochasticMPC(env, **kwargs)

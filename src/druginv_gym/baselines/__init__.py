@@ -1,10 +1,10 @@
-"""Baseline policies: the paper's three online rules, base-stock, (s, S), rolling-horizon MPC,
-random.
+"""Baseline policies: the paper's three online rules, base-stock, (s, S), rolling-horizon MPC
+and its two-stage stochastic version, random.
 
 All follow the policy protocol (``reset()``, ``act(obs)``) and work on every DR2O id.
 """
 
-from druginv_gym.baselines.mpc import MPC
+from druginv_gym.baselines.mpc import MPC, StochasticMPC
 from druginv_gym.baselines.rules import SS, BaseStock, MaxMin, OverProvisioning, SkiRental
 from druginv_gym.baselines.tuning import TRAIN_SEED_BASE, grid_search, tune_base_stock, tune_ss
 from druginv_gym.policies import RandomPolicy
@@ -18,6 +18,7 @@ __all__ = [
     "OverProvisioning",
     "RandomPolicy",
     "SkiRental",
+    "StochasticMPC",
     "grid_search",
     "tune_base_stock",
     "tune_ss",

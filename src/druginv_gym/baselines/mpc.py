@@ -30,7 +30,7 @@ import numpy as np
 
 from druginv_gym.policies import ObservationView, OrderPolicy
 
-__all__ = ["MPC"]
+__all__ = ["MPC", "SAMPLERS", "StochasticMPC"]
 
 
 class MPC(OrderPolicy):
@@ -43,6 +43,11 @@ class MPC(OrderPolicy):
             ``fit(series)`` and ``predict(history, horizon)``.
         solver: the QP backend, ``"clarabel"`` (default, fast) or ``"ipopt"``.
         min_history: demands observed before the forecaster is used (the nominal mean before).
+        reuse_plan: with ``solver="ipopt"``, start each solve from the previous slot's plan
+            shifted by a slot (replayed from the new stock) instead of Ipopt's usual start, the
+            env's simulation of an order-up-to-band plan. Off by default: on the default
+            scenario it took 22 % more iterations (1,189 against 969-976 an episode, window 8,
+            seeds 0-1, same orders). Clarabel takes no start.
     """
 
     def __init__(
@@ -52,6 +57,7 @@ class MPC(OrderPolicy):
         forecaster: Any = "moving_average",
         solver: str = "clarabel",
         min_history: int = 1,
+        reuse_plan: bool = False,
     ) -> None:
         from druginv_gym.forecasting import make_forecaster
         from druginv_gym.solvers.hindsight import SOLVERS
@@ -68,6 +74,9 @@ class MPC(OrderPolicy):
         self.forecaster = make_forecaster(forecaster) if isinstance(forecaster, str) else forecaster
         self.solver = solver
         self.min_history = min_history
+        if not isinstance(reuse_plan, (bool, np.bool_)):
+            raise ValueError(f"reuse_plan = {reuse_plan!r} must be a bool")
+        self.reuse_plan = bool(reuse_plan)
         super().__init__(env)
         # the price and storage-rate expectations beyond the observed slot (the config is fixed)
         self._base, self._premium, self._rate = self._expected_prices()
@@ -75,7 +84,10 @@ class MPC(OrderPolicy):
     def reset(self) -> None:
         super().reset()
         self.failures = 0
+        self.iterations = 0
         self.last_status = ""
+        self._plan: np.ndarray | None = None
+        self._usable = np.zeros(self.config.n_drugs)
 
     def _forecast(self, horizon: int) -> np.ndarray:
         """(horizon, N) demand forecast from the demands seen so far."""
@@ -99,48 +111,189 @@ class MPC(OrderPolicy):
         rate = None if lo is None or hi is None else 0.5 * (float(lo) + float(hi))
         return base, base * prob * frac, rate
 
-    def orders(self, view: ObservationView) -> np.ndarray:
-        from druginv_gym.exogenous import ExogenousTrace
-        from druginv_gym.solvers import solve_hindsight
+    def _horizon(self, t: int) -> int:
+        """Slots planned at slot ``t``: the rest of the episode, or the window."""
+        horizon = self.config.horizon - t
+        return horizon if self.window is None else min(horizon, self.window)
 
-        c = self.config
-        t = view.t
-        horizon = c.horizon - t
-        if self.window is not None:
-            horizon = min(horizon, self.window)
-        n = c.n_drugs
-        demand = self._forecast(horizon)
-        usable = np.maximum(self.usable(view, demand[0]), 0.0)
-        base, premium, rate = self._base, self._premium, self._rate
-        base_t = np.tile(base, (horizon, 1))
-        premium_t = np.tile(premium, (horizon, 1))
-        # this slot: the price an order pays is observed; with the exogenous premium that is
-        # the whole price (its premium known), with the emergency one the base price
-        if c.premium_mode == "exogenous":
-            base_t[0], premium_t[0] = view.price, 0.0
-        else:
-            base_t[0] = view.price
+    def _prices(self, view: ObservationView, horizon: int) -> tuple[np.ndarray, ...]:
+        """``(base, premium, rate)``, each ``(horizon, N)``: the expectations, with this slot's
+        observed price and storage rate in row 0."""
+        n = self.config.n_drugs
+        base_t = np.tile(self._base, (horizon, 1))
+        premium_t = np.tile(self._premium, (horizon, 1))
+        rate = self._rate
         rates = np.tile(view.storage_rate if rate is None else np.full(n, rate), (horizon, 1))
-        rates[0] = view.storage_rate
-        sub = c.replace(
+        self._observed(view, base_t, premium_t, rates)
+        return base_t, premium_t, rates
+
+    def _observed(
+        self, view: ObservationView, base: np.ndarray, premium: np.ndarray, rates: np.ndarray
+    ) -> None:
+        """Put this slot's observed prices in row 0 of ``(..., horizon, N)`` arrays, in place.
+
+        The price an order pays is observed: with the exogenous premium that is the whole price
+        (its premium known, 0 here), with the emergency one the base price (the premium that
+        unmet demand would pay stays as it was: expected, or sampled).
+        """
+        base[..., 0, :] = view.price
+        if self.config.premium_mode == "exogenous":
+            premium[..., 0, :] = 0.0
+        rates[..., 0, :] = view.storage_rate
+
+    def _subproblem(self, view: ObservationView, horizon: int, demand0: np.ndarray) -> Any:
+        """The scenario of the QP solved at ``view``'s slot: the usable stock as the initial
+        stock, the slots ahead's budgets, the remaining total budget."""
+        c, t = self.config, view.t
+        usable = np.maximum(self.usable(view, demand0), 0.0)
+        self._usable = usable
+        return c.replace(
             horizon=horizon,
             initial_stock=np.minimum(usable, c.band_hi) if c.hard_capacity else usable,
             drug_budget=c.drug_budget[t : t + horizon],
             total_budget=max(view.budget_left, 0.0),
         )
+
+    def _fallback(self, status: str) -> np.ndarray:
+        """The base-stock rule's orders after a failed solve (counted, status kept)."""
+        self.failures += 1
+        self.last_status = status
+        self._plan = None
+        return np.maximum(self.config.band_lo + 1.5 * self.mean_demand() - self._usable, 0.0)
+
+    def _start(self, horizon: int) -> np.ndarray | bool:
+        """Ipopt's warm start: with ``reuse_plan``, the previous plan shifted by a slot (its
+        last slot repeated to fill a window); otherwise, or before there is one, the default."""
+        plan = self._plan
+        if not self.reuse_plan or plan is None or len(plan) < 2:
+            return True
+        ahead = plan[1 : 1 + horizon]
+        if len(ahead) < horizon:
+            ahead = np.vstack([ahead, np.repeat(ahead[-1:], horizon - len(ahead), axis=0)])
+        return ahead
+
+    def orders(self, view: ObservationView) -> np.ndarray:
+        from druginv_gym.exogenous import ExogenousTrace
+        from druginv_gym.solvers import solve_hindsight
+
+        horizon = self._horizon(view.t)
+        demand = self._forecast(horizon)
+        sub = self._subproblem(view, horizon, demand[0])
+        base_t, premium_t, rates = self._prices(view, horizon)
         trace = ExogenousTrace(
             demand=demand, base_price=base_t, premium=premium_t, storage_rate=rates
         )
         try:
-            sol = solve_hindsight(sub, trace, solver=self.solver)
+            sol = solve_hindsight(sub, trace, solver=self.solver, warm_start=self._start(horizon))
         except (ImportError, ValueError) as exc:
-            self.last_status = f"error: {exc}"
-            sol = None
-        if sol is None or not sol.success:
-            self.failures += 1
-            if sol is not None:
-                self.last_status = sol.status
-            d = self.mean_demand()
-            return np.maximum(c.band_lo + 1.5 * d - usable, 0.0)
+            return self._fallback(f"error: {exc}")
+        if not sol.success:
+            return self._fallback(sol.status)
         self.last_status = sol.status
+        self.iterations += sol.iterations
+        self._plan = sol.orders
         return sol.orders[0]
+
+
+class StochasticMPC(MPC):
+    """Rolling-horizon two-stage stochastic program over K sampled futures (policy ``saa``).
+
+    Each slot it samples ``n_scenarios`` futures of the remaining horizon (or window), solves
+    :func:`druginv_gym.solvers.solve_two_stage` on them (one order for this slot, shared by all
+    futures; each future's later orders its own recourse) and orders the shared first slot.
+    What it puts in each future, beside MPC's stock, budgets and capacities:
+
+    * **this slot's prices**: observed, as MPC;
+    * **later prices and storage rates**: drawn from the scenario's own processes;
+    * **demand** (``sampler``): ``"process"`` (default) draws it from the scenario's demand
+      process: the exact law of the future for the paper's independent demand, as the
+      stochastic program of a benchmark usually knows it; for a process with memory
+      (``seasonal``'s phase, ``pharma``'s replayed weeks) the unconditional law, which ignores
+      what the history shows. ``"forecast"``: the forecaster's forecast plus one-step errors
+      drawn from those it made so far this episode (whole vectors across drugs, with
+      replacement); the process's draws until it has made ``min_residuals`` of them.
+
+    The futures are drawn from ``numpy.random.default_rng(seed)`` re-seeded at every reset, so
+    an episode's decisions do not depend on the episodes played before.
+
+    Args:
+        env, window, forecaster, solver, min_history: as :class:`MPC`.
+        n_scenarios: the number K of sampled futures (>= 1).
+        sampler: ``"process"`` or ``"forecast"`` (see above).
+        seed: seed of the futures' draws.
+        min_residuals: forecast errors needed before ``sampler="forecast"`` uses them.
+    """
+
+    def __init__(
+        self,
+        env: gym.Env,
+        n_scenarios: int = 8,
+        window: int | None = None,
+        sampler: str = "process",
+        forecaster: Any = "moving_average",
+        solver: str = "clarabel",
+        seed: int = 0,
+        min_history: int = 1,
+        min_residuals: int = 4,
+    ) -> None:
+        for name, value in (("n_scenarios", n_scenarios), ("min_residuals", min_residuals)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} = {value!r} must be an integer >= 1")
+        if sampler not in SAMPLERS:
+            raise ValueError(f"sampler = {sampler!r} is not one of {list(SAMPLERS)}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed = {seed!r} must be an integer >= 0")
+        self.n_scenarios = int(n_scenarios)
+        self.sampler = sampler
+        self.seed = int(seed)
+        self.min_residuals = int(min_residuals)
+        super().__init__(env, window, forecaster, solver, min_history)
+
+    def reset(self) -> None:
+        super().reset()
+        self._rng = np.random.default_rng(self.seed)
+        self._residuals: list[np.ndarray] = []
+        self._last_forecast: np.ndarray | None = None
+
+    def _futures(self, view: ObservationView, horizon: int) -> list[Any]:
+        """The ``n_scenarios`` sampled traces of the slots ahead (row 0 this slot)."""
+        from druginv_gym.exogenous import ExogenousTrace, sample_exogenous
+
+        c, t, k = self.config, view.t, self.n_scenarios
+        draws = {
+            name: value[:, t : t + horizon].copy()
+            for name, value in sample_exogenous(c, self._rng, k).items()
+        }
+        if self.sampler == "forecast":
+            if t > 0 and self._last_forecast is not None:
+                self._residuals.append(view.last_demand - self._last_forecast)
+            forecast = self._forecast(horizon)
+            self._last_forecast = forecast[0]
+            if len(self._residuals) >= self.min_residuals:
+                pool = np.stack(self._residuals)
+                pick = self._rng.integers(0, len(pool), size=(k, horizon))
+                draws["demand"] = np.maximum(forecast[None] + pool[pick], 0.0)
+        self._observed(view, draws["base_price"], draws["premium"], draws["storage_rate"])
+        return [ExogenousTrace(**{n: v[j] for n, v in draws.items()}) for j in range(k)]
+
+    def orders(self, view: ObservationView) -> np.ndarray:
+        from druginv_gym.solvers import solve_two_stage
+
+        horizon = self._horizon(view.t)
+        futures = self._futures(view, horizon)
+        # what is expected to expire unused this slot, against the futures' mean demand
+        mean0 = np.mean([f.demand[0] for f in futures], axis=0)
+        sub = self._subproblem(view, horizon, mean0)
+        try:
+            sol = solve_two_stage(sub, futures, solver=self.solver)
+        except (ImportError, ValueError) as exc:
+            return self._fallback(f"error: {exc}")
+        if not sol.success:
+            return self._fallback(sol.status)
+        self.last_status = sol.status
+        self.iterations += sol.iterations
+        return sol.orders
+
+
+#: The demand samplers of :class:`StochasticMPC`.
+SAMPLERS = ("process", "forecast")
