@@ -78,6 +78,28 @@ def test_benchmark_resumes_and_refuses_another_run_in_the_same_folder(tmp_path):
     assert (tmp_path / "results.csv").read_text() == before
 
 
+def test_benchmark_numbers_do_not_depend_on_the_worker_processes(tmp_path):
+    """Two worker processes play the same cells to the same numbers as one process (the
+    stochastic program re-seeds its futures per episode; the agent decides greedily); a bad
+    ``jobs`` is refused before any work."""
+    spec = BenchmarkSpec(
+        n_drugs=4, horizon=5, episodes=3, policies=("saa", "base-stock", "ppo"), tune_episodes=2
+    )
+    one = run_benchmark(spec, tmp_path / "one", progress=False, plots=False, log=lambda m: None)
+    two = run_benchmark(
+        spec, tmp_path / "two", progress=False, plots=False, log=lambda m: None, jobs=2
+    )
+    cols = [c for c in one.results.columns if c != "wall_s"]
+    pd.testing.assert_frame_equal(one.results[cols], two.results[cols])
+    pd.testing.assert_frame_equal(
+        one.slots.sort_values(["policy", "episode", "t"]).reset_index(drop=True),
+        two.slots.sort_values(["policy", "episode", "t"]).reset_index(drop=True),
+    )
+    with pytest.raises(ValueError, match="jobs = 0 must be an integer >= 1"):
+        run_benchmark(spec, tmp_path / "bad", jobs=0)
+    assert not (tmp_path / "bad").exists()
+
+
 @pytest.mark.slow
 def test_benchmark_killed_mid_way_resumes_with_one_row_per_cell(tmp_path):
     """SIGKILL while cells are being written, then run again: every cell exactly once."""

@@ -133,6 +133,8 @@ def test_builtins_are_the_old_default_set_in_order():
         "max-min",
         "base-stock",
         "(s,S)",
+        "mpc",
+        "saa",
     )
     from druginv_gym import benchmark
 
@@ -141,7 +143,6 @@ def test_builtins_are_the_old_default_set_in_order():
         "over-provisioning-cover",
         "ski-rental-band",
         "max-min-up-to",
-        "mpc",
         "random",
     )
     assert benchmark.AGENTS == ("dqn", "ppo")
@@ -151,6 +152,8 @@ def test_builtins_are_the_old_default_set_in_order():
         "max-min",
         "base-stock",
         "(s,S)",
+        "mpc",
+        "saa",
     )
     assert BenchmarkSpec().policies == registry.default_policies()
     assert [t.name for t in registry.trainers()] == ["ppo", "dqn"]
@@ -189,6 +192,25 @@ def test_a_policy_registered_in_python_reaches_spec_make_policy_cli_and_sweep(
     with pytest.raises(SystemExit):
         main(["benchmark", "--help"])
     assert "constant" in capsys.readouterr().out
+
+
+def test_policies_registered_in_python_are_what_workers_must_be_handed(scratch, tmp_path):
+    """Only names registered after the built-ins and plugins are runtime entries; a run with
+    worker processes whose runtime policy cannot be pickled (``rule`` makes a closure) plays
+    in one process and says so."""
+    entry = _register_constant()
+    assert registry.runtime_entries(["constant", "max-min", "agent:ppo-paper-30"]) == {
+        "constant": entry
+    }
+    registry.add_entries({"constant": entry})  # idempotent: the same entry, its place kept
+    assert registry.get_policy("constant") is entry
+    spec = BenchmarkSpec(
+        n_drugs=3, horizon=4, episodes=2, tune_episodes=1, policies=("constant", "max-min")
+    )
+    said: list[str] = []
+    result = run_benchmark(spec, tmp_path, progress=False, plots=False, log=said.append, jobs=2)
+    assert any("playing in one process" in m and "['constant']" in m for m in said), said
+    assert len(result.results) == 4
 
 
 def test_default_order_places_a_policy_in_the_default_set(scratch):

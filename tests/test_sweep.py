@@ -126,6 +126,8 @@ def test_sweep_policies_come_from_the_registry(capsys):
         "max-min",
         "base-stock",
         "(s,S)",
+        "mpc",
+        "saa",
     ]
     assert main(["sweep", "--policies", "train:sac", "--local"]) == 2
     assert "unknown policy 'train:sac': use train:ppo or train:dqn" in capsys.readouterr().err

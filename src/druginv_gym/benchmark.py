@@ -280,11 +280,18 @@ def run_benchmark(
     progress: bool | None = None,
     plots: bool = True,
     log: Callable[[str], None] = print,
+    jobs: int = 1,
 ) -> BenchmarkResult:
     """Run (or resume) the comparison of ``spec`` into the folder ``out``.
 
+    ``jobs``: worker processes that play the (policy, episode) cells side by side (1: all in
+    this process). The numbers do not depend on it: each cell plays its own seed, and every
+    default policy decides from its episode alone (``saa`` re-seeds its futures at each reset).
+
     Raises ``ValueError`` when ``out`` holds a run of a different spec (nothing is touched).
     """
+    if isinstance(jobs, bool) or not isinstance(jobs, (int, np.integer)) or jobs < 1:
+        raise ValueError(f"jobs = {jobs!r} must be an integer >= 1")
     from tqdm.auto import tqdm
 
     out = make_out_dir(out)
@@ -326,36 +333,18 @@ def run_benchmark(
     bar = tqdm(
         total=len(todo), desc="benchmark", disable=None if progress is None else not progress
     )
-    built: dict[str, tuple[gym.Env, Any, str]] = {}
-    for name, k in todo:
-        if name not in built:
-            try:
-                built[name] = make_policy(name, spec, manifest["tuned"])
-            except Exception as exc:
-                if not isinstance(exc, registry.resolve(name)[0].skip_errors):
-                    raise
-                notes.append(f"{name}: skipped ({exc})")
-                built[name] = None  # type: ignore[assignment]
-            if built[name] is not None:
-                manifest["sources"][name] = built[name][2]
-                atomic_write_text(manifest_path, json.dumps(manifest, indent=2, default=float))
-        if built[name] is None:
-            bar.update(1)
-            continue
-        env, policy, _ = built[name]
-        bar.set_postfix_str(name)
-        start = time.perf_counter()
-        ep, sl = evaluate(env, policy, 1, spec.seed + k, return_slots=True)
-        ep["episode"] = k
-        ep["wall_s"] = time.perf_counter() - start
-        sl["episode"] = k
-        ep.insert(0, "policy", name)
-        sl.insert(0, "policy", name)
-        res_frames.append(ep)
-        slot_frames.append(sl)
-        # slots first: a cell counts as done once it is in results.csv too.
-        _write_csv(pd.concat(slot_frames, ignore_index=True), out / "slots.csv")
-        _write_csv(pd.concat(res_frames, ignore_index=True), out / "results.csv")
+    for cell in _play_cells(spec, manifest["tuned"], todo, jobs, bar, log):
+        if cell.note is not None and cell.note not in notes:  # once, not once per worker
+            notes.append(cell.note)
+        if cell.source is not None and manifest["sources"].get(cell.name) != cell.source:
+            manifest["sources"][cell.name] = cell.source
+            atomic_write_text(manifest_path, json.dumps(manifest, indent=2, default=float))
+        if cell.episode is not None:
+            res_frames.append(cell.episode)
+            slot_frames.append(cell.slots)
+            # slots first: a cell counts as done once it is in results.csv too.
+            _write_csv(pd.concat(slot_frames, ignore_index=True), out / "slots.csv")
+            _write_csv(pd.concat(res_frames, ignore_index=True), out / "results.csv")
         bar.update(1)
     bar.close()
     if not res_frames:
@@ -375,6 +364,121 @@ def run_benchmark(
         files += draw_figures(spec, slots, manifest, out)
     files.append(manifest_path)
     return BenchmarkResult(spec, results, slots, summary, out, files, notes)
+
+
+@dataclass
+class _Cell:
+    """One played (policy, episode) cell, or why its policy was skipped (``note``)."""
+
+    name: str
+    k: int
+    episode: pd.DataFrame | None = None
+    slots: pd.DataFrame | None = None
+    source: str | None = None
+    note: str | None = None
+
+
+#: The policies a process has built, by name (a worker builds each once, as the main loop).
+_BUILT: dict[str, tuple[gym.Env, Any, str] | None] = {}
+
+
+def _play_cell(spec: BenchmarkSpec, tuned: dict[str, dict[str, float]], name: str, k: int) -> _Cell:
+    """Play episode ``k`` of policy ``name`` (built at its first cell in this process)."""
+    if name not in _BUILT:
+        try:
+            _BUILT[name] = make_policy(name, spec, tuned)
+        except Exception as exc:
+            if not isinstance(exc, registry.resolve(name)[0].skip_errors):
+                raise
+            _BUILT[name] = None
+            return _Cell(name, k, note=f"{name}: skipped ({exc})")
+    built = _BUILT[name]
+    if built is None:
+        return _Cell(name, k)
+    env, policy, label = built
+    start = time.perf_counter()
+    ep, sl = evaluate(env, policy, 1, spec.seed + k, return_slots=True)
+    ep["episode"] = k
+    ep["wall_s"] = time.perf_counter() - start
+    sl["episode"] = k
+    ep.insert(0, "policy", name)
+    sl.insert(0, "policy", name)
+    return _Cell(name, k, ep, sl, label)
+
+
+def _worker_init(entries: bytes) -> None:
+    """A worker uses one core: one BLAS thread (numpy is loaded by now: threadpoolctl) and
+    one torch thread (read when the agents import torch). ``entries``: the pickled policies
+    its parent registered in Python (:func:`registry.runtime_entries`)."""
+    import os
+    import pickle
+
+    registry.add_entries(pickle.loads(entries))
+    os.environ["OMP_NUM_THREADS"] = "1"
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with the solver extra
+        pass
+    else:
+        threadpool_limits(limits=1)
+    _BUILT.clear()
+
+
+def _play_cells(
+    spec: BenchmarkSpec,
+    tuned: dict[str, dict[str, float]],
+    todo: list[tuple[str, int]],
+    jobs: int,
+    bar: Any,
+    log: Callable[[str], None],
+) -> Any:
+    """The cells of ``todo``, played here (``jobs=1``, in order) or by ``jobs`` worker
+    processes (as they finish); a policy's error other than its ``skip_errors`` stops the
+    run, as in one process. Policies registered in Python travel to the workers pickled;
+    one that cannot be pickled (a lambda, a closure) makes the run play in this process."""
+    import pickle
+
+    entries = b""
+    if jobs > 1 and len(todo) > 1:
+        runtime = registry.runtime_entries({name for name, _ in todo})
+        try:
+            entries = pickle.dumps(runtime)
+        except Exception as exc:  # pickling a local function raises several types
+            log(
+                f"playing in one process: the policies {sorted(runtime)} were registered in "
+                f"Python and cannot be sent to worker processes ({type(exc).__name__}: {exc})"
+            )
+            jobs = 1
+    if jobs == 1 or len(todo) <= 1:
+        _BUILT.clear()
+        try:
+            for name, k in todo:
+                bar.set_postfix_str(name)
+                yield _play_cell(spec, tuned, name, k)
+        finally:
+            _BUILT.clear()
+        return
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    # spawn: a fresh interpreter per worker (no forked torch or BLAS thread state)
+    with ProcessPoolExecutor(
+        max_workers=min(jobs, len(todo)),
+        mp_context=mp.get_context("spawn"),
+        initializer=_worker_init,
+        initargs=(entries,),
+    ) as pool:
+        pending = {pool.submit(_play_cell, spec, tuned, name, k) for name, k in todo}
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    cell = future.result()
+                    bar.set_postfix_str(cell.name)
+                    yield cell
+        finally:
+            for future in pending:
+                future.cancel()
 
 
 def _reduction(results: pd.DataFrame, agent: str, base: str) -> tuple[float, float]:

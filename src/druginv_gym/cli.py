@@ -173,6 +173,16 @@ def _spec(args: argparse.Namespace, policies: list[str]) -> Any:
         raise UserError(str(exc)) from None
 
 
+def _cores() -> int:
+    """The cores this process may use."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
 def cmd_benchmark(args: argparse.Namespace) -> int:
     from druginv_gym.benchmark import run_benchmark
 
@@ -184,7 +194,9 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     spec = _spec(args, policies)
     out = args.out or _default_out(args)
     try:
-        result = run_benchmark(spec, out, progress=None, plots=not args.no_plots)
+        result = run_benchmark(
+            spec, out, progress=None, plots=not args.no_plots, jobs=args.jobs or _cores()
+        )
     except ValueError as exc:
         raise UserError(str(exc)) from None
     cfg = spec.config
@@ -415,6 +427,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--agent", type=Path, action="append", help="also a checkpoint (repeatable)")
     bench.add_argument("--tune-episodes", type=_positive(int), default=8)
+    bench.add_argument(
+        "--jobs",
+        type=_positive(int),
+        default=None,
+        help="worker processes playing the cells (default: the cores this process may use; "
+        "the numbers do not depend on it)",
+    )
     bench.add_argument("--no-plots", action="store_true")
     bench.set_defaults(func=cmd_benchmark)
 
