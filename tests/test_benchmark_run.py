@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,19 @@ from druginv_gym.benchmark import DEFAULT_POLICIES, FIGURES, BenchmarkSpec, run_
 from druginv_gym.cli import main
 
 SMALL = ["--n-drugs", "5", "--horizon", "6", "--episodes", "3", "--tune-episodes", "2"]
+
+
+def _children(pid: int) -> list[int]:
+    """The live child processes of ``pid`` (Linux ``/proc``)."""
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(stat.parent.name))
+    return kids
 
 
 def _png_is_a_plot(path) -> None:
@@ -120,6 +134,8 @@ def test_benchmark_killed_mid_way_resumes_with_one_row_per_cell(tmp_path):
         "ski-rental",
         "max-min",
         "--no-plots",
+        "--jobs",
+        "2",
         "--out",
         str(out),
     ]
@@ -130,8 +146,15 @@ def test_benchmark_killed_mid_way_resumes_with_one_row_per_cell(tmp_path):
         if path.exists() and len(pd.read_csv(path)) >= 20:
             break
         time.sleep(0.05)
+    workers = _children(proc.pid)
+    assert workers, "the cells should be played by worker processes (--jobs default)"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    # the workers notice their parent is gone and exit (no orphans left waiting for work)
+    deadline = time.monotonic() + 30
+    while any(Path(f"/proc/{w}").exists() for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(Path(f"/proc/{w}").exists() for w in workers), "orphaned workers"
     partial = pd.read_csv(out / "results.csv")
     assert 20 <= len(partial) < 90, "killed too late to test resuming"
     done = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)

@@ -412,8 +412,19 @@ def _worker_init(entries: bytes) -> None:
     its parent registered in Python (:func:`registry.runtime_entries`)."""
     import os
     import pickle
+    import threading
 
     registry.add_entries(pickle.loads(entries))
+    # A parent killed outright (SIGKILL) cannot stop its pool: exit when it is gone, rather
+    # than wait for work forever.
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
     os.environ["OMP_NUM_THREADS"] = "1"
     try:
         from threadpoolctl import threadpool_limits

@@ -834,6 +834,11 @@ def _run_clarabel(
     settings = clarabel.DefaultSettings()
     settings.verbose = print_level > 0
     settings.max_iter = int(max_iter)
+    # Without iterative refinement of each KKT solve a solve takes 20-30 % less time, the
+    # iterations and the optimum unchanged (70 x 30: 0.55-0.62 s against 0.70-0.82 s, 36
+    # iterations each; 500 x 52: 14.4 s against 20.0 s, 48 against 47 iterations, objectives
+    # within 1e-9); options={"iterative_refinement_enable": True} restores it.
+    settings.iterative_refinement_enable = False
     if max_wall_time is not None:
         settings.time_limit = float(max_wall_time)
     try:
