@@ -318,7 +318,7 @@ def test_ansi_render():
     env.reset(seed=0)
     text = env.render()
     assert "slot 0/5" in text and "drug000" in text
-    with pytest.raises(ValueError, match="render_mode = 'human'"):
+    with pytest.warns(UserWarning, match="render_mode = 'human' is not one of the supported"):
         druginv_gym.DrugRefillEnv(render_mode="human", **SMALL)
 
 

@@ -392,4 +392,4 @@ def make_scenario(
     try:
         return SCENARIOS[name](**kw)
     except TypeError as exc:  # an option the factory does not take
-        raise ValueError(f"scenario {name!r}: {exc}") from None
+        raise TypeError(f"scenario {name!r}: {exc}") from None

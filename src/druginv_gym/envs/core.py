@@ -121,9 +121,12 @@ class StepInfo(NamedTuple):
         info: dict[str, Any] = {
             k: rows[i] for k, i in zip(PER_DRUG_INFO, self.per_drug, strict=True)
         }
-        b = rows[self.per_drug[0]].shape[0]
-        if sums is None:
+        stock = rows[self.per_drug[0]]
+        b = stock.shape[0]
+        if sums is None:  # the same keys and types as after a played slot, all zero
+            info["spend"] = np.zeros(b)
             info["costs"] = {k: np.zeros(b) for k in _COST_KEYS}
+            info["drug_costs"] = np.zeros_like(stock)
         else:
             info["spend"] = sums[_SPEND_ROW]
             info["costs"] = {k: sums[i] for k, i in _COST_ROWS}
@@ -140,8 +143,10 @@ class StepInfo(NamedTuple):
         info: dict[str, Any] = dict(
             zip(PER_DRUG_INFO, map(first.__getitem__, self.per_drug), strict=True)
         )
-        if self.sums is None:
+        if self.sums is None:  # the same keys and types as after a played slot, all zero
+            info["spend"] = 0.0
             info["costs"] = dict.fromkeys(_COST_KEYS, 0.0)
+            info["drug_costs"] = np.zeros_like(first[self.per_drug[0]])
         else:
             sums = self.sums[:, 0].tolist()
             info["spend"] = sums[_SPEND_ROW]
@@ -533,4 +538,16 @@ class RefillCore:
         rows["stock"] = self.flow.level
         rows["ordered"] = self.pending.copy()
         extra = (("drug", np.full(b, drug)), ("slot_done", np.zeros(b, dtype=bool)))
+        return StepInfo(list(rows.values()), _LIST_PER_DRUG, None, None, self.t, extra)
+
+    def reset_info(self) -> StepInfo:
+        """The report of a reset: the step's keys and types (Gymnasium's wrappers, Minari and
+        TorchRL need one schema), ``stock`` the initial stock, everything else zero; the
+        sequential id's ``drug`` is -1 (none decided yet) and ``slot_done`` False."""
+        b, n = self.num_envs, self.config.n_drugs
+        rows = {k: np.zeros((b, n)) for k in PER_DRUG_INFO}
+        rows["stock"] = self.flow.level
+        extra: tuple[tuple[str, np.ndarray], ...] = ()
+        if self.mode == "sequential":
+            extra = (("drug", np.full(b, -1)), ("slot_done", np.zeros(b, dtype=bool)))
         return StepInfo(list(rows.values()), _LIST_PER_DRUG, None, None, self.t, extra)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.envs.registration import EnvSpec
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
@@ -115,13 +117,86 @@ def _build_core(
     ``render_mode`` and feature names. Returns the env's core of ``num_envs`` episodes."""
     modes = env.metadata["render_modes"]
     if render_mode is not None and render_mode not in modes:
-        raise ValueError(f"render_mode = {render_mode!r}; supported: {modes}")
+        # as Gymnasium's own envs and gym.make: a warning, and render() then draws nothing
+        gym.logger.warn(
+            f"render_mode = {render_mode!r} is not one of the supported {modes}; "
+            "render() will return None"
+        )
     env.config = resolve_config(*config_args, **scenario_options)
     core = RefillCore(env.config, num_envs, env.action_mode)
     env.feature_names = core.feature_names()
     env.drug_feature_names, env.global_feature_names = core.feature_groups()
     env.render_mode = render_mode
     return core
+
+
+#: ``rgb_array`` frame layout (pixels): height, a top strip, the margin, the bars' width to
+#: aim at (a drug's column is 1-12 pixels, whole).
+_FRAME_HEIGHT, _STRIP, _MARGIN, _BARS_WIDTH = 300, 10, 6, 480
+_COLOURS = {
+    "background": (255, 255, 255),
+    "band": (225, 225, 225),  # C_lo .. C_hi of each drug
+    "short": (214, 39, 40),  # stock below C_lo
+    "ok": (44, 160, 44),  # inside the band
+    "over": (255, 127, 14),  # above C_hi's penalty knee
+    "time": (31, 119, 180),  # the slots played
+    "budget": (148, 103, 189),  # the total budget spent
+}
+
+
+def _render_rgb(core: RefillCore) -> np.ndarray:
+    """One frame ``(H, W, 3)`` uint8 of the first episode: a strip of the slots played, a
+    strip of the budget spent, and per drug (priority order) a bar of its stock against its
+    band ``[C_lo, C_hi]`` (grey), drawn to 1.25 C_hi; red below C_lo, orange above the upper
+    penalty knee, green between."""
+    c = core.config
+    n = c.n_drugs
+    column = max(1, min(12, _BARS_WIDTH // n))
+    width = 2 * _MARGIN + n * column
+    frame = np.empty((_FRAME_HEIGHT, width, 3), dtype=np.uint8)
+    frame[:] = _COLOURS["background"]
+    inner = width - 2 * _MARGIN
+
+    def strip(row: int, fraction: float, colour: str) -> None:
+        top = _MARGIN + row * (_STRIP + 2)
+        filled = int(round(inner * min(max(fraction, 0.0), 1.0)))
+        frame[top : top + _STRIP, _MARGIN : _MARGIN + inner] = _COLOURS["band"]
+        frame[top : top + _STRIP, _MARGIN : _MARGIN + filled] = _COLOURS[colour]
+
+    strip(0, core.t / c.horizon, "time")
+    strip(1, core.spent[0] / c.total_budget if c.total_budget > 0 else 0.0, "budget")
+    top = _MARGIN + 2 * (_STRIP + 2) + _MARGIN
+    bottom = _FRAME_HEIGHT - _MARGIN
+    span = bottom - top
+    level = core.flow.level[0]
+
+    def height(units: np.ndarray) -> np.ndarray:
+        return np.clip(units / (1.25 * c.band_hi) * span, 0, span).astype(int)
+
+    stock_h, lo_h, hi_h = height(level), height(c.band_lo), height(c.band_hi)
+    for k, i in enumerate(c.priority):
+        x0 = _MARGIN + k * column
+        x1 = x0 + max(column - 1, 1)  # one white pixel between drugs, when there is room
+        frame[bottom - hi_h[i] : bottom - lo_h[i], x0:x1] = _COLOURS["band"]
+        if level[i] < c.band_lo[i]:
+            colour = "short"
+        elif level[i] > c.knee_hi[i]:
+            colour = "over"
+        else:
+            colour = "ok"
+        frame[bottom - stock_h[i] : bottom, x0:x1] = _COLOURS[colour]
+    return frame
+
+
+def _render(env: Any, started: bool) -> str | np.ndarray | None:
+    """What ``render()`` returns in the env's ``render_mode``."""
+    if env.render_mode not in ("ansi", "rgb_array"):
+        if env.render_mode is not None:
+            gym.logger.warn(f"render_mode = {env.render_mode!r} draws nothing")
+        return None
+    if not started:
+        raise gym.error.ResetNeeded("call reset() before render()")
+    return _render_ansi(env._core) if env.render_mode == "ansi" else _render_rgb(env._core)
 
 
 def _render_ansi(core: RefillCore, max_rows: int = 12) -> str:
@@ -144,6 +219,56 @@ def _render_ansi(core: RefillCore, max_rows: int = 12) -> str:
     if c.n_drugs > max_rows:
         lines.append(f"... {c.n_drugs - max_rows} more drugs (priority order)")
     return "\n".join(lines)
+
+
+def _autoreset_mode(mode: AutoresetMode | str) -> AutoresetMode:
+    """``NEXT_STEP`` or ``SAME_STEP``: an :class:`AutoresetMode`, its value (``"SameStep"``)
+    or its name in any case (``"same_step"``); ``ValueError`` names any other (``DISABLED``
+    included: the env resets its sub-envs itself)."""
+    allowed = (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP)
+    value = None
+    if isinstance(mode, AutoresetMode):
+        value = mode
+    elif isinstance(mode, str):
+        key = mode.replace("_", "").lower()
+        value = next(
+            (m for m in AutoresetMode if key in (m.value.lower(), m.name.replace("_", "").lower())),
+            None,
+        )
+    if value not in allowed:
+        raise ValueError(
+            f"autoreset_mode = {mode!r}; supported: {[m.value for m in allowed]}"
+        ) from None
+    return value
+
+
+def _sub_generators(seeds: Sequence[Any], num_envs: int) -> list[np.random.Generator]:
+    """One generator per sub-env from a list of seeds (ints >= 0 or None), as Gymnasium seeds
+    a single env; ``ValueError`` naming a bad list."""
+    seeds = list(seeds)
+    if len(seeds) != num_envs:
+        raise ValueError(f"seed = {seeds!r}: {len(seeds)} seeds for {num_envs} sub-envs")
+    for s in seeds:
+        if s is not None and (isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0):
+            raise ValueError(f"seed = {seeds!r}: {s!r} is not an integer >= 0 or None")
+    return [gym.utils.seeding.np_random(None if s is None else int(s))[0] for s in seeds]
+
+
+def _masked(info: dict[str, Any], b: int) -> dict[str, Any]:
+    """``info`` with Gymnasium's masks: ``_key`` (``b`` True values) beside every key, nested
+    dicts too (what ``SyncVectorEnv`` gives when every sub-env reports the key)."""
+    out: dict[str, Any] = {}
+    for key, value in info.items():
+        out[key] = _masked(value, b) if isinstance(value, dict) else value
+        out[f"_{key}"] = np.ones(b, dtype=bool)
+    return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(np.all(a == b))
+    except Exception:  # incomparable values are not the same
+        return False
 
 
 class DrugRefillEnv(gym.Env[np.ndarray, np.ndarray]):
@@ -197,7 +322,7 @@ class DrugRefillEnv(gym.Env[np.ndarray, np.ndarray]):
     * v0: initial version.
     """
 
-    metadata = {"render_modes": ["ansi"], "render_fps": 1}
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 1}
     action_mode: ActionMode = "box"
 
     def __init__(
@@ -216,6 +341,31 @@ class DrugRefillEnv(gym.Env[np.ndarray, np.ndarray]):
         self.action_space = self._core.single_action_space()
         self.observation_space = self._core.single_observation_space()
         self._exogenous: ExogenousTrace | None = None
+
+    _spec: EnvSpec | None = None
+
+    @property
+    def episode_steps(self) -> int:
+        """Steps in an episode: the horizon (``N`` times it for the sequential id)."""
+        c = self.config
+        return c.horizon * (c.n_drugs if self.action_mode == "sequential" else 1)
+
+    @property
+    def spec(self) -> EnvSpec | None:
+        """The ``EnvSpec`` that ``gym.make`` set, its ``max_episode_steps`` filled with
+        :attr:`episode_steps` when the registration left it empty (the episode length depends
+        on the scenario's options): wrappers that need it, such as Gymnasium's
+        ``TimeAwareObservation``, find it. ``gym.make(env.spec)`` therefore adds a
+        ``TimeLimit`` at the episode's own end, which changes nothing but a ``truncated=True``
+        beside the last step's ``terminated=True``."""
+        spec = self._spec
+        if spec is None or spec.max_episode_steps is not None:
+            return spec
+        return dataclasses.replace(spec, max_episode_steps=self.episode_steps)
+
+    @spec.setter
+    def spec(self, value: EnvSpec | None) -> None:
+        self._spec = value
 
     @property
     def exogenous(self) -> ExogenousTrace:
@@ -240,7 +390,7 @@ class DrugRefillEnv(gym.Env[np.ndarray, np.ndarray]):
             traces = sample_exogenous(self.config, self.np_random, 1)
         obs = self._core.reset(traces)
         self._exogenous = ExogenousTrace(**{k: v[0] for k, v in traces.items()})
-        return obs[0], {"stock": self._core.flow.level[0], "t": 0}
+        return obs[0], self._core.reset_info().single()
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         if self._exogenous is None:
@@ -252,12 +402,10 @@ class DrugRefillEnv(gym.Env[np.ndarray, np.ndarray]):
             raise ActionError(exc.single) from None
         return obs[0], float(reward[0]), bool(terminated), False, info.single()
 
-    def render(self) -> str | None:
-        if self.render_mode == "ansi":
-            if self._exogenous is None:
-                raise gym.error.ResetNeeded("call reset() before render()")
-            return _render_ansi(self._core)
-        return None
+    def render(self) -> str | np.ndarray | None:
+        """``ansi``: a text table of the first drugs; ``rgb_array``: a frame of every drug's
+        stock against its band, the slots played and the budget spent (uint8 ``(H, W, 3)``)."""
+        return _render(self, self._exogenous is not None)
 
 
 class DrugRefillDiscreteEnv(DrugRefillEnv):
@@ -305,8 +453,9 @@ class DrugRefillVectorEnv(VectorEnv):
     Same model, observation and action encoding as the single env (both call
     :class:`~druginv_gym.envs.core.RefillCore`, hence ``druginv_gym.dynamics``). Every
     episode has the same length, so all sub-envs run in lock-step and end together; with
-    NEXT_STEP autoreset the step after an end resets them all (its actions are ignored,
-    rewards are 0). ``reset(seed=s)`` at ``num_envs=1`` reproduces the single env's
+    NEXT_STEP autoreset (default) the step after an end resets them all (its actions are
+    ignored, rewards are 0), with SAME_STEP the ending step does. ``get_attr``, ``set_attr``
+    and ``call`` follow Gymnasium's vector API on attributes the sub-envs share. ``reset(seed=s)`` at ``num_envs=1`` reproduces the single env's
     ``reset(seed=s)`` exactly.
 
     ``info`` holds the single env's keys batched: per-drug arrays ``(num_envs, N)``,
@@ -322,13 +471,18 @@ class DrugRefillVectorEnv(VectorEnv):
         max_episode_steps: truncate episodes after this many steps (``None``: no limit).
         prefetch: draw the next episodes' traces in the background; ``None`` (default) does so
             from :data:`~druginv_gym.envs.prefetch.PREFETCH_MIN_DRUG_SLOTS` drug-slots per batch
-            on, where it pays for the thread.
-        The other keyword arguments are those of the single env; ``ValueError`` names a bad
-        one.
+            on, where it pays for the thread (not after ``reset(seed=[...])``).
+        autoreset_mode: ``NEXT_STEP`` (default: the step after an end resets, its actions
+            ignored, rewards 0) or ``SAME_STEP`` (the ending step returns the next episodes'
+            first observation, the last one in ``info["final_obs"]`` and its info in
+            ``info["final_info"]``), as an :class:`~gymnasium.vector.AutoresetMode` or its
+            value; also the ``autoreset_mode`` attribute and metadata entry.
+        The other keyword arguments are those of the single env; a bad value raises
+        ``ValueError`` naming it, an unknown name ``TypeError``.
     """
 
     metadata = {
-        "render_modes": ["ansi"],
+        "render_modes": ["ansi", "rgb_array"],
         "render_fps": 1,
         "autoreset_mode": AutoresetMode.NEXT_STEP,
     }
@@ -346,11 +500,13 @@ class DrugRefillVectorEnv(VectorEnv):
         max_episode_steps: int | None = None,
         render_mode: str | None = None,
         prefetch: bool | None = None,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         **scenario_options: Any,
     ) -> None:
         if max_episode_steps is not None and max_episode_steps < 1:
             raise ValueError(f"max_episode_steps = {max_episode_steps!r} must be >= 1")
-        self.metadata = dict(self.metadata)
+        self.autoreset_mode = _autoreset_mode(autoreset_mode)
+        self.metadata = dict(self.metadata, autoreset_mode=self.autoreset_mode)
         config_args = (scenario, n_drugs, horizon, config, scenario_seed, n_levels)
         self._core = _build_core(self, num_envs, render_mode, config_args, scenario_options)
         self.num_envs = self._core.num_envs
@@ -364,6 +520,8 @@ class DrugRefillVectorEnv(VectorEnv):
         self._autoreset = False
         self._started = False
         self._pending: TracePrefetch | None = None
+        # one generator per sub-env after reset(seed=[...]); None: the env's np_random for all
+        self._sub_rngs: list[np.random.Generator] | None = None
 
     @property
     def exogenous(self) -> list[ExogenousTrace]:
@@ -376,9 +534,27 @@ class DrugRefillVectorEnv(VectorEnv):
         ]
 
     def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+        self,
+        *,
+        seed: int | Sequence[int | None] | None = None,
+        options: dict[str, Any] | None = None,
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        super().reset(seed=seed)
+        """Start ``num_envs`` episodes. ``seed``: an int seeds the env's one generator, which
+        draws every sub-env's trace (at ``num_envs=1``, the single env's ``reset(seed=s)``); a
+        list of ``num_envs`` seeds (ints or None) gives sub-env ``b`` its own generator, so
+        that its episodes, autoresets included, are those of a single env reset with
+        ``seed[b]`` (as Gymnasium's ``SyncVectorEnv`` of single envs), until a reset with an
+        int seed; ``None`` continues the generators as they are."""
+        if isinstance(seed, (list, tuple, np.ndarray)):
+            self._sub_rngs = _sub_generators(seed, self.num_envs)
+            if self._pending is not None:  # drawn from the shared generator: not wanted now
+                self._pending.wait()
+                self._pending = None
+            super().reset(seed=None)
+        else:
+            if seed is not None:
+                self._sub_rngs = None
+            super().reset(seed=seed)
         options = _check_options(options)
         if "exogenous" in options:
             traces = _replay_traces(options["exogenous"], self.config, self.num_envs)
@@ -390,11 +566,14 @@ class DrugRefillVectorEnv(VectorEnv):
         return self._core.reset(traces), self._reset_info()
 
     def _reset_info(self) -> dict[str, Any]:
-        return {"stock": self._core.flow.level, "t": np.zeros(self.num_envs, dtype=np.int64)}
+        return self._core.reset_info().batched()
 
     def _draw_traces(self) -> dict[str, np.ndarray]:
         """The next episodes' traces from ``np_random`` (prefetched when possible), and, with
         ``prefetch``, the start of the following draw."""
+        if self._sub_rngs is not None:
+            draws = [sample_exogenous(self.config, rng, 1) for rng in self._sub_rngs]
+            return {k: np.concatenate([d[k] for d in draws]) for k in TRACE_FIELDS}
         traces = None
         if self._pending is not None:
             traces = self._pending.take(self.np_random)
@@ -435,7 +614,19 @@ class DrugRefillVectorEnv(VectorEnv):
             and self.max_episode_steps is not None
             and self._steps >= self.max_episode_steps
         )
-        self._autoreset = bool(terminated or truncated)
+        if (terminated or truncated) and self.autoreset_mode == AutoresetMode.SAME_STEP:
+            # Gymnasium's SAME_STEP: the next episodes start now; the last observation and
+            # info of the ended ones are in info["final_obs"] / info["final_info"] (masked)
+            final_obs = np.empty(b, dtype=object)
+            final_obs[:] = list(obs)
+            final_info = _masked(info, b)
+            obs = self._core.reset(self._draw_traces())
+            info = self._reset_info()
+            info.update(final_obs=final_obs, _final_obs=np.ones(b, dtype=bool))
+            info.update(final_info=final_info, _final_info=np.ones(b, dtype=bool))
+            self._steps = 0
+        else:
+            self._autoreset = bool(terminated or truncated)
         return (
             obs,
             reward,
@@ -444,12 +635,43 @@ class DrugRefillVectorEnv(VectorEnv):
             info,
         )
 
-    def render(self) -> str | None:
-        if self.render_mode == "ansi":
-            if not self._started:
-                raise gym.error.ResetNeeded("call reset() before render()")
-            return _render_ansi(self._core)
-        return None
+    # The sub-envs of the native vector env are rows of one batch: they share the env's
+    # attributes. These follow Gymnasium's VectorEnv API (SyncVectorEnv's methods) on that.
+    def get_attr(self, name: str) -> tuple[Any, ...]:
+        """``name`` of each sub-env: ``exogenous`` per sub-env, any other attribute of the env
+        (shared by all sub-envs) once per sub-env."""
+        if name == "exogenous":
+            return tuple(self.exogenous)
+        return (getattr(self, name),) * self.num_envs
+
+    def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
+        """Call the env's method ``name`` once (the sub-envs share it) and give its result for
+        each sub-env; a non-callable attribute is returned as :meth:`get_attr` does."""
+        value = getattr(self, name)
+        result = value(*args, **kwargs) if callable(value) else value
+        return (result,) * self.num_envs
+
+    def set_attr(self, name: str, values: Any) -> None:
+        """Set the env's attribute ``name``: one value, or one per sub-env, all equal (the
+        sub-envs share their attributes: ``ValueError`` for differing values; use Gymnasium's
+        ``SyncVectorEnv`` of single envs for per-env attributes)."""
+        if isinstance(values, (list, tuple)):
+            if len(values) != self.num_envs:
+                raise ValueError(
+                    f"set_attr({name!r}): {len(values)} values for {self.num_envs} sub-envs"
+                )
+            first = values[0]
+            if any(v is not first and not _same(v, first) for v in values[1:]):
+                raise ValueError(
+                    f"set_attr({name!r}, {values!r}): the native vector env's sub-envs share "
+                    "their attributes; give one value (or use SyncVectorEnv of single envs)"
+                )
+            values = first
+        setattr(self, name, values)
+
+    def render(self) -> str | np.ndarray | None:
+        """As the single env's, for the first sub-env."""
+        return _render(self, self._started)
 
 
 class DrugRefillDiscreteVectorEnv(DrugRefillVectorEnv):

@@ -59,3 +59,17 @@ def make_discrete_vector(**kwargs: Any) -> Any:
 
 def make_sequential_vector(**kwargs: Any) -> Any:
     return _vector(DrugRefillSequentialVectorEnv, **kwargs)
+
+
+# gym.make reads an entry point's ``metadata`` to handle render modes as for any Gymnasium
+# env (a warning for an unsupported one, ``"human"`` and ``"rgb_array_list"`` through its
+# wrappers); the factories show their classes'.
+for _factory, _cls in (
+    (make_box, DrugRefillEnv),
+    (make_discrete, DrugRefillDiscreteEnv),
+    (make_sequential, DrugRefillSequentialEnv),
+    (make_box_vector, DrugRefillVectorEnv),
+    (make_discrete_vector, DrugRefillDiscreteVectorEnv),
+    (make_sequential_vector, DrugRefillSequentialVectorEnv),
+):
+    _factory.metadata = _cls.metadata  # type: ignore[attr-defined]

@@ -1,0 +1,204 @@
+"""What RL clients rely on: Gymnasium's conventions, one info schema, the vector API, SB3."""
+
+from __future__ import annotations
+
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.vector import AutoresetMode
+from gymnasium.wrappers import TimeAwareObservation
+
+import druginv_gym  # noqa: F401  (registers the ids)
+
+from .conftest import ENV_IDS
+from .helpers import deterministic_config
+
+SMALL = {"n_drugs": 3, "horizon": 4}
+
+
+def schema(info):
+    """Keys, types, dtypes and shapes of an info dict, nested dicts included."""
+    out = {}
+    for key, value in info.items():
+        if isinstance(value, dict):
+            out[key] = schema(value)
+        else:
+            out[key] = (type(value).__name__, getattr(value, "dtype", None), np.shape(value))
+    return out
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_unknown_keyword_arguments_raise_type_error(env_id):
+    """TorchRL and SB3 probe keyword arguments and catch TypeError, as Python raises it."""
+    with pytest.raises(TypeError, match="unexpected keyword argument 'frameskip'"):
+        gym.make(env_id, frameskip=4)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'frameskip'"):
+        gym.make_vec(env_id, num_envs=2, frameskip=4)
+    with pytest.raises(ValueError, match="horizon"):  # a bad value stays a ValueError
+        gym.make(env_id, horizon=0)
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_one_info_schema_at_reset_and_every_step(env_id):
+    """Minari's record_infos and TorchRL's info readers need the same keys and types at reset
+    and at every step (the sequential id's steps within a slot included)."""
+    env = gym.make(env_id, **SMALL)
+    _, first = env.reset(seed=0)
+    want = schema(first)
+    assert first["t"] == 0 and np.allclose(first["stock"], env.unwrapped.config.initial_stock)
+    assert first["costs"]["total"] == 0.0 and not first["accepted"].any()
+    done = False
+    while not done:
+        _, _, term, trunc, info = env.step(env.action_space.sample())
+        assert schema(info) == want
+        done = term or trunc
+    venv = gym.make_vec(env_id, num_envs=2, **SMALL)
+    _, first = venv.reset(seed=0)
+    want = schema(first)
+    for _ in range(env.unwrapped.episode_steps + 1):  # through the autoreset step
+        *_, info = venv.step(venv.action_space.sample())
+        assert schema(info) == want
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_rgb_array_frames_and_gymnasium_render_mode_handling(env_id):
+    env = gym.make(env_id, render_mode="rgb_array", **SMALL)
+    env.reset(seed=0)
+    frame = env.render()
+    assert frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3
+    assert frame.shape[0] >= 200 and len(np.unique(frame.reshape(-1, 3), axis=0)) >= 3
+    # gym.make's own handling: a list of frames, and a warning for an unknown mode
+    frames = gym.make(env_id, render_mode="rgb_array_list", **SMALL)
+    frames.reset(seed=0)
+    frames.step(frames.action_space.sample())
+    assert isinstance(frames.render(), list)
+    with pytest.warns(UserWarning, match="render_mode='bogus'"):
+        gym.make(env_id, render_mode="bogus", **SMALL)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        bare = gym.make(env_id, render_mode="bogus", disable_env_checker=True, **SMALL)
+        bare.reset(seed=0)
+        assert bare.render() is None
+    assert any("draws nothing" in str(w.message) for w in caught)
+
+
+def test_rgb_array_colours_show_a_drug_below_its_lower_bound():
+    # one drug, band [2, 6], stock 4, demand 3 a slot
+    env = gym.make("DrugRefill-v0", render_mode="rgb_array", config=deterministic_config())
+    env.reset(seed=0)
+    red = (214, 39, 40)
+    before = (env.render() == red).all(axis=-1).sum()
+    env.step(np.zeros(1, dtype=np.float32))  # order nothing: 4 - 3 = 1 < 2
+    after = (env.render() == red).all(axis=-1).sum()
+    assert before == 0 and after > 0
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_time_aware_observation_finds_the_episode_length(env_id):
+    env = TimeAwareObservation(gym.make(env_id, **SMALL))
+    steps = env.unwrapped.episode_steps
+    assert env.spec.max_episode_steps == steps
+    assert steps == 4 * (3 if env_id == "DrugRefillSequential-v0" else 1)
+    obs, _ = env.reset(seed=0)
+    assert obs[-1] == 0
+    for _ in range(steps):
+        obs, _, term, trunc, _ = env.step(env.action_space.sample())
+    assert obs[-1] == steps and term and not trunc
+    # gym.make(spec) adds a TimeLimit at the episode's own end: the episode is unchanged
+    again = gym.make(env.unwrapped.spec)
+    again.reset(seed=0)
+    for k in range(steps):
+        *_, term, trunc, _ = again.step(again.action_space.sample())
+        assert term == (k == steps - 1)
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_vector_list_seeds_replay_single_envs_through_autoresets(env_id):
+    """reset(seed=[s0, s1]) gives sub-env b the episodes of a single env reset with s_b,
+    the autoreset's next episodes included (as SyncVectorEnv of single envs)."""
+    venv = gym.make_vec(env_id, num_envs=2, **SMALL)
+    singles = [gym.make(env_id, **SMALL) for _ in range(2)]
+    obs, _ = venv.reset(seed=[11, 12])
+    expect = [e.reset(seed=s)[0] for e, s in zip(singles, (11, 12), strict=True)]
+    assert np.array_equal(obs, np.stack(expect))
+    steps = singles[0].unwrapped.episode_steps
+    for _episode in range(2):
+        for _ in range(steps):
+            act = np.stack([singles[0].action_space.sample() for _ in range(2)])
+            obs, reward, *_ = venv.step(act)
+            got = [e.step(a) for e, a in zip(singles, act, strict=True)]
+            assert np.array_equal(obs, np.stack([g[0] for g in got]))
+            assert np.allclose(reward, [g[1] for g in got], rtol=0, atol=1e-12)
+        obs, *_ = venv.step(np.stack([singles[0].action_space.sample()] * 2))  # autoreset
+        assert np.array_equal(obs, np.stack([e.reset()[0] for e in singles]))
+    # an int seed returns to the one shared generator: the num_envs=1 contract
+    one = gym.make_vec(env_id, num_envs=1, **SMALL)
+    single = gym.make(env_id, **SMALL)
+    one.reset(seed=[5])
+    assert np.array_equal(one.reset(seed=3)[0][0], single.reset(seed=3)[0])
+    with pytest.raises(ValueError, match="3 seeds for 2 sub-envs"):
+        venv.reset(seed=[1, 2, 3])
+    with pytest.raises(ValueError, match="-1 is not an integer >= 0 or None"):
+        venv.reset(seed=[1, -1])
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_same_step_autoreset_is_next_step_without_the_reset_step(env_id):
+    nxt = gym.make_vec(env_id, num_envs=2, **SMALL)
+    same = gym.make_vec(env_id, num_envs=2, autoreset_mode="same_step", **SMALL)
+    assert nxt.autoreset_mode is AutoresetMode.NEXT_STEP
+    assert same.autoreset_mode is AutoresetMode.SAME_STEP
+    assert same.metadata["autoreset_mode"] is AutoresetMode.SAME_STEP
+    a, _ = nxt.reset(seed=7)
+    b, _ = same.reset(seed=7)
+    steps = nxt.unwrapped.config.horizon * (3 if "Sequential" in env_id else 1)
+    for _episode in range(2):
+        for k in range(steps):
+            act = np.stack([nxt.single_action_space.sample() for _ in range(2)])
+            a, ra, ta, _, ia = nxt.step(act)
+            b, rb, tb, _, ib = same.step(act)
+            assert np.allclose(ra, rb) and np.array_equal(ta, tb)
+            if k < steps - 1:
+                assert np.array_equal(a, b) and "final_obs" not in ib
+        assert ta.all() and ib["_final_obs"].all() and ib["_final_info"].all()
+        assert np.array_equal(np.stack(ib["final_obs"]), a)
+        assert np.allclose(ib["final_info"]["costs"]["total"], ia["costs"]["total"])
+        assert ib["final_info"]["_costs"].all() and ib["t"].tolist() == [0, 0]
+        a, *_ = nxt.step(act)  # NEXT_STEP's reset step
+        assert np.array_equal(a, b)
+    with pytest.raises(ValueError, match="autoreset_mode = 'Disabled'"):
+        gym.make_vec(env_id, num_envs=2, autoreset_mode="Disabled", **SMALL)
+
+
+def test_vector_get_attr_set_attr_and_call():
+    venv = gym.make_vec("DrugRefill-v0", num_envs=3, render_mode="ansi", **SMALL)
+    venv.reset(seed=0)
+    configs = venv.get_attr("config")
+    assert len(configs) == 3 and all(c is venv.unwrapped.config for c in configs)
+    traces = venv.get_attr("exogenous")
+    assert len(traces) == 3 and not np.array_equal(traces[0].demand, traces[1].demand)
+    frames = venv.call("render")
+    assert len(frames) == 3 and "slot 0/4" in frames[0]
+    venv.set_attr("max_episode_steps", 2)
+    venv.set_attr("max_episode_steps", [2, 2, 2])
+    assert venv.max_episode_steps == 2
+    with pytest.raises(ValueError, match="share their attributes"):
+        venv.set_attr("max_episode_steps", [1, 2, 3])
+    with pytest.raises(ValueError, match="2 values for 3 sub-envs"):
+        venv.set_attr("max_episode_steps", [1, 2])
+
+
+def test_sb3_make_vec_env_on_the_plain_id():
+    """SB3's make_vec_env passes render_mode='rgb_array' (falling back only on TypeError)."""
+    pytest.importorskip("stable_baselines3")
+    from stable_baselines3.common.env_util import make_vec_env
+
+    venv = make_vec_env("DrugRefill-v0", n_envs=2, env_kwargs=SMALL, seed=0)
+    obs = venv.reset()
+    assert obs.shape == (2, venv.observation_space.shape[0])
+    obs, reward, done, infos = venv.step(np.stack([venv.action_space.sample()] * 2))
+    assert reward.shape == (2,) and len(infos) == 2 and "costs" in infos[0]
+    frames = venv.get_images()
+    assert frames[0].dtype == np.uint8 and frames[0].ndim == 3
