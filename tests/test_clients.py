@@ -10,7 +10,7 @@ import pytest
 from gymnasium.vector import AutoresetMode
 from gymnasium.wrappers import TimeAwareObservation
 
-import druginv_gym  # noqa: F401  (registers the ids)
+import druginv_gym
 
 from .conftest import ENV_IDS
 from .helpers import deterministic_config
@@ -202,3 +202,101 @@ def test_sb3_make_vec_env_on_the_plain_id():
     assert reward.shape == (2,) and len(infos) == 2 and "costs" in infos[0]
     frames = venv.get_images()
     assert frames[0].dtype == np.uint8 and frames[0].ndim == 3
+
+
+class OldRLlibAlgorithm:
+    """What RLlib's old API stack gives: compute_single_action(obs, explore=...)."""
+
+    def __init__(self, value: float) -> None:
+        self.value, self.calls = value, []
+
+    def compute_single_action(self, obs, explore=True):
+        self.calls.append(explore)
+        return np.full(3, self.value, dtype=np.float32)
+
+
+def test_evaluate_and_compare_score_other_libraries_policies():
+    from druginv_gym.adapters import CallablePolicy, ModelPolicy, as_policy
+    from druginv_gym.baselines import MaxMin
+
+    env = gym.make("DrugRefill-v0", **SMALL)
+    half = np.full(3, 0.5, dtype=np.float32)
+    by_fn = druginv_gym.evaluate(env, lambda obs: half, 2, 0)
+    by_rllib = druginv_gym.evaluate(env, algo := OldRLlibAlgorithm(0.5), 2, 0)
+    assert np.array_equal(by_fn.total_cost, by_rllib.total_cost)
+    assert set(algo.calls) == {False}  # greedy
+    by_rule = druginv_gym.evaluate(env, MaxMin(env), 2, 0)
+    assert not np.array_equal(by_fn.total_cost, by_rule.total_cost)
+    summary, _ = druginv_gym.compare(
+        env, {"half": CallablePolicy(lambda obs: half), "rllib": OldRLlibAlgorithm(0.5)}, 2
+    )
+    assert summary.loc["half", "total_cost"] == summary.loc["rllib", "total_cost"]
+    policy = MaxMin(env)
+    assert as_policy(policy) is policy
+    assert isinstance(as_policy(OldRLlibAlgorithm(0.1)), ModelPolicy)
+    with pytest.raises(ValueError, match="is none of"):
+        druginv_gym.evaluate(env, 42, 1, 0)
+
+
+def test_sb3_models_score_like_their_own_predict_and_through_the_benchmark(tmp_path):
+    pytest.importorskip("stable_baselines3")
+    from stable_baselines3 import PPO
+
+    from druginv_gym.benchmark import BenchmarkSpec, run_benchmark
+
+    env = gym.make("DrugRefill-v0", **SMALL)
+    model = PPO("MlpPolicy", env, n_steps=8, batch_size=8, seed=0, device="cpu")
+    ours = druginv_gym.evaluate(env, model, 1, 4)
+    obs, _ = env.reset(seed=4)
+    total, done = 0.0, False
+    while not done:  # SB3's own loop, greedy
+        obs, _, term, trunc, info = env.step(model.predict(obs, deterministic=True)[0])
+        total += info["costs"]["total"]
+        done = term or trunc
+    assert ours.total_cost.iloc[0] == pytest.approx(total, rel=1e-12)
+    path = tmp_path / "model.zip"
+    model.save(path)
+    name = f"sb3:ppo:{path}"
+    spec = BenchmarkSpec(**SMALL, episodes=1, seed=4, policies=(name, "max-min"))
+    result = run_benchmark(spec, tmp_path / "bench", progress=False, plots=False)
+    row = result.results.set_index("policy").loc[name]
+    assert row.total_cost == pytest.approx(total, rel=1e-12)
+    bad = BenchmarkSpec(**SMALL, episodes=1, policies=("sb3:nope:x.zip",))
+    with pytest.raises(ValueError, match="the algorithm one of"):
+        run_benchmark(bad, tmp_path / "bad", progress=False, plots=False)
+    missing = BenchmarkSpec(**SMALL, episodes=1, policies=(f"sb3:ppo:{tmp_path / 'no.zip'}",))
+    with pytest.raises(ValueError, match="no such file"):
+        run_benchmark(missing, tmp_path / "missing", progress=False, plots=False)
+
+
+def test_sb3_vec_env_over_the_native_batch_matches_sb3s_own_vec_env():
+    """The native batch through SB3's VecEnv API gives what SB3's DummyVecEnv of single envs
+    gives with the same seeds: observations, rewards, dones and terminal observations, across
+    an episode's end; and SB3's PPO trains on it."""
+    pytest.importorskip("stable_baselines3")
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.env_util import make_vec_env
+
+    from druginv_gym.adapters import sb3_vec_env
+
+    ours = sb3_vec_env("DrugRefill-v0", num_envs=2, **SMALL)
+    theirs = make_vec_env("DrugRefill-v0", n_envs=2, env_kwargs=SMALL)
+    ours.seed(5)
+    theirs.seed(5)
+    assert np.array_equal(ours.reset(), theirs.reset())
+    rng = np.random.default_rng(0)
+    for step in range(2 * SMALL["horizon"] + 1):
+        act = rng.random((2, 3)).astype(np.float32)
+        o1, r1, d1, i1 = ours.step(act)
+        o2, r2, d2, i2 = theirs.step(act)
+        assert np.array_equal(o1, o2) and np.allclose(r1, r2) and np.array_equal(d1, d2)
+        if d1.any():
+            assert step % SMALL["horizon"] == SMALL["horizon"] - 1
+            for a, b in zip(i1, i2, strict=True):
+                assert np.array_equal(a["terminal_observation"], b["terminal_observation"])
+                assert a["TimeLimit.truncated"] == b["TimeLimit.truncated"] is False
+        assert np.allclose(i1[0]["stock"], i2[0]["stock"])
+    assert ours.get_attr("config")[0].n_drugs == 3 and len(ours.env_method("render")) == 2
+    model = PPO("MlpPolicy", ours, n_steps=8, batch_size=16, seed=0, device="cpu")
+    model.learn(32)
+    assert model.num_timesteps >= 32

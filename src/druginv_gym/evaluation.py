@@ -45,6 +45,7 @@ from scipy import stats
 from tqdm.auto import tqdm
 
 from druginv_gym._table import NameTable
+from druginv_gym.adapters import as_policy
 from druginv_gym.dynamics import LIMITS, binding_limits, order_price
 from druginv_gym.policies import Policy
 
@@ -420,7 +421,9 @@ def evaluate(
 
     Args:
         env: a single DR2O env of any id (wrappers allowed).
-        policy: follows the protocol (``reset()`` after ``env.reset()``, ``act(obs)``).
+        policy: follows the protocol (``reset()`` after ``env.reset()``, ``act(obs)``), or
+            anything :func:`druginv_gym.adapters.as_policy` adapts (a Stable-Baselines3 model,
+            an RLlib algorithm, a function ``obs -> action``).
         n_episodes: episodes to play (>= 1).
         seed: episode ``k`` uses ``env.reset(seed=seed + k)``.
         return_slots: also return a per-slot table (episode, t, cost terms, rates).
@@ -431,8 +434,7 @@ def evaluate(
         rewards), ``slots``, ``wall_s``. With ``return_slots``, ``(episodes, slots)``.
     """
     n_episodes = _check_count("n_episodes", n_episodes)
-    if not hasattr(policy, "act") or not hasattr(policy, "reset"):
-        raise ValueError(f"policy {policy!r} lacks reset() and act(obs)")
+    policy = as_policy(policy)  # SB3 models, RLlib algorithms, functions obs -> action
     cfg = env.unwrapped.config
     computed = [m for m in METRIC_TABLE.values() if m.compute is not None]
     rows, slot_rows = [], []

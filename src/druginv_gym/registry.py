@@ -644,6 +644,59 @@ register_policy(
     default_order=90,
     requires="druginv-gym[solver]",
 )
+
+
+def _sb3(
+    spec: BenchmarkSpec, params: Mapping[str, float], argument: str | None
+) -> tuple[gym.Env, Any, str]:
+    """``sb3:<algorithm>:<path>``: a Stable-Baselines3 model saved with ``model.save``, played
+    greedily on the id its action space fits (Box: ``DrugRefill-v0``, MultiDiscrete:
+    ``DrugRefillDiscrete-v0``, Discrete: ``DrugRefillSequential-v0``)."""
+    from pathlib import Path
+
+    from gymnasium import spaces
+
+    from druginv_gym.adapters import ModelPolicy
+
+    algo, _, path = (argument or "").partition(":")
+    try:
+        import stable_baselines3
+    except ImportError as exc:
+        raise ImportError("sb3:... needs stable-baselines3: pip install stable-baselines3") from exc
+    known = ["A2C", "DDPG", "DQN", "PPO", "SAC", "TD3"]
+    if algo.upper() not in known or not path:
+        raise ValueError(
+            f"sb3:{argument}: expected sb3:<algorithm>:<path>, the algorithm one of "
+            f"{[k.lower() for k in known]}"
+        )
+    if not Path(path).is_file():
+        raise ValueError(f"sb3:{argument}: no such file {path!r}")
+    model = getattr(stable_baselines3, algo.upper()).load(path, device="cpu")
+    ids = {
+        spaces.Box: "DrugRefill-v0",
+        spaces.MultiDiscrete: "DrugRefillDiscrete-v0",
+        spaces.Discrete: "DrugRefillSequential-v0",
+    }
+    env_id = ids.get(type(model.action_space))
+    if env_id is None:
+        raise ValueError(f"sb3:{argument}: action space {model.action_space} fits no DR2O id")
+    env = spec.make_env(env_id)
+    if env.action_space.shape != model.action_space.shape:
+        raise ValueError(
+            f"sb3:{argument}: the model acts on {model.action_space}, the scenario's "
+            f"{env_id} on {env.action_space}"
+        )
+    return env, ModelPolicy(model), f"{algo.upper()} {path}"
+
+
+register_policy(
+    "sb3",
+    _sb3,
+    help="a Stable-Baselines3 model saved with model.save, played greedily",
+    takes_argument=True,
+    metavar="algorithm:path",
+    requires="stable-baselines3",
+)
 register_policy(
     "random",
     _baseline("RandomPolicy"),
