@@ -20,11 +20,11 @@ $(VENV)/.torch: | $(PY)
 	touch $@
 
 $(VENV)/.installed: pyproject.toml $(VENV)/.torch
-	$(PIP) install --quiet -e ".[torch,solver,forecast,bench,fast]"
+	$(PIP) install --quiet -e ".[torch,solver,forecast,bench,fast]" "$(TORCH_SPEC)"
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.torch
-	$(PIP) install --quiet -e ".[torch,solver,forecast,bench,sweep,docs,test,fast]"
+	$(PIP) install --quiet -e ".[torch,solver,forecast,bench,sweep,dataset,docs,test,fast]" "$(TORCH_SPEC)"
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed

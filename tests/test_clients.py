@@ -300,3 +300,42 @@ def test_sb3_vec_env_over_the_native_batch_matches_sb3s_own_vec_env():
     model = PPO("MlpPolicy", ours, n_steps=8, batch_size=16, seed=0, device="cpu")
     model.learn(32)
     assert model.num_timesteps >= 32
+
+
+def test_minari_datasets_of_any_policy_with_infos_reproducible_by_seed(tmp_path):
+    minari = pytest.importorskip("minari")
+    pytest.importorskip("jax")  # Minari's DataCollector needs it ("minari[create]")
+    from druginv_gym.datasets import default_dataset_id, write_dataset
+
+    kw = dict(n_drugs=3, horizon=4, episodes=2, seed=3, root=tmp_path)
+    ds = write_dataset("hindsight-optimal", **kw)
+    again = write_dataset("hindsight-optimal", dataset_id="druginv/again-v0", **kw)
+    assert ds.spec.dataset_id == default_dataset_id("paper", "hindsight-optimal", 3)
+    assert ds.total_episodes == 2 and ds.total_steps == 8
+    env = gym.make("DrugRefill-v0", n_drugs=3, horizon=4)
+    scores = druginv_gym.evaluate(env, druginv_gym.solvers.HindsightOracle(env), 2, 3)
+    for k, (a, b) in enumerate(zip(ds.iterate_episodes(), again.iterate_episodes(), strict=True)):
+        assert np.array_equal(a.observations, b.observations)
+        assert np.array_equal(a.actions, b.actions)
+        # the actions are stored as float32 (the Box's dtype), which the env then played
+        assert a.rewards.sum() == pytest.approx(scores["return"].iloc[k], rel=1e-6)
+        assert a.infos["costs"]["total"].shape == (5,)  # reset + 4 steps
+        assert a.infos["costs"]["total"][1:].sum() == pytest.approx(
+            scores.total_cost.iloc[k], rel=1e-6
+        )
+        replay = gym.make("DrugRefill-v0", n_drugs=3, horizon=4)
+        replay.reset(seed=3 + k)
+        rewards = [replay.step(act)[1] for act in a.actions]
+        assert np.allclose(rewards, a.rewards, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="already exists"):
+        write_dataset("hindsight-optimal", **kw)
+    seq = write_dataset("max-min", scenario="paper", **{**kw, "episodes": 1})
+    assert seq.total_episodes == 1
+    import os
+
+    os.environ["MINARI_DATASETS_PATH"] = str(tmp_path)
+    try:
+        loaded = minari.load_dataset(ds.spec.dataset_id)
+    finally:
+        del os.environ["MINARI_DATASETS_PATH"]
+    assert loaded.total_episodes == 2
