@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -98,3 +100,21 @@ def test_extending_guide_examples_run_and_leave_the_registries_as_they_were(caps
     ):
         assert shown in out, shown
     assert state() == before
+
+
+def test_clients_page_examples_run(tmp_path, monkeypatch, capsys):
+    """Every python block of docs/clients.md runs as written, in order, in one namespace
+    (SB3, the native vector env's API, the benchmark family, Minari)."""
+    pytest.importorskip("stable_baselines3")
+    pytest.importorskip("minari")
+    pytest.importorskip("jax")
+    monkeypatch.chdir(tmp_path)  # the examples write a model and a results folder
+    text = (ROOT / "docs" / "clients.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert len(blocks) >= 5
+    namespace: dict = {}
+    for block in blocks:
+        exec(compile(block, "clients.md", "exec"), namespace)
+    out = capsys.readouterr().out
+    assert "sb3:ppo:ppo-small.zip" in out and "druginv/paper-5-hindsight-optimal-v0" in out
+    assert (tmp_path / "ppo-small.zip").is_file()
