@@ -104,3 +104,16 @@ def test_sensitivity(tmp_path):
     assert list(table.variant) == ["calibrated", "premium-exogenous"]
     assert table.filter(like="margin_").notna().all().all()
     assert "the paper (DRLD)" in out and (tmp_path / "sensitivity.md").exists()
+
+
+def test_recipe_learns_with_the_order_up_to_wrapper(tmp_path):
+    """SB3's PPO with its defaults: through OrderUpToAction it beats random actions and
+    over-provisioning at 5 drugs and 4,000 steps; on the plain box actions it collapses to
+    ordering nothing (the failure the wrapper answers)."""
+    pytest.importorskip("stable_baselines3")
+    run("recipe.py", tmp_path)
+    df = pd.read_csv(tmp_path / "recipe.csv").set_index("policy")
+    wrapped = df.loc["sb3-ppo, OrderUpToAction", "cost_mean"]
+    assert wrapped < 0.98 * df.loc["random", "cost_mean"]
+    assert wrapped < df.loc["over-provisioning", "cost_mean"]
+    assert wrapped < 0.6 * df.loc["sb3-ppo, box actions", "cost_mean"]

@@ -339,3 +339,25 @@ def test_minari_datasets_of_any_policy_with_infos_reproducible_by_seed(tmp_path)
     finally:
         del os.environ["MINARI_DATASETS_PATH"]
     assert loaded.total_episodes == 2
+
+
+def test_order_up_to_action_orders_the_gap_to_its_level():
+    from druginv_gym.wrappers import OrderUpToAction
+
+    # one drug, demand 3 a slot, stock 4, refill range [0, 10]
+    env = OrderUpToAction(gym.make("DrugRefill-v0", config=deterministic_config()), max_cover=4)
+    assert env.action_space.low.tolist() == [-1.0] and env.action_space.high.tolist() == [1.0]
+    env.reset(seed=0)
+    assert env.levels(np.array([0.0])).tolist() == [6.0]  # the middle: two slots of demand
+    *_, info = env.step(np.array([0.0], dtype=np.float32))  # level 6, stock 4: order 2
+    assert info["ordered"][0] == pytest.approx(2.0, abs=1e-5)
+    *_, info = env.step(np.array([-1.0], dtype=np.float32))  # level 0: order nothing
+    assert info["ordered"][0] == 0.0
+    *_, info = env.step(np.array([1.0], dtype=np.float32))  # level 12, capped by the range
+    assert info["ordered"][0] == pytest.approx(10.0, abs=1e-5)
+    with pytest.raises(ValueError, match="must be finite"):
+        env.step(np.array([np.nan], dtype=np.float32))
+    with pytest.raises(ValueError, match="needs the box id"):
+        OrderUpToAction(gym.make("DrugRefillDiscrete-v0", **SMALL))
+    with pytest.raises(ValueError, match="max_cover = 0"):
+        OrderUpToAction(gym.make("DrugRefill-v0", **SMALL), max_cover=0)

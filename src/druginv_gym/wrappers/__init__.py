@@ -1,5 +1,6 @@
 """Wrappers for the DR2O envs."""
 
 from druginv_gym.wrappers.forecast import ForecastObservation, ForecastObservationVector
+from druginv_gym.wrappers.order_up_to import OrderUpToAction
 
-__all__ = ["ForecastObservation", "ForecastObservationVector"]
+__all__ = ["ForecastObservation", "ForecastObservationVector", "OrderUpToAction"]
