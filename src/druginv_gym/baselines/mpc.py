@@ -183,16 +183,26 @@ class MPC(OrderPolicy):
         trace = ExogenousTrace(
             demand=demand, base_price=base_t, premium=premium_t, storage_rate=rates
         )
-        try:
-            sol = solve_hindsight(sub, trace, solver=self.solver, warm_start=self._start(horizon))
-        except (ImportError, ValueError) as exc:
-            return self._fallback(f"error: {exc}")
-        if not sol.success:
-            return self._fallback(sol.status)
-        self.last_status = sol.status
-        self.iterations += sol.iterations
+        sol, fallback = self._solved(
+            lambda: solve_hindsight(sub, trace, solver=self.solver, warm_start=self._start(horizon))
+        )
+        if sol is None:
+            return fallback
         self._plan = sol.orders
         return sol.orders[0]
+
+    def _solved(self, solve: Any) -> tuple[Any, np.ndarray | None]:
+        """``(solution, None)`` when ``solve()`` succeeded (its status and iterations kept),
+        else ``(None, the fallback rule's orders)``, the failure counted."""
+        try:
+            sol = solve()
+        except (ImportError, ValueError) as exc:
+            return None, self._fallback(f"error: {exc}")
+        if not sol.success:
+            return None, self._fallback(sol.status)
+        self.last_status = sol.status
+        self.iterations += sol.iterations
+        return sol, None
 
 
 class StochasticMPC(MPC):
@@ -284,15 +294,8 @@ class StochasticMPC(MPC):
         # what is expected to expire unused this slot, against the futures' mean demand
         mean0 = np.mean([f.demand[0] for f in futures], axis=0)
         sub = self._subproblem(view, horizon, mean0)
-        try:
-            sol = solve_two_stage(sub, futures, solver=self.solver)
-        except (ImportError, ValueError) as exc:
-            return self._fallback(f"error: {exc}")
-        if not sol.success:
-            return self._fallback(sol.status)
-        self.last_status = sol.status
-        self.iterations += sol.iterations
-        return sol.orders
+        sol, fallback = self._solved(lambda: solve_two_stage(sub, futures, solver=self.solver))
+        return fallback if sol is None else sol.orders
 
 
 #: The demand samplers of :class:`StochasticMPC`.
