@@ -135,3 +135,65 @@ def test_sweep_policies_come_from_the_registry(capsys):
     err = capsys.readouterr().err
     assert "unknown policy 'oracle'; choose from [" in err
     assert "'agent:<name or path>', 'train:ppo' or 'train:dqn'" in err
+
+
+class _Stop(Exception):
+    pass
+
+
+def _ray_init_calls(monkeypatch):
+    """``ray.init`` recording its arguments, then stopping the sweep."""
+    ray = pytest.importorskip("ray")
+    calls: list[dict] = []
+
+    def init(**kwargs):
+        calls.append(kwargs)
+        raise _Stop
+
+    monkeypatch.setattr(ray, "init", init)
+    monkeypatch.setattr(ray, "shutdown", lambda: None)
+    return calls
+
+
+def test_without_address_the_sweep_starts_its_own_local_ray(tmp_path, monkeypatch):
+    """address=None must become "local": left as None (or "auto"), Ray joins the cluster that
+    RAY_ADDRESS or the address file of a stopped cluster names, and refuses num_cpus."""
+    calls = _ray_init_calls(monkeypatch)
+    cells = make_cells(["paper"], [3], 4, ["max-min"], [0])
+    with pytest.raises(_Stop):
+        run_sweep(cells, tmp_path, num_cpus=3, progress=False, log=lambda m: None)
+    assert calls[-1]["address"] == "local" and calls[-1]["num_cpus"] == 3
+    with pytest.raises(_Stop):
+        run_sweep(cells, tmp_path, address="ray://head:10001", num_cpus=3, progress=False)
+    assert calls[-1]["address"] == "ray://head:10001" and calls[-1]["num_cpus"] is None
+    with pytest.raises(_Stop):
+        main(["sweep", "--n-drugs", "3", "--horizon", "4", "--seeds", "0", "--out", str(tmp_path)])
+    assert calls[-1]["address"] == "local" and calls[-1]["num_cpus"] is None
+
+
+@pytest.mark.slow
+def test_sweep_ignores_another_clusters_address(tmp_path, monkeypatch):
+    """With RAY_ADDRESS naming a cluster that is gone (as the address file of a cluster
+    stopped uncleanly does), the default sweep still runs, on a Ray instance of its own."""
+    pytest.importorskip("ray")
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:9")  # nothing listens there
+    argv = ["sweep", "--n-drugs", "3", "--horizon", "4", "--seeds", "0", "--num-cpus", "1"]
+    assert main([*argv, "--policies", "max-min", "--out", str(tmp_path)]) == 0
+    assert len(pd.read_csv(tmp_path / "sweep.csv")) == 1
+
+
+def test_training_cells_say_how_many_steps_they_run(tmp_path):
+    pytest.importorskip("torch")
+    said: list[str] = []
+    cells = make_cells(["paper"], [3], 4, ["train:ppo"], [0])
+    run_sweep(cells, tmp_path, train_steps=100, local=True, progress=False, log=said.append)
+    assert said[0] == (
+        "train:ppo on paper-3-4: total steps: 100 asked, 96 run (3 whole rollouts of 8 envs x "
+        "4 slots, rounded down; --train-steps 128 runs 4)"
+    )
+    import druginv_agents
+
+    assert (
+        druginv_agents.load(tmp_path / "train" / "paper-3-4-ppo" / "last.pt").meta["global_step"]
+        == 96
+    )

@@ -4,7 +4,7 @@ policy returned at the end of training."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,56 @@ def env_meta(algo: str, env_id: str, cfg: Any, env: gym.Env, **progress: Any) ->
         "drug_feature_names": list(u.drug_feature_names),
         **progress,
     }
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """How many env steps a run of ``asked`` total steps plays: whole rollouts (PPO: one
+    episode in every env; DQN: one episode of every drug's decisions in every env) of
+    ``per_rollout`` steps, ``asked // per_rollout`` of them (at least one).
+
+    The count rounds *down*, as it always has: the shipped agents were trained so (PPO with
+    ``--total-steps 300000``: 312 rollouts of 960, 299,520 steps), and rounding up would change
+    what their published commands train (PPO's learning rate anneals over the rollout count).
+    :meth:`describe` says it in one line, and how to ask for one rollout more.
+    """
+
+    asked: int
+    per_rollout: int
+    unit: str  # what one rollout is: "rollout", "episode"
+    shape: str  # its size: "32 envs x 30 slots"
+
+    def __post_init__(self) -> None:
+        for name in ("asked", "per_rollout"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} = {v!r} must be an integer >= 1")
+
+    @property
+    def rollouts(self) -> int:
+        """Whole rollouts run: ``asked`` rounded down, at least one."""
+        return max(1, self.asked // self.per_rollout)
+
+    @property
+    def steps(self) -> int:
+        """Env steps run."""
+        return self.rollouts * self.per_rollout
+
+    def describe(self, flag: str = "total_steps") -> str:
+        """One line: ``total steps: 30,000 asked, 29,760 run (31 whole rollouts of 32 envs x 30
+        slots, rounded down; --total-steps 30720 runs 32)``; ``flag`` names the setting in the
+        hint (a command-line option, or ``total_steps`` of the configuration)."""
+        plural = "" if self.rollouts == 1 else "s"
+        whole = f"{self.rollouts:,} whole {self.unit}{plural} of {self.shape}"
+        if self.steps == self.asked:
+            return f"total steps: {self.steps:,} ({whole})"
+        if self.steps > self.asked:
+            return f"total steps: {self.asked:,} asked, {self.steps:,} run ({whole}, the least)"
+        more = self.steps + self.per_rollout
+        return (
+            f"total steps: {self.asked:,} asked, {self.steps:,} run ({whole}, rounded down; "
+            f"{flag}{' ' if flag.startswith('-') else '='}{more} runs {self.rollouts + 1:,})"
+        )
 
 
 #: First validation seed of the periodic evaluation; benchmark held-out seeds are small integers.

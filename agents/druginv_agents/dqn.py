@@ -34,10 +34,10 @@ import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from druginv_agents.checkpoint import save_checkpoint
 from druginv_agents.common import (
+    StepPlan,
     check_config,
     drug_rewards,
     env_meta,
@@ -48,6 +48,7 @@ from druginv_agents.common import (
 )
 from druginv_agents.networks import PerDrugQNetwork, split_obs
 from druginv_agents.policy import AgentPolicy
+from druginv_gym.progress import progress_bar
 
 ENV_ID = "DrugRefillSequential-v0"
 
@@ -99,6 +100,22 @@ class DQNConfig:
             positive=("learning_rate",),
             unit=("gamma", "tau", "start_e", "end_e", "exploration_fraction"),
         )
+
+    def step_plan(self) -> StepPlan:
+        """The drug decisions :func:`train` makes: whole episodes of every env."""
+        env = gym.make(ENV_ID, **self.env_kwargs)
+        try:
+            config = env.unwrapped.config
+            return plan_steps(self, config.n_drugs, config.horizon)
+        finally:
+            env.close()
+
+
+def plan_steps(cfg: DQNConfig, n_drugs: int, horizon: int) -> StepPlan:
+    """``cfg.total_steps`` in whole episodes of ``num_envs`` envs x ``n_drugs`` drugs x
+    ``horizon`` slots (one step per drug decision)."""
+    shape = f"{cfg.num_envs} envs x {n_drugs} drugs x {horizon} slots"
+    return StepPlan(cfg.total_steps, cfg.num_envs * n_drugs * horizon, "episode", shape)
 
 
 class ReplayBuffer:
@@ -163,12 +180,10 @@ def train(
     writer = SummaryWriter(str(logdir))
     writer.add_text("hyperparameters", hparams_table(cfg))
     per_episode = cfg.num_envs * n * horizon
-    n_episodes = max(1, cfg.total_steps // per_episode)
+    n_episodes = plan_steps(cfg, n, horizon).rollouts  # rounded down (see StepPlan)
     explore_until = cfg.exploration_fraction * cfg.total_steps
-    bar = tqdm(
-        range(episode + 1, n_episodes + 1),
-        desc="dqn",
-        disable=None if progress is None else not progress,
+    bar = progress_bar(
+        range(episode + 1, n_episodes + 1), desc="dqn", unit="episodes", enabled=progress
     )
     td_loss = q_mean = torch.tensor(0.0)
 

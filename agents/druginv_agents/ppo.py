@@ -33,10 +33,10 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from druginv_agents.checkpoint import save_checkpoint
 from druginv_agents.common import (
+    StepPlan,
     check_config,
     drug_rewards,
     env_meta,
@@ -47,6 +47,7 @@ from druginv_agents.common import (
 )
 from druginv_agents.networks import PerDrugActorCritic
 from druginv_agents.policy import AgentPolicy
+from druginv_gym.progress import progress_bar
 
 ENV_ID = "DrugRefill-v0"
 
@@ -96,6 +97,20 @@ class PPOConfig:
             unit=("gamma", "gae_lambda"),
         )
 
+    def step_plan(self) -> StepPlan:
+        """The env steps :func:`train` runs: whole rollouts of ``num_envs`` episodes."""
+        env = gym.make(ENV_ID, **self.env_kwargs)
+        try:
+            return plan_steps(self, env.unwrapped.config.horizon)
+        finally:
+            env.close()
+
+
+def plan_steps(cfg: PPOConfig, horizon: int) -> StepPlan:
+    """``cfg.total_steps`` in whole rollouts of ``num_envs`` envs x ``horizon`` slots."""
+    shape = f"{cfg.num_envs} envs x {horizon} slots"
+    return StepPlan(cfg.total_steps, cfg.num_envs * horizon, "rollout", shape)
+
 
 def _meta(cfg: PPOConfig, env: gym.Env, **progress: Any) -> dict[str, Any]:
     return env_meta("ppo", ENV_ID, cfg, env, **progress)
@@ -124,7 +139,7 @@ def train(
     ).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, eps=1e-5)
     batch = cfg.num_envs * horizon
-    num_updates = max(1, cfg.total_steps // batch)
+    num_updates = plan_steps(cfg, horizon).rollouts  # rounded down (see StepPlan)
     start_update, global_step, best_cost = 1, 0, float("inf")
     if resume is not None:
         meta = resume_state(resume, "ppo", model, optimizer)
@@ -149,10 +164,8 @@ def train(
             {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "meta": meta},
         )
 
-    bar = tqdm(
-        range(start_update, num_updates + 1),
-        desc="ppo",
-        disable=None if progress is None else not progress,
+    bar = progress_bar(
+        range(start_update, num_updates + 1), desc="ppo", unit="updates", enabled=progress
     )
     for update in bar:
         if cfg.anneal_lr:

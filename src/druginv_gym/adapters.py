@@ -113,8 +113,9 @@ def sb3_vec_env(env_id: str = "DrugRefill-v0", num_envs: int = 8, **kwargs: Any)
         """SB3's ``VecEnv`` API over a native DR2O vector env (see :func:`sb3_vec_env`)."""
 
         def __init__(self) -> None:
-            import druginv_gym  # noqa: F401  (registers the ids)
+            from druginv_gym.envs.registration import register_envs
 
+            register_envs()  # the ids, when the package itself was not imported
             self.venv = gym.make_vec(
                 env_id, num_envs=num_envs, autoreset_mode="same_step", **kwargs
             )

@@ -292,7 +292,7 @@ def run_benchmark(
     """
     if isinstance(jobs, bool) or not isinstance(jobs, (int, np.integer)) or jobs < 1:
         raise ValueError(f"jobs = {jobs!r} must be an integer >= 1")
-    from tqdm.auto import tqdm
+    from druginv_gym.progress import progress_bar
 
     out = make_out_dir(out)
     manifest_path = out / "run.json"
@@ -330,9 +330,7 @@ def run_benchmark(
     notes: list[str] = []
     res_frames = [results] if not results.empty else []
     slot_frames = [slots] if not slots.empty else []
-    bar = tqdm(
-        total=len(todo), desc="benchmark", disable=None if progress is None else not progress
-    )
+    bar = progress_bar(total=len(todo), desc="benchmark", unit="cells", enabled=progress)
     for cell in _play_cells(spec, manifest["tuned"], todo, jobs, bar, log):
         if cell.note is not None and cell.note not in notes:  # once, not once per worker
             notes.append(cell.note)

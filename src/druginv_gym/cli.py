@@ -13,7 +13,10 @@ Examples::
     druginv train ppo --resume runs/ppo-70/last.pt --total-steps 900000 --logdir runs/ppo-70
     druginv sweep --scenarios paper seasonal --n-drugs 10 30 --seeds 0-4 --out results/sweep
 
-User errors (a bad value, a missing file) print one line and exit with code 2.
+User errors (a bad value, a missing file, an output path that cannot be written) print one
+line and exit with code 2, before any work starts. Every option's ``--help`` shows its default.
+Long runs show a tqdm bar on a terminal and, elsewhere (a batch job, a pipe), a plain progress
+line every 30 s (``DRUGINV_PROGRESS_EVERY`` seconds; :mod:`druginv_gym.progress`).
 
 Policies, their help and the trainers come from :mod:`druginv_gym.registry` (agents register
 there through an entry point; this module never imports them).
@@ -28,11 +31,34 @@ import sys
 from typing import Any
 
 from druginv_gym import registry
+from druginv_gym.preflight import check_checkpoint, check_out_dir, check_out_file, check_policy_file
 from druginv_gym.reporting import BINDING_TITLE, UserError, print_table
 
-__all__ = ["UserError", "build_parser", "main"]
+__all__ = ["HelpFormatter", "UserError", "build_parser", "main"]
 
 EXAMPLES = __doc__.split("Examples::", 1)[1].split("User errors")[0]
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Epilogs as written (the policy lists, the examples), and every option's default after
+    its help, as ``ArgumentDefaultsHelpFormatter`` does: ``(default: 10)``, ``(default: off)``
+    for a flag. An option whose default needs words (``None`` meaning "the scenario's") says
+    ``(default: ...)`` in its own help, which is then left as it is."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if not action.option_strings or action.default is argparse.SUPPRESS:
+            return text
+        if "(default" in text or "%(default)" in text:
+            return text
+        default = action.default
+        if action.nargs == 0 and action.const is True and default is False:
+            shown = "off"  # a store_true flag
+        elif isinstance(default, (list, tuple)):
+            shown = " ".join(map(str, default))
+        else:
+            shown = str(default)
+        return f"{text} (default: {shown.replace('%', '%%')})".lstrip()
 
 
 def _positive(kind: type) -> Any:
@@ -126,14 +152,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = config_cls(**overrides)
     except (ValueError, TypeError) as exc:
         raise UserError(f"bad hyper-parameter: {exc}") from None
-    if args.resume is not None and not args.resume.is_file():
-        raise UserError(f"--resume {args.resume}: no such checkpoint file")
-    from druginv_gym.io import make_out_dir
-
-    try:
-        make_out_dir(args.logdir, "--logdir")
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
+    if args.resume is not None:
+        check_checkpoint(args.resume, "--resume")
+    check_out_dir(args.logdir, "--logdir")
+    plan = getattr(cfg, "step_plan", None)  # trainers that play whole rollouts say how many
+    if callable(plan):
+        print(plan().describe("--total-steps"))
     policy = train(cfg, logdir=args.logdir, resume=args.resume, progress=None)
     what = "cost + shortage penalty" if getattr(cfg, "shortage_penalty", 0) > 0 else "cost"
     print(
@@ -189,10 +213,9 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     policies = list(args.policies or registry.default_policies())
     policies += [f"agent:{p}" for p in args.agent or []]
     for path in args.agent or []:
-        if not path.is_file():
-            raise UserError(f"--agent {path}: no such checkpoint file")
+        check_checkpoint(path, "--agent")
     spec = _spec(args, policies)
-    out = args.out or _default_out(args)
+    out = check_out_dir(args.out or _default_out(args), "--out")
     try:
         result = run_benchmark(
             spec, out, progress=None, plots=not args.no_plots, jobs=args.jobs or _cores()
@@ -212,6 +235,24 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate_episodes(env: Any, policy: Any, episodes: int, seed: int, label: str) -> Any:
+    """``druginv_gym.evaluate(env, policy, episodes, seed)``, one episode at a time under a
+    :func:`~druginv_gym.progress.progress_bar` (the same table: episode ``k`` plays seed
+    ``seed + k`` after ``policy.reset()``)."""
+    import pandas as pd
+
+    import druginv_gym
+    from druginv_gym.progress import progress_bar
+
+    rows = []
+    with progress_bar(total=episodes, desc=f"evaluate {label}", unit="episodes") as bar:
+        for k in range(episodes):
+            row = druginv_gym.evaluate(env, policy, 1, seed + k, progress=False)
+            rows.append(row.assign(episode=k))
+            bar.update(1)
+    return pd.concat(rows, ignore_index=True)
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import druginv_gym
     from druginv_gym.benchmark import make_policy, tune_baselines
@@ -220,10 +261,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         name = registry.resolve_alias(args.policy)  # ppo-paper-70 -> agent:ppo-paper-70
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    check_policy_file(name)
     spec = _spec(args, [name])
+    if args.out is not None:
+        check_out_file(args.out, "--out")
     try:
         env, policy, _ = make_policy(name, spec, tune_baselines(spec, progress=None))
-        episodes = druginv_gym.evaluate(env, policy, args.episodes, args.seed, progress=None)
+        episodes = _evaluate_episodes(env, policy, args.episodes, args.seed, args.policy)
     except ImportError as exc:
         requires = registry.resolve(name)[0].requires
         hint = f" needs '{requires}'" if requires else ": a dependency is missing"
@@ -256,7 +300,10 @@ def cmd_solve(args: argparse.Namespace) -> int:
 
     from druginv_gym.solvers import solve_hindsight
 
-    env = gym.make("DrugRefill-v0", **_env_kwargs(args))
+    env_kwargs = _env_kwargs(args)
+    if args.out is not None:
+        check_out_file(args.out, "--out")
+    env = gym.make("DrugRefill-v0", **env_kwargs)
     env.reset(seed=args.seed)
     u = env.unwrapped
     sol = solve_hindsight(u.config, u.exogenous)
@@ -363,59 +410,102 @@ def build_parser() -> argparse.ArgumentParser:
         prog="druginv",
         description="Hospital drug refilling (DR2O): environments, baselines, agents.",
         epilog="examples:" + EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser(
         "train",
         help=f"train an agent ({', '.join(trainer_names) or 'no trainer is installed'})",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
         epilog=_trainers_epilog() + "examples:" + EXAMPLES,
     )
-    train.add_argument("algo", choices=trainer_names)
-    train.add_argument("--scenario", default="paper", help="scenario name (default: paper)")
-    train.add_argument("--n-drugs", type=_positive(int), default=None)
-    train.add_argument("--horizon", type=_positive(int), default=None)
+    train.add_argument("algo", choices=trainer_names, help="the algorithm (see below)")
+    train.add_argument("--scenario", default="paper", help="scenario name")
+    train.add_argument(
+        "--n-drugs", type=_positive(int), default=None, help="drugs (default: the scenario's)"
+    )
+    train.add_argument(
+        "--horizon",
+        type=_positive(int),
+        default=None,
+        help="slots per episode (default: the scenario's)",
+    )
     train.add_argument(
         "--total-steps",
         type=_positive(int),
         default=None,
-        help="env steps (PPO: slots x envs; DQN: drug decisions x envs)",
+        help="env steps (PPO: slots x envs; DQN: drug decisions x envs), rounded down to whole "
+        "rollouts (a printed line says how many run) (default: the algorithm's)",
     )
-    train.add_argument("--num-envs", type=_positive(int), default=None)
+    train.add_argument(
+        "--num-envs",
+        type=_positive(int),
+        default=None,
+        help="vector envs (default: the algorithm's)",
+    )
     train.add_argument(
         "--shortage-penalty",
         type=float,
         default=None,
-        help="training-only cost per drug-slot below C_lo, in per-drug reward-scale units",
+        help="training-only cost per drug-slot below C_lo, in per-drug reward-scale units "
+        "(default: the algorithm's)",
     )
     train.add_argument(
         "--set",
         action="append",
         metavar="KEY=VALUE",
-        help="any other field of the algorithm's configuration (repeatable), e.g. gamma=0.9",
+        help="any other field of the algorithm's configuration (repeatable), e.g. gamma=0.9 "
+        "(default: none, the algorithm's values)",
     )
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-    train.add_argument("--logdir", type=Path, default=Path("runs"))
-    train.add_argument("--resume", type=Path, default=None, help="a last.pt to continue from")
+    train.add_argument("--seed", type=int, default=0, help="seed of the envs and the network")
+    train.add_argument("--device", default="cpu", help="cpu or cuda")
+    train.add_argument(
+        "--logdir",
+        type=Path,
+        default=Path("runs"),
+        help="folder of the checkpoints (last.pt, best.pt) and TensorBoard logs",
+    )
+    train.add_argument(
+        "--resume",
+        type=Path,
+        default=None,
+        help="a last.pt to continue from (default: none, a fresh start)",
+    )
     train.set_defaults(func=cmd_train)
 
     def scenario_args(p: argparse.ArgumentParser, n_drugs: int | None = None) -> None:
-        p.add_argument("--scenario", default="paper", help="scenario name (default: paper)")
-        p.add_argument("--n-drugs", type=_positive(int), default=n_drugs)
-        p.add_argument("--horizon", type=_positive(int), default=None)
+        p.add_argument("--scenario", default="paper", help="scenario name")
+        p.add_argument(
+            "--n-drugs",
+            type=_positive(int),
+            default=n_drugs,
+            help="drugs" if n_drugs is not None else "drugs (default: the scenario's)",
+        )
+        p.add_argument(
+            "--horizon",
+            type=_positive(int),
+            default=None,
+            help="slots per episode (default: the scenario's)",
+        )
 
     bench = sub.add_parser(
         "benchmark",
         help="the paper's comparison: optimum, agents and baselines on held-out traces",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
         epilog=_policies_epilog() + "examples:" + EXAMPLES,
     )
     scenario_args(bench)
-    bench.add_argument("--episodes", type=_positive(int), default=10)
+    bench.add_argument(
+        "--episodes", type=_positive(int), default=10, help="held-out episodes per policy"
+    )
     bench.add_argument("--seed", type=_nonnegative_int, default=0, help="first held-out seed")
-    bench.add_argument("--out", type=Path, default=None, help="default: results/<scenario>/")
+    bench.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output folder (default: results/<scenario>, plus -<n-drugs> and x<horizon> "
+        "when given)",
+    )
     bench.add_argument(
         "--policies",
         nargs="+",
@@ -425,8 +515,18 @@ def build_parser() -> argparse.ArgumentParser:
             + (" ".join(others) or "nothing else")
         ).replace("%", "%%"),
     )
-    bench.add_argument("--agent", type=Path, action="append", help="also a checkpoint (repeatable)")
-    bench.add_argument("--tune-episodes", type=_positive(int), default=8)
+    bench.add_argument(
+        "--agent",
+        type=Path,
+        action="append",
+        help="also a checkpoint (repeatable) (default: none)",
+    )
+    bench.add_argument(
+        "--tune-episodes",
+        type=_positive(int),
+        default=8,
+        help="training episodes that tune base-stock and (s,S)",
+    )
     bench.add_argument(
         "--jobs",
         type=_positive(int),
@@ -434,53 +534,94 @@ def build_parser() -> argparse.ArgumentParser:
         help="worker processes playing the cells (default: the cores this process may use; "
         "the numbers do not depend on it)",
     )
-    bench.add_argument("--no-plots", action="store_true")
+    bench.add_argument("--no-plots", action="store_true", help="skip the figures")
     bench.set_defaults(func=cmd_benchmark)
 
     ev = sub.add_parser(
         "evaluate",
         help="score one policy (baseline, pretrained agent or checkpoint) on held-out seeds",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
         epilog=_policies_epilog().rstrip("\n"),
     )
     ev.add_argument(
         "policy", help="a policy name (see below), a family's alias (ppo-paper-70) or a .pt"
     )
     scenario_args(ev)
-    ev.add_argument("--episodes", type=_positive(int), default=10)
-    ev.add_argument("--seed", type=_nonnegative_int, default=0)
-    ev.add_argument("--tune-episodes", type=_positive(int), default=8)
-    ev.add_argument("--out", type=Path, default=None, help="write the per-episode CSV here")
+    ev.add_argument("--episodes", type=_positive(int), default=10, help="held-out episodes")
+    ev.add_argument("--seed", type=_nonnegative_int, default=0, help="first held-out seed")
+    ev.add_argument(
+        "--tune-episodes",
+        type=_positive(int),
+        default=8,
+        help="training episodes that tune base-stock and (s,S)",
+    )
+    ev.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="write the per-episode CSV here (default: none, the table only)",
+    )
     ev.set_defaults(func=cmd_evaluate)
 
-    solve = sub.add_parser("solve", help="hindsight optimum (Ipopt) of one episode")
+    solve = sub.add_parser(
+        "solve", help="hindsight optimum (Ipopt) of one episode", formatter_class=HelpFormatter
+    )
     scenario_args(solve)
-    solve.add_argument("--seed", type=_nonnegative_int, default=0)
-    solve.add_argument("--out", type=Path, default=None, help="write the orders CSV here")
+    solve.add_argument("--seed", type=_nonnegative_int, default=0, help="the episode's seed")
+    solve.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="write the orders CSV here (default: none, the summary only)",
+    )
     solve.set_defaults(func=cmd_solve)
 
     from druginv_gym.forecasting import FORECASTERS
 
-    fc = sub.add_parser("forecast", help="score a forecaster on the real weekly pharmacy data")
+    fc = sub.add_parser(
+        "forecast",
+        help="score a forecaster on the real weekly pharmacy data",
+        formatter_class=HelpFormatter,
+    )
     fc.add_argument("model", help="a registered forecaster: " + ", ".join(FORECASTERS))
     fc.add_argument("--groups", nargs="+", default=None, help="ATC groups (default: all 8)")
-    fc.add_argument("--test-weeks", type=_positive(int), default=52)
-    fc.add_argument("--horizon", type=_positive(int), default=1)
+    fc.add_argument(
+        "--test-weeks",
+        type=_positive(int),
+        default=52,
+        help="the last weeks, held out and forecast (the model is fitted on the weeks before)",
+    )
+    fc.add_argument("--horizon", type=_positive(int), default=1, help="weeks ahead")
     fc.set_defaults(func=cmd_forecast)
 
     from druginv_gym.sweep import add_sweep_parser
 
-    add_sweep_parser(sub, EXAMPLES)
+    add_sweep_parser(sub, EXAMPLES, HelpFormatter)
     return parser
+
+
+def _one_line(message: str) -> str:
+    """A user error's message on one line: a message of several lines (another library's
+    advice quoted in a reason) keeps its first line."""
+    lines = [line for line in message.strip().splitlines() if line.strip()]
+    if len(lines) <= 1:
+        return message.strip()
+    return lines[0].rstrip() + " [...]"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        from druginv_gym.progress import progress_every
+
+        try:
+            progress_every()  # a bad DRUGINV_PROGRESS_EVERY fails now, not mid-run
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
         return args.func(args)
     except UserError as exc:
-        print(f"druginv: error: {exc}", file=sys.stderr)
+        print(f"druginv: error: {_one_line(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("druginv: interrupted (the last checkpoint is kept)", file=sys.stderr)

@@ -8,9 +8,10 @@ and size (``--train-steps`` steps, seed 0, into ``<out>/train/``), then evaluate
 others. Ray workers find the policies that packages register through entry points; a policy
 registered in Python only exists in that process, so play it with ``--local``.
 
-Cells run as Ray tasks (``ray`` is the optional ``sweep`` extra; a local Ray instance by
-default, ``--address`` to join a cluster where the package is installed), or in this process
-with ``--local``. Results go to ``<out>/sweep.csv``, rewritten atomically as each cell ends, so
+Cells run as Ray tasks (``ray`` is the optional ``sweep`` extra; by default a new local Ray
+instance, started for the sweep even when another one runs or left its address behind,
+``--address`` to join a cluster where the package is installed), or in this process with
+``--local``. Results go to ``<out>/sweep.csv``, rewritten atomically as each cell ends, so
 a sweep that is stopped or killed resumes: cells already in the file are skipped, training runs
 continue from their last checkpoint, and the table ends with exactly one row per cell.
 """
@@ -28,6 +29,7 @@ import pandas as pd
 
 from druginv_gym import registry
 from druginv_gym.io import atomic_write_text, make_out_dir
+from druginv_gym.preflight import check_out_dir, check_policy_file
 from druginv_gym.reporting import UserError, print_table
 
 KEY = ("scenario", "n_drugs", "horizon", "policy", "seed")
@@ -94,11 +96,11 @@ def train_dir(
     return out / "train" / f"{scenario}-{n_drugs or 'default'}-{horizon or 'default'}-{algo}"
 
 
-def run_training(
-    scenario: str, n_drugs: int | None, horizon: int | None, algo: str, steps: int, logdir: str
-) -> str:
-    """Train ``algo`` (a registered trainer; seed 0, its ``sweep_overrides``) for the scenario,
-    resuming from ``last.pt``; returns the best checkpoint."""
+def train_config(
+    scenario: str, n_drugs: int | None, horizon: int | None, algo: str, steps: int
+) -> tuple[Any, Any]:
+    """``(config, train)`` of the sweep's training of ``algo`` (a registered trainer; seed 0,
+    ``steps`` total steps, its ``sweep_overrides``) for the scenario and size."""
     trainer = registry.get_trainer(algo)
     cls, train = trainer.resolve()
     env_kwargs: dict[str, Any] = {"scenario": scenario}
@@ -106,11 +108,20 @@ def run_training(
         env_kwargs["n_drugs"] = n_drugs
     if horizon is not None:
         env_kwargs["horizon"] = horizon
+    cfg = cls(env_kwargs=env_kwargs, total_steps=steps, seed=0, **trainer.sweep_overrides)
+    return cfg, train
+
+
+def run_training(
+    scenario: str, n_drugs: int | None, horizon: int | None, algo: str, steps: int, logdir: str
+) -> str:
+    """Train ``algo`` (:func:`train_config`) for the scenario, resuming from ``last.pt``;
+    returns the best checkpoint."""
     logdir_p = Path(logdir)
     done = logdir_p / "done.json"
     if not done.exists():
         last = logdir_p / "last.pt"
-        cfg = cls(env_kwargs=env_kwargs, total_steps=steps, seed=0, **trainer.sweep_overrides)
+        cfg, train = train_config(scenario, n_drugs, horizon, algo, steps)
         train(cfg, logdir=logdir_p, resume=last if last.exists() else None, progress=False)
         atomic_write_text(done, json.dumps({"algo": algo, "steps": steps}))
     best = logdir_p / "best.pt"
@@ -150,6 +161,20 @@ def _load(path: Path) -> pd.DataFrame:
     return table.assign(_key=keys).drop_duplicates("_key", keep="last").drop(columns="_key")
 
 
+def _log_step_plan(training: tuple, steps: int, log: Any) -> None:
+    """Log how many steps a ``train:*`` run of the sweep plays (whole rollouts), for trainers
+    that say (a ``step_plan()`` method of their configuration)."""
+    scenario, n_drugs, horizon, algo = training
+    try:
+        cfg, _ = train_config(scenario, n_drugs, horizon, algo, steps)
+    except ImportError:  # the workers may have what this process lacks
+        return
+    plan = getattr(cfg, "step_plan", None)
+    if callable(plan):
+        size = f"{scenario}-{n_drugs or 'default'}-{horizon or 'default'}"
+        log(f"train:{algo} on {size}: {plan().describe('--train-steps')}")
+
+
 def run_sweep(
     cells: list[dict[str, Any]],
     out: str | Path,
@@ -162,8 +187,14 @@ def run_sweep(
     progress: bool | None = None,
     log: Any = print,
 ) -> pd.DataFrame:
-    """Run the cells not yet in ``<out>/sweep.csv``; returns the whole table."""
-    from tqdm.auto import tqdm
+    """Run the cells not yet in ``<out>/sweep.csv``; returns the whole table.
+
+    ``address=None`` starts a new local Ray instance (``ray.init(address="local")``, with
+    ``num_cpus``), never one found through ``RAY_ADDRESS`` or the address file a stopped
+    cluster leaves behind; any other address joins that cluster. ``progress``: ``None`` shows
+    a bar on a terminal and progress lines elsewhere (:func:`druginv_gym.progress.progress_bar`).
+    """
+    from druginv_gym.progress import progress_bar
 
     out = make_out_dir(out)
     path = out / "sweep.csv"
@@ -174,7 +205,7 @@ def run_sweep(
         log(f"resuming: {len(cells) - len(todo)} of {len(cells)} cells already in {path}")
     rows = [table] if len(table) else []
     failures: list[str] = []
-    bar = tqdm(total=len(todo), desc="sweep", disable=None if progress is None else not progress)
+    bar = progress_bar(total=len(todo), desc="sweep", unit="cells", enabled=progress)
 
     def record(row: dict[str, Any]) -> None:
         rows.append(pd.DataFrame([row]))
@@ -186,6 +217,8 @@ def run_sweep(
         for c in todo
         if c["policy"].startswith("train:")
     }
+    for t in sorted(trainings, key=str):
+        _log_step_plan(t, train_steps, log)
     if local:
         ckpts = {
             t: run_training(*t, train_steps, str(train_dir(out, *t)))
@@ -206,8 +239,10 @@ def run_sweep(
                 "the sweep runs on Ray: install 'druginv-gym[sweep]' (or pass --local)"
             ) from None
         ray.init(
-            address=address,
-            num_cpus=num_cpus if address is None else None,
+            # "local": a new instance; None would join whatever RAY_ADDRESS or the address
+            # file of an earlier (perhaps killed) cluster names, and then refuse num_cpus.
+            address="local" if address is None else address,
+            num_cpus=num_cpus if address in (None, "local") else None,
             include_dashboard=False,
             ignore_reinit_error=True,
             log_to_driver=False,
@@ -309,6 +344,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     policies = args.policies or default_sweep_policies()
     for p in policies:
         check_policy(p)
+        check_policy_file(p)
+    check_out_dir(args.out, "--out")
     cells = make_cells(args.scenarios, args.n_drugs or [None], args.horizon, policies, seeds)
     try:
         table = run_sweep(
@@ -335,19 +372,25 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_sweep_parser(sub: Any, examples: str) -> None:
+def add_sweep_parser(
+    sub: Any, examples: str, formatter_class: type = argparse.RawDescriptionHelpFormatter
+) -> None:
+    """The ``sweep`` subcommand in ``sub``; ``formatter_class``: the command line's
+    (:class:`druginv_gym.cli.HelpFormatter`, which shows the defaults)."""
     refused = [e.name for e in registry.policies() if e.sweep_refusal]
     p = sub.add_parser(
         "sweep",
         help="a grid of scenarios x sizes x seeds x policies as Ray tasks (resumable)",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=formatter_class,
         epilog="examples:" + examples,
     )
-    p.add_argument("--scenarios", nargs="+", default=["paper"])
+    p.add_argument("--scenarios", nargs="+", default=["paper"], help="scenarios of the grid")
     p.add_argument(
         "--n-drugs", nargs="+", type=int, default=None, help="sizes (default: each scenario's)"
     )
-    p.add_argument("--horizon", type=int, default=None)
+    p.add_argument(
+        "--horizon", type=int, default=None, help="slots per episode (default: each scenario's)"
+    )
     p.add_argument("--seeds", default="0-4", help="held-out seeds, e.g. 0-9 or 0,3,7")
     p.add_argument(
         "--policies",
@@ -361,10 +404,31 @@ def add_sweep_parser(sub: Any, examples: str) -> None:
             + " to train one first (default: the optimum and every baseline)"
         ).replace("%", "%%"),
     )
-    p.add_argument("--train-steps", type=int, default=50_000, help="steps of each train:* run")
-    p.add_argument("--tune-episodes", type=int, default=4)
-    p.add_argument("--out", type=Path, default=Path("results/sweep"))
-    p.add_argument("--address", default=None, help="join a Ray cluster (default: local Ray)")
-    p.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray instance")
+    p.add_argument(
+        "--train-steps",
+        type=int,
+        default=50_000,
+        help="steps of each train:* run, rounded down to whole rollouts as in druginv train",
+    )
+    p.add_argument(
+        "--tune-episodes",
+        type=int,
+        default=4,
+        help="training episodes that tune base-stock and (s,S)",
+    )
+    p.add_argument(
+        "--out", type=Path, default=Path("results/sweep"), help="folder of sweep.csv and train/"
+    )
+    p.add_argument(
+        "--address",
+        default=None,
+        help="join this Ray cluster (default: a new local Ray instance, even when another runs)",
+    )
+    p.add_argument(
+        "--num-cpus",
+        type=int,
+        default=None,
+        help="CPUs of the local Ray instance (default: every core)",
+    )
     p.add_argument("--local", action="store_true", help="run in this process, without Ray")
     p.set_defaults(func=cmd_sweep)

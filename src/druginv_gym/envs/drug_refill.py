@@ -159,7 +159,7 @@ def _render_rgb(core: RefillCore) -> np.ndarray:
 
     def strip(row: int, fraction: float, colour: str) -> None:
         top = _MARGIN + row * (_STRIP + 2)
-        filled = int(round(inner * min(max(fraction, 0.0), 1.0)))
+        filled = round(inner * min(max(fraction, 0.0), 1.0))
         frame[top : top + _STRIP, _MARGIN : _MARGIN + inner] = _COLOURS["band"]
         frame[top : top + _STRIP, _MARGIN : _MARGIN + filled] = _COLOURS[colour]
 
@@ -455,8 +455,8 @@ class DrugRefillVectorEnv(VectorEnv):
     episode has the same length, so all sub-envs run in lock-step and end together; with
     NEXT_STEP autoreset (default) the step after an end resets them all (its actions are
     ignored, rewards are 0), with SAME_STEP the ending step does. ``get_attr``, ``set_attr``
-    and ``call`` follow Gymnasium's vector API on attributes the sub-envs share. ``reset(seed=s)`` at ``num_envs=1`` reproduces the single env's
-    ``reset(seed=s)`` exactly.
+    and ``call`` follow Gymnasium's vector API on attributes the sub-envs share.
+    ``reset(seed=s)`` at ``num_envs=1`` reproduces the single env's ``reset(seed=s)`` exactly.
 
     ``info`` holds the single env's keys batched: per-drug arrays ``(num_envs, N)``,
     ``costs`` a dict of ``(num_envs,)`` arrays.
