@@ -89,3 +89,56 @@ def test_assert_beats_passes_for_a_better_policy_and_shows_the_table_otherwise()
     with pytest.raises(ValueError, match="consecutive"):
         assert_beats(lambda obs: nothing, ["max-min"], env_kwargs=kwargs, seeds=[0, 2])
     assert isinstance(table, pd.DataFrame)
+
+
+def test_benchmark_against_a_reference_exits_1_on_a_regression(reference, tmp_path, capsys):
+    from druginv_gym.cli import main
+
+    argv = ["benchmark", "--n-drugs", "4", "--horizon", "5", "--episodes", "3"]
+    argv += ["--tune-episodes", "2", "--no-plots", "--policies", *POLICIES]
+    assert main([*argv, "--out", str(tmp_path / "same"), "--against", str(reference)]) == 0
+    assert "no regression" in capsys.readouterr().out
+    better = read_summary(reference)
+    better.loc["max-min", "total_cost"] *= 0.99  # the reference was cheaper: now a regression
+    better.reset_index().to_csv(tmp_path / "ref.csv", index=False)
+    code = main([*argv, "--out", str(tmp_path / "worse"), "--against", str(tmp_path / "ref.csv")])
+    out = capsys.readouterr().out
+    assert code == 1 and "| max-min | total_cost |" in out and "1 regressions" in out
+    assert (tmp_path / "worse" / "against.md").is_file()
+    loose = ["--tolerance", "total_cost=0.02"]
+    assert (
+        main(
+            [
+                *argv,
+                "--out",
+                str(tmp_path / "loose"),
+                "--against",
+                str(tmp_path / "ref.csv"),
+                *loose,
+            ]
+        )
+        == 0
+    )
+    # a bad reference or tolerance fails before any work
+    assert main([*argv, "--out", str(tmp_path / "bad"), "--against", str(tmp_path / "nope")]) == 2
+    assert "no such summary" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    assert (
+        main(
+            [*argv, "--out", str(tmp_path / "bad"), "--against", str(reference), "--tolerance", "x"]
+        )
+        == 2
+    )
+    assert "expected METRIC=VALUE" in capsys.readouterr().err
+
+
+def test_dataset_command_writes_a_minari_dataset(tmp_path, capsys):
+    pytest.importorskip("minari")
+    pytest.importorskip("jax")
+    from druginv_gym.cli import main
+
+    argv = ["dataset", "max-min", "--n-drugs", "3", "--horizon", "4", "--episodes", "2"]
+    assert main([*argv, "--root", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "druginv/paper-3-max-min-v0: 2 episodes, 8 steps" in out
+    assert main([*argv, "--root", str(tmp_path)]) == 2  # the same id again
+    assert "already exists" in capsys.readouterr().err

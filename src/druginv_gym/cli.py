@@ -215,6 +215,14 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     for path in args.agent or []:
         check_checkpoint(path, "--agent")
     spec = _spec(args, policies)
+    tolerances = _tolerances(args.tolerance or [])
+    if args.against is not None:
+        from druginv_gym.testing import read_summary
+
+        try:
+            read_summary(args.against)  # a bad reference fails now, not after the run
+        except ValueError as exc:
+            raise UserError(f"--against {exc}") from None
     out = check_out_dir(args.out or _default_out(args), "--out")
     try:
         result = run_benchmark(
@@ -232,6 +240,62 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     for note in result.notes:
         print(f"note: {note}")
     print(f"wrote {', '.join(f.name for f in result.files)} to {out}")
+    if args.against is None:
+        return 0
+    from druginv_gym.io import atomic_write_text
+    from druginv_gym.testing import compare_summaries
+
+    found = compare_summaries(out / "summary.csv", args.against, tolerances=tolerances)
+    report = f"Against {args.against}:\n\n{found.markdown()}\n"
+    atomic_write_text(out / "against.md", report)
+    print(report.rstrip())
+    if found.ok:
+        print("no regression (against.md)")
+        return 0
+    print(f"{len(found.regressions)} regressions (against.md)")
+    return 1
+
+
+def _tolerances(items: list[str]) -> dict[str, tuple[float, float]]:
+    """``--tolerance METRIC=VALUE`` as ``{metric: (relative, absolute)}``: relative for the
+    cost metrics (``*_cost``), absolute for the others (rates, gaps)."""
+    out: dict[str, tuple[float, float]] = {}
+    for item in items:
+        metric, sep, value = item.partition("=")
+        try:
+            tol = float(value)
+        except ValueError:
+            tol = float("nan")
+        if not sep or not metric or not tol >= 0:
+            raise UserError(f"--tolerance {item!r}: expected METRIC=VALUE, VALUE >= 0")
+        out[metric] = (tol, 0.0) if metric.endswith("cost") else (0.0, tol)
+    return out
+
+
+def cmd_dataset(args: argparse.Namespace) -> int:
+    from druginv_gym.datasets import write_dataset
+    from druginv_gym.progress import progress_bar
+
+    with progress_bar(total=args.episodes, desc=f"dataset {args.policy}", unit="episodes") as bar:
+        try:
+            dataset = write_dataset(
+                args.policy,
+                scenario=args.scenario,
+                n_drugs=args.n_drugs,
+                horizon=args.horizon,
+                episodes=args.episodes,
+                seed=args.seed,
+                dataset_id=args.id,
+                root=args.root,
+                tune_episodes=args.tune_episodes,
+                progress=lambda done, total: bar.update(1),
+            )
+        except (ValueError, ImportError) as exc:
+            raise UserError(str(exc)) from None
+    print(
+        f"wrote Minari dataset {dataset.spec.dataset_id}: {dataset.total_episodes} episodes, "
+        f"{dataset.total_steps} steps (minari.load_dataset({dataset.spec.dataset_id!r}))"
+    )
     return 0
 
 
@@ -535,7 +599,44 @@ def build_parser() -> argparse.ArgumentParser:
         "the numbers do not depend on it)",
     )
     bench.add_argument("--no-plots", action="store_true", help="skip the figures")
+    bench.add_argument(
+        "--against",
+        type=Path,
+        default=None,
+        help="an earlier run's summary.csv or folder: compare metric by metric, exit 1 on a "
+        "regression (default: no comparison)",
+    )
+    bench.add_argument(
+        "--tolerance",
+        action="append",
+        metavar="METRIC=VALUE",
+        help="with --against: a metric's tolerance, relative for costs, absolute for rates; "
+        "repeatable (default: druginv_gym.testing.DEFAULT_TOLERANCES)",
+    )
     bench.set_defaults(func=cmd_benchmark)
+
+    ds = sub.add_parser(
+        "dataset",
+        help="record a policy's episodes as a Minari dataset (offline RL)",
+        formatter_class=HelpFormatter,
+    )
+    ds.add_argument("policy", help="a registered policy (druginv benchmark --help lists them)")
+    scenario_args(ds)
+    ds.add_argument("--episodes", type=_positive(int), default=10, help="episodes to record")
+    ds.add_argument("--seed", type=_nonnegative_int, default=0, help="first episode's seed")
+    ds.add_argument(
+        "--id", default=None, help="Minari dataset id (default: druginv/<scenario>-<N>-<policy>-v0)"
+    )
+    ds.add_argument(
+        "--root",
+        type=Path,
+        default=None,
+        help="datasets folder (default: Minari's, MINARI_DATASETS_PATH or ~/.minari/datasets)",
+    )
+    ds.add_argument(
+        "--tune-episodes", type=_positive(int), default=8, help="training episodes for tuning"
+    )
+    ds.set_defaults(func=cmd_dataset)
 
     ev = sub.add_parser(
         "evaluate",
