@@ -361,3 +361,15 @@ def test_order_up_to_action_orders_the_gap_to_its_level():
         OrderUpToAction(gym.make("DrugRefillDiscrete-v0", **SMALL))
     with pytest.raises(ValueError, match="max_cover = 0"):
         OrderUpToAction(gym.make("DrugRefill-v0", **SMALL), max_cover=0)
+
+
+def test_torchrl_gym_env_on_the_plain_id():
+    """TorchRL's GymEnv probes keyword arguments (TypeError) and reads the spaces."""
+    pytest.importorskip("torchrl")
+    from torchrl.envs import GymEnv
+
+    env = GymEnv("DrugRefill-v0", **SMALL)
+    td = env.rollout(10)
+    assert td["next", "reward"].shape == (4, 1)
+    assert td["next", "done"].squeeze(-1).tolist() == [False, False, False, True]
+    assert td["observation"].shape == (4, env.observation_spec["observation"].shape[-1])
