@@ -2,8 +2,9 @@
 
 Every policy plays the same held-out traces (episode ``k`` on seed ``seed + k``): the
 hindsight optimum (Ipopt, the lower bound), the pretrained DRLD (DQN) and PPO agents, and the
-baselines (over-provisioning, ski-rental, max-min, and base-stock and (s, S) tuned by simulation
-on training seeds). The run writes, into its output folder:
+baselines (over-provisioning, ski-rental, max-min, base-stock and (s, S) tuned by simulation
+on training seeds, rolling-horizon MPC and the two-stage stochastic program), its cells played
+by ``jobs`` worker processes. The run writes, into its output folder:
 
 * ``results.csv``: one row per policy and episode, every metric of
   :data:`druginv_gym.evaluation.METRICS` plus ``gap_to_optimum``;
