@@ -373,3 +373,46 @@ def test_torchrl_gym_env_on_the_plain_id():
     assert td["next", "reward"].shape == (4, 1)
     assert td["next", "done"].squeeze(-1).tolist() == [False, False, False, True]
     assert td["observation"].shape == (4, env.observation_spec["observation"].shape[-1])
+
+
+def test_flat_info_keeps_every_value_under_flat_keys():
+    from druginv_gym.wrappers import FlatInfo, FlatInfoVector, flatten_info
+
+    env = FlatInfo(gym.make("DrugRefill-v0", **SMALL))
+    _, first = env.reset(seed=0)
+    *_, info = env.step(env.action_space.sample())
+    plain = gym.make("DrugRefill-v0", **SMALL)
+    plain.reset(seed=0)
+    env.reset(seed=0)
+    act = env.action_space.sample()
+    *_, flat = env.step(act)
+    *_, nested = plain.step(act)
+    assert flat["costs_total"] == nested["costs"]["total"] and "costs" not in flat
+    assert schema(first) == schema(info) and not any(isinstance(v, dict) for v in flat.values())
+    masked = {"costs": {"total": 1.0, "_total": True}, "_costs": True, "t": 2, "_t": True}
+    assert flatten_info(masked) == {"costs_total": 1.0, "_costs_total": True, "t": 2, "_t": True}
+    venv = FlatInfoVector(
+        gym.make_vec("DrugRefill-v0", num_envs=2, autoreset_mode="same_step", **SMALL)
+    )
+    assert venv.autoreset_mode is AutoresetMode.SAME_STEP
+    venv.reset(seed=0)
+    for _ in range(4):
+        *_, vinfo = venv.step(venv.action_space.sample())
+    assert vinfo["final_info_costs_total"].shape == (2,) and vinfo["_final_info_costs_total"].all()
+
+
+def test_torchrl_over_the_native_vector_env_with_flat_infos():
+    """TorchRL's GymWrapper over the native batch (SAME_STEP, flat infos), infos included."""
+    pytest.importorskip("torchrl")
+    from torchrl.envs import GymWrapper
+
+    from druginv_gym.wrappers import FlatInfoVector
+
+    venv = gym.make_vec("DrugRefill-v0", num_envs=2, autoreset_mode="same_step", **SMALL)
+    env = GymWrapper(FlatInfoVector(venv))
+    td = env.rollout(6, break_when_any_done=False)
+    assert td.batch_size == (2, 6)
+    assert (
+        td["next", "done"].squeeze(-1).tolist() == [[False, False, False, True, False, False]] * 2
+    )
+    assert td["next", "costs_total"].shape == (2, 6)

@@ -108,6 +108,7 @@ def test_clients_page_examples_run(tmp_path, monkeypatch, capsys):
     pytest.importorskip("stable_baselines3")
     pytest.importorskip("minari")
     pytest.importorskip("jax")
+    pytest.importorskip("torchrl")
     monkeypatch.chdir(tmp_path)  # the examples write a model and a results folder
     text = (ROOT / "docs" / "clients.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
