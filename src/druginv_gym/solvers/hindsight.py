@@ -110,7 +110,11 @@ class HindsightSolution:
     @property
     def success(self) -> bool:
         """True when the solver found an optimal (or acceptable) point."""
-        return self.status in ("optimal", "acceptable")
+        return self.status in SUCCESS
+
+
+#: The statuses of a solve that found its point.
+SUCCESS = ("optimal", "acceptable")
 
 
 class _QP:
@@ -219,6 +223,14 @@ class _QP:
     def intermediate(self, alg_mod, iter_count, *args) -> bool:
         self.iterations = int(iter_count)
         return True
+
+    def plan(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(orders, stock)``, each ``(T, N)``, of the point ``z``: the orders feasible for the
+        env's bounds (the solver's last 1e-9 snapped: refill upper bound, per-drug budget at
+        the order price, slot 0's hard capacity) and the planned end-of-slot stock."""
+        X, S, E, _, _ = self.unpack(z)
+        orders = np.diff(np.vstack([self.config.initial_stock[None, :], X]), axis=0)
+        return np.clip(orders, 0.0, self.x_hi), X - S - E
 
     def costs(self, z: np.ndarray) -> dict[str, float]:
         c, tr = self.config, self.trace
@@ -673,14 +685,9 @@ def solve_hindsight(
     """
     trace = as_trace(exogenous)
     trace.check_shape(config.horizon, config.n_drugs)
-    if not (np.isfinite(tol) and tol > 0):
-        raise ValueError(f"tol = {tol!r} must be > 0")
-    if max_iter < 0:
-        raise ValueError(f"max_iter = {max_iter!r} must be >= 0")
+    _check_solve(tol, max_iter, solver)
     if formulation not in _FORMULATIONS:
         raise ValueError(f"formulation = {formulation!r} is not one of {sorted(_FORMULATIONS)}")
-    if solver not in SOLVERS:
-        raise ValueError(f"solver = {solver!r} is not one of {list(SOLVERS)}")
     start = time.perf_counter()
     qp = _FORMULATIONS[formulation](config, trace)
     plan = None if isinstance(warm_start, (bool, np.bool_)) else _check_plan(warm_start, config)
@@ -697,6 +704,16 @@ def solve_hindsight(
     if solver == "clarabel" and sol.success:
         object.__setattr__(sol, "dual_bound", run.dual + qp.const)
     return sol
+
+
+def _check_solve(tol: float, max_iter: int, solver: str) -> None:
+    """``ValueError`` naming a bad tolerance, iteration limit or solver name."""
+    if not (np.isfinite(tol) and tol > 0):
+        raise ValueError(f"tol = {tol!r} must be > 0")
+    if max_iter < 0:
+        raise ValueError(f"max_iter = {max_iter!r} must be >= 0")
+    if solver not in SOLVERS:
+        raise ValueError(f"solver = {solver!r} is not one of {list(SOLVERS)}")
 
 
 def _check_plan(plan: Any, config: ScenarioConfig) -> np.ndarray:
@@ -895,19 +912,14 @@ def _solution(
     start: float, solver: str,
 ) -> HindsightSolution:  # fmt: skip
     """The plan at the solver's point ``z``, with its objective and its replayed cost."""
-    config = qp.config
-    X, S, E, _, _ = qp.unpack(z)
-    orders = np.diff(np.vstack([config.initial_stock[None, :], X]), axis=0)
-    # The plan is feasible for the env's bounds up to the solver's tolerance: snap the last
-    # 1e-9 (refill upper bound, per-drug budget at the order price, slot 0's hard capacity).
-    orders = np.clip(orders, 0.0, qp.x_hi)
+    orders, stock = qp.plan(z)
     seconds = time.perf_counter() - start
     point = status != "error"  # after an error z is no point the solver iterated on
     return HindsightSolution(
         orders=orders,
         objective=qp.objective(z) if point else float("nan"),
         costs=qp.costs(z) if point else {},
-        stock=X - S - E,
+        stock=stock,
         status=status,
         status_code=code,
         message=message,

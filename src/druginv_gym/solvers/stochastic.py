@@ -27,7 +27,14 @@ import scipy.sparse as sp
 
 from druginv_gym.config import ScenarioConfig
 from druginv_gym.exogenous import ExogenousTrace, as_trace
-from druginv_gym.solvers.hindsight import _FORMULATIONS, _QP, SOLVERS, _run_solver, _warm_start
+from druginv_gym.solvers.hindsight import (
+    _FORMULATIONS,
+    _QP,
+    SUCCESS,
+    _check_solve,
+    _run_solver,
+    _warm_start,
+)
 
 __all__ = ["TwoStageSolution", "solve_two_stage"]
 
@@ -64,7 +71,7 @@ class TwoStageSolution:
     @property
     def success(self) -> bool:
         """True when the solver found an optimal (or acceptable) point."""
-        return self.status in ("optimal", "acceptable")
+        return self.status in SUCCESS
 
     @property
     def n_scenarios(self) -> int:
@@ -153,10 +160,7 @@ def solve_two_stage(
     """
     if isinstance(scenarios, (ExogenousTrace, dict)) or not len(scenarios):
         raise ValueError("scenarios must be a non-empty sequence of exogenous traces")
-    if solver not in SOLVERS:
-        raise ValueError(f"solver = {solver!r} is not one of {list(SOLVERS)}")
-    if not (np.isfinite(tol) and tol > 0):
-        raise ValueError(f"tol = {tol!r} must be > 0")
+    _check_solve(tol, max_iter, solver)
     traces = [as_trace(s) for s in scenarios]
     for k, trace in enumerate(traces):
         try:
@@ -178,9 +182,7 @@ def solve_two_stage(
         plans = np.empty((K, T, N))
         costs = np.empty(K)
         for k, (part, z) in enumerate(zip(qp.parts, qp.split(run.z), strict=True)):
-            X = part.unpack(z)[0]
-            orders = np.diff(np.vstack([config.initial_stock[None, :], X]), axis=0)
-            plans[k] = np.clip(orders, 0.0, part.x_hi)
+            plans[k] = part.plan(z)[0]
             costs[k] = part.objective(z)
         objective = float(costs.mean())
     return TwoStageSolution(
