@@ -87,7 +87,6 @@ class MPC(OrderPolicy):
         self.iterations = 0
         self.last_status = ""
         self._plan: np.ndarray | None = None
-        self._usable = np.zeros(self.config.n_drugs)
 
     def _forecast(self, horizon: int) -> np.ndarray:
         """(horizon, N) demand forecast from the demands seen so far."""
@@ -141,25 +140,27 @@ class MPC(OrderPolicy):
             premium[..., 0, :] = 0.0
         rates[..., 0, :] = view.storage_rate
 
-    def _subproblem(self, view: ObservationView, horizon: int, demand0: np.ndarray) -> Any:
-        """The scenario of the QP solved at ``view``'s slot: the usable stock as the initial
-        stock, the slots ahead's budgets, the remaining total budget."""
+    def _subproblem(
+        self, view: ObservationView, horizon: int, demand0: np.ndarray
+    ) -> tuple[Any, np.ndarray]:
+        """``(scenario, usable)``: the scenario of the QP solved at ``view``'s slot (the usable
+        stock as the initial stock, the slots ahead's budgets, the remaining total budget) and
+        the usable stock itself."""
         c, t = self.config, view.t
         usable = np.maximum(self.usable(view, demand0), 0.0)
-        self._usable = usable
         return c.replace(
             horizon=horizon,
             initial_stock=np.minimum(usable, c.band_hi) if c.hard_capacity else usable,
             drug_budget=c.drug_budget[t : t + horizon],
             total_budget=max(view.budget_left, 0.0),
-        )
+        ), usable
 
-    def _fallback(self, status: str) -> np.ndarray:
+    def _fallback(self, status: str, usable: np.ndarray) -> np.ndarray:
         """The base-stock rule's orders after a failed solve (counted, status kept)."""
         self.failures += 1
         self.last_status = status
         self._plan = None
-        return np.maximum(self.config.band_lo + 1.5 * self.mean_demand() - self._usable, 0.0)
+        return np.maximum(self.config.band_lo + 1.5 * self.mean_demand() - usable, 0.0)
 
     def _start(self, horizon: int) -> np.ndarray | bool:
         """Ipopt's warm start: with ``reuse_plan``, the previous plan shifted by a slot (its
@@ -178,28 +179,31 @@ class MPC(OrderPolicy):
 
         horizon = self._horizon(view.t)
         demand = self._forecast(horizon)
-        sub = self._subproblem(view, horizon, demand[0])
+        sub, usable = self._subproblem(view, horizon, demand[0])
         base_t, premium_t, rates = self._prices(view, horizon)
         trace = ExogenousTrace(
             demand=demand, base_price=base_t, premium=premium_t, storage_rate=rates
         )
         sol, fallback = self._solved(
-            lambda: solve_hindsight(sub, trace, solver=self.solver, warm_start=self._start(horizon))
+            lambda: solve_hindsight(
+                sub, trace, solver=self.solver, warm_start=self._start(horizon)
+            ),
+            usable,
         )
         if sol is None:
             return fallback
         self._plan = sol.orders
         return sol.orders[0]
 
-    def _solved(self, solve: Any) -> tuple[Any, np.ndarray | None]:
+    def _solved(self, solve: Any, usable: np.ndarray) -> tuple[Any, np.ndarray | None]:
         """``(solution, None)`` when ``solve()`` succeeded (its status and iterations kept),
         else ``(None, the fallback rule's orders)``, the failure counted."""
         try:
             sol = solve()
         except (ImportError, ValueError) as exc:
-            return None, self._fallback(f"error: {exc}")
+            return None, self._fallback(f"error: {exc}", usable)
         if not sol.success:
-            return None, self._fallback(sol.status)
+            return None, self._fallback(sol.status, usable)
         self.last_status = sol.status
         self.iterations += sol.iterations
         return sol, None
@@ -293,8 +297,10 @@ class StochasticMPC(MPC):
         futures = self._futures(view, horizon)
         # what is expected to expire unused this slot, against the futures' mean demand
         mean0 = np.mean([f.demand[0] for f in futures], axis=0)
-        sub = self._subproblem(view, horizon, mean0)
-        sol, fallback = self._solved(lambda: solve_two_stage(sub, futures, solver=self.solver))
+        sub, usable = self._subproblem(view, horizon, mean0)
+        sol, fallback = self._solved(
+            lambda: solve_two_stage(sub, futures, solver=self.solver), usable
+        )
         return fallback if sol is None else sol.orders
 
 
