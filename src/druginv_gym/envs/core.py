@@ -533,21 +533,24 @@ class RefillCore:
     def _pending_info(self, drug: int) -> StepInfo:
         """The report of a sequential decision that does not end the slot: nothing is played
         yet; ``ordered`` holds the units requested so far this slot."""
-        b, n = self.num_envs, self.config.n_drugs
-        rows = {k: np.zeros((b, n)) for k in PER_DRUG_INFO}
-        rows["stock"] = self.flow.level
-        rows["ordered"] = self.pending.copy()
-        extra = (("drug", np.full(b, drug)), ("slot_done", np.zeros(b, dtype=bool)))
-        return StepInfo(list(rows.values()), _LIST_PER_DRUG, None, None, self.t, extra)
+        return self._unplayed_info(drug, self.pending.copy())
 
     def reset_info(self) -> StepInfo:
         """The report of a reset: the step's keys and types (Gymnasium's wrappers, Minari and
         TorchRL need one schema), ``stock`` the initial stock, everything else zero; the
         sequential id's ``drug`` is -1 (none decided yet) and ``slot_done`` False."""
+        return self._unplayed_info(-1, None)
+
+    def _unplayed_info(self, drug: int, ordered: np.ndarray | None) -> StepInfo:
+        """A report with no slot played: ``stock`` the current stock, ``ordered`` (zeros when
+        ``None``), every other per-drug array zero; the sequential id's ``drug`` and
+        ``slot_done=False``."""
         b, n = self.num_envs, self.config.n_drugs
         rows = {k: np.zeros((b, n)) for k in PER_DRUG_INFO}
         rows["stock"] = self.flow.level
+        if ordered is not None:
+            rows["ordered"] = ordered
         extra: tuple[tuple[str, np.ndarray], ...] = ()
         if self.mode == "sequential":
-            extra = (("drug", np.full(b, -1)), ("slot_done", np.zeros(b, dtype=bool)))
+            extra = (("drug", np.full(b, drug)), ("slot_done", np.zeros(b, dtype=bool)))
         return StepInfo(list(rows.values()), _LIST_PER_DRUG, None, None, self.t, extra)

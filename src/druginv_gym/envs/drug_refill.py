@@ -560,13 +560,15 @@ class DrugRefillVectorEnv(VectorEnv):
             traces = _replay_traces(options["exogenous"], self.config, self.num_envs)
         else:
             traces = self._draw_traces()
+        self._started = True
+        return self._start_episodes(traces)
+
+    def _start_episodes(self, traces: dict[str, np.ndarray]) -> tuple[np.ndarray, dict]:
+        """Start the episodes of ``traces``: their first observation and info (a reset and
+        both autoresets)."""
         self._steps = 0
         self._autoreset = False
-        self._started = True
-        return self._core.reset(traces), self._reset_info()
-
-    def _reset_info(self) -> dict[str, Any]:
-        return self._core.reset_info().batched()
+        return self._core.reset(traces), self._core.reset_info().batched()
 
     def _draw_traces(self) -> dict[str, np.ndarray]:
         """The next episodes' traces from ``np_random`` (prefetched when possible), and, with
@@ -601,10 +603,7 @@ class DrugRefillVectorEnv(VectorEnv):
             raise gym.error.ResetNeeded("call reset() before step()")
         b = self.num_envs
         if self._autoreset:
-            obs = self._core.reset(self._draw_traces())
-            info = self._reset_info()
-            self._steps = 0
-            self._autoreset = False
+            obs, info = self._start_episodes(self._draw_traces())
             return obs, np.zeros(b), np.zeros(b, dtype=bool), np.zeros(b, dtype=bool), info
         obs, reward, terminated, report = self._core.step(actions)
         info = report.batched()
@@ -620,11 +619,9 @@ class DrugRefillVectorEnv(VectorEnv):
             final_obs = np.empty(b, dtype=object)
             final_obs[:] = list(obs)
             final_info = _masked(info, b)
-            obs = self._core.reset(self._draw_traces())
-            info = self._reset_info()
+            obs, info = self._start_episodes(self._draw_traces())
             info.update(final_obs=final_obs, _final_obs=np.ones(b, dtype=bool))
             info.update(final_info=final_info, _final_info=np.ones(b, dtype=bool))
-            self._steps = 0
         else:
             self._autoreset = bool(terminated or truncated)
         return (
