@@ -24,6 +24,7 @@ from druginv_gym.baselines import (
     tune_ss,
 )
 from druginv_gym.dynamics import band_penalty
+from druginv_gym.forecasting import ExponentialSmoothing
 from druginv_gym.policies import ObservationReader, orders_to_action
 
 from .conftest import ENV_IDS
@@ -39,6 +40,15 @@ BASELINES = {
     "saa": functools.partial(StochasticMPC, n_scenarios=3),
     "saa-forecast": functools.partial(
         StochasticMPC, n_scenarios=3, sampler="forecast", min_residuals=1
+    ),
+    "base-forecast": functools.partial(BaseStock, forecaster="moving_average", level=2.5),
+    # a forecaster fitted beforehand (on other data), used as fitted
+    "mpc-fitted": functools.partial(
+        MPC,
+        forecaster=ExponentialSmoothing().fit(
+            np.random.default_rng(0).poisson(12.5, size=(4, 40)).astype(float)
+        ),
+        window=4,
     ),
 }
 

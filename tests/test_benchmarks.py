@@ -67,6 +67,24 @@ def test_forecasting(tmp_path):
     assert (tmp_path / "forecast_vs_actual.png").stat().st_size > 20_000
 
 
+@pytest.mark.slow
+def test_forecast_value(tmp_path):
+    """Fit, train, evaluate and report at tiny size: every forecaster, policy and agent has
+    its row, every forecast its errors, and the optimum stays below every policy."""
+    out = run("forecast_value.py", tmp_path)
+    rows = pd.read_csv(tmp_path / "value.csv")
+    assert set(rows.scenario) == {"pharma", "seasonal"}
+    assert {"optimum", "base-stock", "mpc", "ppo"} == set(rows.policy)
+    assert "true future" in set(rows[rows.policy == "mpc"].forecaster)
+    for scenario, part in rows.groupby("scenario"):
+        opt = part[part.policy == "optimum"].cost.iloc[0]
+        assert (part.cost >= opt - 1e-6 * abs(opt)).all(), (scenario, out)
+    errors = pd.read_csv(tmp_path / "forecast_error.csv")
+    assert len(errors) == 12 and errors[["mae", "rmse", "smape"]].notna().all().all()
+    assert "| mpc | true future |" in (tmp_path / "value.md").read_text()
+    assert (tmp_path / "cost_vs_error.png").stat().st_size > 10_000
+
+
 def test_sweep_sizes(tmp_path):
     out = run("sweep_sizes.py", tmp_path)
     table = pd.read_csv(tmp_path / "sizes.csv")

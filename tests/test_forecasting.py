@@ -227,7 +227,8 @@ def test_holt_winters_matches_statsmodels_recursion():
             trend = (y[m : 2 * m].mean() - level) / m
             season, rest = y[:m] - level, y[m:]
         else:
-            level, trend, season, rest = y[0], y[1] - y[0], None, y[1:]
+            slope, intercept = np.polyfit(np.arange(10), y[:10], 1)  # the least-squares start
+            level, trend, season, rest = intercept, slope, None, y[1:]
         ref = HW(
             rest,
             trend="add",

@@ -17,10 +17,19 @@ from druginv_agents.checkpoint import load_checkpoint
 from druginv_agents.policy import AgentPolicy, load
 
 
+def feature_names(env: gym.Env) -> tuple[list[str], list[str]]:
+    """``(per-drug, global)`` feature names of the observation ``env`` returns: of its
+    outermost wrapper that names them (a ``ForecastObservation`` adds forecast features),
+    else of the base env."""
+    get = env.get_wrapper_attr
+    return list(get("drug_feature_names")), list(get("global_feature_names"))
+
+
 def env_meta(algo: str, env_id: str, cfg: Any, env: gym.Env, **progress: Any) -> dict[str, Any]:
     """The JSON description saved with every checkpoint: algorithm, configuration, the env it
     trains on and the observation layout its network expects."""
     u = env.unwrapped
+    drug, glob = feature_names(env)
     return {
         "algo": algo,
         "config": asdict(cfg),
@@ -29,9 +38,9 @@ def env_meta(algo: str, env_id: str, cfg: Any, env: gym.Env, **progress: Any) ->
         "scenario": u.config.name,
         "n_drugs": u.config.n_drugs,
         "n_levels": u.config.n_levels,
-        "n_drug_features": len(u.drug_feature_names),
-        "n_global_features": len(u.global_feature_names),
-        "drug_feature_names": list(u.drug_feature_names),
+        "n_drug_features": len(drug),
+        "n_global_features": len(glob),
+        "drug_feature_names": drug,
         **progress,
     }
 

@@ -41,6 +41,7 @@ from druginv_agents.common import (
     check_config,
     drug_rewards,
     env_meta,
+    feature_names,
     final_policy,
     hparams_table,
     resume_state,
@@ -163,7 +164,8 @@ def train(
     u = eval_env.unwrapped
     config = u.config
     n, horizon, levels = config.n_drugs, config.horizon, config.n_levels
-    n_f, n_g = len(u.drug_feature_names), len(u.global_feature_names)
+    drug_features, global_features = feature_names(eval_env)
+    n_f, n_g = len(drug_features), len(global_features)
     q = PerDrugQNetwork(n_f, n_g, levels, cfg.hidden).to(device)
     target = PerDrugQNetwork(n_f, n_g, levels, cfg.hidden).to(device)
     optimizer = torch.optim.Adam(q.parameters(), lr=cfg.learning_rate)

@@ -73,7 +73,7 @@ def _build_nearest(
     if source is None:
         raise ValueError(f"no pretrained {algo} agent is shipped")
     agent = druginv_agents.load_pretrained(source)
-    return spec.make_env(agent.env_id), agent, source
+    return spec.make_env(agent.env_id, **agent.observation_kwargs), agent, source
 
 
 def _is_checkpoint(text: str) -> bool:
@@ -90,7 +90,7 @@ def _build_agent(
         agent = druginv_agents.load(source)
     else:
         agent = druginv_agents.load_pretrained(source)
-    return spec.make_env(agent.env_id), agent, source
+    return spec.make_env(agent.env_id, **agent.observation_kwargs), agent, source
 
 
 def _load_ppo() -> tuple[type, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -10,6 +11,10 @@ import torch
 
 from druginv_agents.checkpoint import load_checkpoint
 from druginv_agents.networks import PerDrugActorCritic, PerDrugQNetwork, split_obs
+
+#: ``gym.make`` keyword arguments that shape the observation, not the scenario: an agent
+#: trained with them must play with them (its network reads the forecast features).
+OBSERVATION_KWARGS = ("forecaster", "forecast_horizon")
 
 
 class AgentPolicy:
@@ -20,6 +25,9 @@ class AgentPolicy:
         env_id: the id it was trained on (``DrugRefillSequential-v0`` for DQN,
             ``DrugRefill-v0`` for PPO).
         env_kwargs: the ``gym.make`` keyword arguments of its training scenario.
+        observation_kwargs: those of them that shape the observation (a forecast-informed
+            agent's ``forecaster`` and ``forecast_horizon``; empty for the others): pass them
+            to ``gym.make`` with any scenario the agent plays, or use :meth:`make_env`.
         meta: everything else saved with it (hyper-parameters, steps, scores).
 
     The networks are per drug, so the policy also acts on a scenario with another number of
@@ -32,10 +40,25 @@ class AgentPolicy:
         self.meta = meta
         self.env_id: str = meta["env_id"]
         self.env_kwargs: dict[str, Any] = dict(meta["env_kwargs"])
+        self.observation_kwargs: dict[str, Any] = {
+            k: self.env_kwargs[k] for k in OBSERVATION_KWARGS if k in self.env_kwargs
+        }
         self._n_f = int(meta["n_drug_features"])
         self._n_g = int(meta["n_global_features"])
         if algo == "dqn":
             self._current = list(meta["drug_feature_names"]).index("is_current")
+
+    def make_env(self, **scenario: Any) -> Any:
+        """``gym.make(env_id, **scenario, **observation_kwargs)``: the env this agent plays
+        on ``scenario`` (default: its training scenario), with the observation it reads."""
+        import gymnasium as gym
+
+        import druginv_gym  # noqa: F401  (registers the ids)
+
+        kwargs = scenario or {
+            k: v for k, v in self.env_kwargs.items() if k not in OBSERVATION_KWARGS
+        }
+        return gym.make(self.env_id, **kwargs, **self.observation_kwargs)
 
     def reset(self) -> None:
         """Nothing to forget: the policy is a function of the observation."""
@@ -68,10 +91,20 @@ def build_model(meta: dict[str, Any]) -> torch.nn.Module:
     raise ValueError(f"unknown algo {meta['algo']!r}")
 
 
+def _resolve_forecaster(meta: dict[str, Any], folder: Path) -> None:
+    """A forecaster saved with the agent is named by a path relative to the checkpoint's
+    folder (how shipped agents carry theirs); make it absolute, so it loads from anywhere."""
+    kwargs = meta.get("env_kwargs", {})
+    spec = kwargs.get("forecaster")
+    if isinstance(spec, str) and Path(spec).suffix and not Path(spec).is_absolute():
+        kwargs["forecaster"] = str((folder / spec).resolve())
+
+
 def load(path: str | os.PathLike) -> AgentPolicy:
     """The policy saved at ``path`` (a checkpoint of ``druginv_agents.dqn`` or ``.ppo``)."""
     data = load_checkpoint(path)
     meta = data["meta"]
+    _resolve_forecaster(meta, Path(path).parent)
     try:
         model = build_model(meta)
         model.load_state_dict(data["model"])

@@ -40,6 +40,7 @@ from druginv_agents.common import (
     check_config,
     drug_rewards,
     env_meta,
+    feature_names,
     final_policy,
     hparams_table,
     resume_state,
@@ -132,11 +133,8 @@ def train(
     eval_env = gym.make(ENV_ID, **cfg.env_kwargs)
     config = envs.unwrapped.config
     n, horizon = config.n_drugs, config.horizon
-    model = PerDrugActorCritic(
-        len(eval_env.unwrapped.drug_feature_names),
-        len(eval_env.unwrapped.global_feature_names),
-        cfg.hidden,
-    ).to(device)
+    drug_features, global_features = feature_names(eval_env)
+    model = PerDrugActorCritic(len(drug_features), len(global_features), cfg.hidden).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, eps=1e-5)
     batch = cfg.num_envs * horizon
     num_updates = plan_steps(cfg, horizon).rollouts  # rounded down (see StepPlan)

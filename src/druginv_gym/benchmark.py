@@ -154,8 +154,16 @@ class BenchmarkSpec:
             raise ValueError(f"policies = {list(self.policies)} lists a policy twice")
         _ = self.config  # unknown scenario or bad size: fail before any work
 
-    def env_kwargs(self) -> dict[str, Any]:
-        kw: dict[str, Any] = {"scenario": self.scenario, **self.scenario_options}
+    def env_kwargs(self, held_out: bool = True) -> dict[str, Any]:
+        """``gym.make`` keyword arguments of the scenario: of its held-out data (evaluation;
+        :func:`~druginv_gym.scenarios.held_out_options`, e.g. ``pharma``'s test weeks) or,
+        with ``held_out=False``, of its training data (tuning). ``scenario_options`` win."""
+        from druginv_gym.scenarios import held_out_options
+
+        kw: dict[str, Any] = {"scenario": self.scenario}
+        if held_out:
+            kw.update(held_out_options(self.scenario))
+        kw.update(self.scenario_options)
         if self.n_drugs is not None:
             kw["n_drugs"] = self.n_drugs
         if self.horizon is not None:
@@ -167,10 +175,15 @@ class BenchmarkSpec:
         """The scenario's :class:`~druginv_gym.ScenarioConfig` (built once)."""
         return self.make_env().unwrapped.config
 
-    def make_env(self, env_id: str = "DrugRefill-v0") -> gym.Env:
+    def make_env(
+        self, env_id: str = "DrugRefill-v0", held_out: bool = True, **kwargs: Any
+    ) -> gym.Env:
+        """The env ``env_id`` on the scenario's held-out data (or, ``held_out=False``, its
+        training data, where the tuned rules are tuned); ``kwargs`` go to ``gym.make`` too
+        (e.g. an agent's ``forecaster``)."""
         import druginv_gym  # noqa: F401  (registers the ids)
 
-        return gym.make(env_id, **self.env_kwargs())
+        return gym.make(env_id, **self.env_kwargs(held_out), **kwargs)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)

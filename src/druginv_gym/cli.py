@@ -99,6 +99,30 @@ def _env_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return kw
 
 
+def _forecast_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """``forecaster``/``forecast_horizon`` env keyword arguments of ``train``; a saved
+    forecaster is stored by absolute path (the checkpoint then loads from anywhere)."""
+    from pathlib import Path
+
+    from druginv_gym.forecasting import make_forecaster
+
+    if args.forecaster is None:
+        if args.forecast_horizon is not None:
+            raise UserError("--forecast-horizon needs --forecaster")
+        return {}
+    spec = args.forecaster
+    if Path(spec).is_file():
+        spec = str(Path(spec).resolve())
+    try:
+        make_forecaster(spec)  # fail fast: an unknown name, an unfitted or unreadable model
+    except (ValueError, TypeError) as exc:
+        raise UserError(f"--forecaster: {exc}") from None
+    kw: dict[str, Any] = {"forecaster": spec}
+    if args.forecast_horizon is not None:
+        kw["forecast_horizon"] = args.forecast_horizon
+    return kw
+
+
 def _set_overrides(config_cls: type, items: list[str]) -> dict[str, Any]:
     """``--set KEY=VALUE`` pairs as typed hyper-parameters (VALUE read as JSON)."""
     defaults = {f.name: f.default for f in dataclasses.fields(config_cls) if f.name != "env_kwargs"}
@@ -132,7 +156,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         hint = f"; install '{trainer.requires}'" if trainer.requires else ""
         raise UserError(f"training {args.algo} needs its dependencies ({exc}){hint}") from None
     overrides: dict[str, Any] = {
-        "env_kwargs": _env_kwargs(args),
+        "env_kwargs": {**_env_kwargs(args), **_forecast_kwargs(args)},
         "seed": args.seed,
         "device": args.device,
     }
@@ -513,6 +537,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="training-only cost per drug-slot below C_lo, in per-drug reward-scale units "
         "(default: the algorithm's)",
+    )
+    train.add_argument(
+        "--forecaster",
+        default=None,
+        help="train with a demand forecast in the observation (ForecastObservation): a "
+        "forecaster name that needs no fitting, or a saved forecaster (.pt, .json) fitted on "
+        "the scenario's training data (default: none, no forecast)",
+    )
+    train.add_argument(
+        "--forecast-horizon",
+        type=_positive(int),
+        default=None,
+        help="slots of forecast per drug, with --forecaster (default: 3)",
     )
     train.add_argument(
         "--set",

@@ -47,6 +47,17 @@ class Policy(Protocol):
         ...
 
 
+def policy_forecaster(spec: Any) -> tuple[Any, bool]:
+    """``(forecaster, refit)`` of a policy's ``forecaster`` argument: a registered name is
+    built and refitted each slot on the episode's observed demand (``refit`` True); a saved
+    forecaster's path or an instance is used as it is, fitted beforehand (False)."""
+    from druginv_gym.forecasting import FORECASTERS, make_forecaster
+
+    if isinstance(spec, str):
+        return make_forecaster(spec), spec in FORECASTERS
+    return make_forecaster(spec), False
+
+
 def _mode_of(env: gym.Env) -> str:
     mode = getattr(env.unwrapped, "action_mode", None)
     if mode not in ("box", "discrete", "sequential"):
@@ -203,6 +214,23 @@ class OrderPolicy:
     def orders(self, view: ObservationView) -> np.ndarray:  # pragma: no cover - abstract
         """Requested units per drug, ``(N,)``, for the slot of ``view``."""
         raise NotImplementedError
+
+    def forecast(
+        self, forecaster: Any, horizon: int, min_history: int = 1, refit: bool = False
+    ) -> np.ndarray:
+        """``(horizon, N)`` demand forecast of ``forecaster`` from the demand observed so far
+        this episode (refitted on it first when ``refit``); the scenario's nominal mean until
+        ``max(min_history, forecaster.min_history)`` slots have been observed (from slot 0 on
+        for a forecaster with ``looks_ahead``, the look-ahead reference ``TrueFuture``)."""
+        hist = self.history
+        need = max(min_history, getattr(forecaster, "min_history", 1))
+        if len(hist) < need and not getattr(forecaster, "looks_ahead", False):
+            mean = np.asarray(self.config.demand_mean, dtype=np.float64)
+            return np.broadcast_to(mean, (horizon, mean.shape[0])).copy()
+        series = hist.T  # (N, slots)
+        if refit:
+            forecaster.fit(series)
+        return np.maximum(np.asarray(forecaster.predict(series, horizon), dtype=np.float64).T, 0.0)
 
     def usable(self, view: ObservationView, demand: np.ndarray) -> np.ndarray:
         """Stock that can still serve after this slot: what expires unused is not counted.

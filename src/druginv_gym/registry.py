@@ -554,14 +554,16 @@ def _baseline(class_name: str, **fixed: Any) -> Factory:
 def _tune_base_stock(spec: BenchmarkSpec, progress: bool | None) -> dict[str, float]:
     from druginv_gym.baselines import tune_base_stock
 
-    base, _ = tune_base_stock(spec.make_env(), n_episodes=spec.tune_episodes, progress=progress)
+    base, _ = tune_base_stock(
+        spec.make_env(held_out=False), n_episodes=spec.tune_episodes, progress=progress
+    )
     return {"level": base.level}
 
 
 def _tune_ss(spec: BenchmarkSpec, progress: bool | None) -> dict[str, float]:
     from druginv_gym.baselines import tune_ss
 
-    ss, _ = tune_ss(spec.make_env(), n_episodes=spec.tune_episodes, progress=progress)
+    ss, _ = tune_ss(spec.make_env(held_out=False), n_episodes=spec.tune_episodes, progress=progress)
     return {"s_level": ss.s_level, "S_level": ss.S_level}
 
 

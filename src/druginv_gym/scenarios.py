@@ -27,10 +27,12 @@ from druginv_gym.exogenous import (
 )
 
 __all__ = [
+    "HELD_OUT_OPTIONS",
     "PAPER_BAND_CALIBRATION",
     "PAPER_CALIBRATION",
     "SCENARIOS",
     "Calibration",
+    "held_out_options",
     "make_scenario",
     "paper_band_scenario",
     "paper_scenario",
@@ -356,11 +358,39 @@ SCENARIOS: dict[str, ScenarioFactory] = {
 }
 
 
-def register_scenario(name: str, factory: ScenarioFactory, *, overwrite: bool = False) -> None:
-    """Make ``factory`` available to ``make_scenario(name)`` and ``gym.make(scenario=name)``."""
+#: Scenario name -> the options that select its held-out data, for scenarios whose default
+#: episodes are training data: ``pharma`` trains on the weeks before its split date (its
+#: default) and is evaluated on the weeks after (``split="test"``). ``druginv benchmark`` and
+#: ``druginv evaluate`` play evaluation episodes with these options and tune on the default.
+HELD_OUT_OPTIONS: dict[str, dict[str, Any]] = {"pharma": {"split": "test"}}
+
+
+def held_out_options(name: str) -> dict[str, Any]:
+    """The options of :data:`HELD_OUT_OPTIONS` for scenario ``name`` (``"pharma-8"`` reads
+    as ``pharma``); ``{}`` for a scenario whose held-out episodes are other seeds only."""
+    base, _, suffix = name.rpartition("-")
+    key = base if base in SCENARIOS and suffix.isdigit() else name
+    return dict(HELD_OUT_OPTIONS.get(key, {}))
+
+
+def register_scenario(
+    name: str,
+    factory: ScenarioFactory,
+    *,
+    overwrite: bool = False,
+    held_out: dict[str, Any] | None = None,
+) -> None:
+    """Make ``factory`` available to ``make_scenario(name)`` and ``gym.make(scenario=name)``.
+
+    ``held_out``: options of ``factory`` that select held-out data for evaluation (as
+    ``{"split": "test"}`` for ``pharma``), recorded in :data:`HELD_OUT_OPTIONS`.
+    """
     if name in SCENARIOS and not overwrite:
         raise ValueError(f"scenario {name!r} is already registered (pass overwrite=True)")
     SCENARIOS[name] = factory
+    HELD_OUT_OPTIONS.pop(name, None)
+    if held_out:
+        HELD_OUT_OPTIONS[name] = dict(held_out)
 
 
 def make_scenario(

@@ -4,7 +4,7 @@ and its two-stage stochastic version, random.
 All follow the policy protocol (``reset()``, ``act(obs)``) and work on every DR2O id.
 """
 
-from druginv_gym.baselines.mpc import MPC, StochasticMPC
+from druginv_gym.baselines.mpc import MPC, StochasticMPC, TrueFuture
 from druginv_gym.baselines.rules import SS, BaseStock, MaxMin, OverProvisioning, SkiRental
 from druginv_gym.baselines.tuning import TRAIN_SEED_BASE, grid_search, tune_base_stock, tune_ss
 from druginv_gym.policies import RandomPolicy
@@ -19,6 +19,7 @@ __all__ = [
     "RandomPolicy",
     "SkiRental",
     "StochasticMPC",
+    "TrueFuture",
     "grid_search",
     "tune_base_stock",
     "tune_ss",

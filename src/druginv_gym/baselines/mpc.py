@@ -28,9 +28,9 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from druginv_gym.policies import ObservationView, OrderPolicy
+from druginv_gym.policies import ObservationView, OrderPolicy, policy_forecaster
 
-__all__ = ["MPC", "SAMPLERS", "StochasticMPC"]
+__all__ = ["MPC", "SAMPLERS", "StochasticMPC", "TrueFuture"]
 
 
 class MPC(OrderPolicy):
@@ -39,8 +39,11 @@ class MPC(OrderPolicy):
     Args:
         env: the env the policy acts in (any DR2O id).
         window: slots planned ahead, this one included (``None``: to the end of the horizon).
-        forecaster: a forecaster name of :mod:`druginv_gym.forecasting` or an instance with
-            ``fit(series)`` and ``predict(history, horizon)``.
+        forecaster: a forecaster name of :mod:`druginv_gym.forecasting`, the path of a saved
+            one, or an instance with ``fit(series)`` and ``predict(history, horizon)``. A name
+            is fitted each slot on the demands seen so far this episode; a path or an instance
+            is used as it is (fitted beforehand, e.g. on the scenario's training data with
+            :func:`druginv_gym.forecasting.fit_forecaster`).
         solver: the QP backend, ``"clarabel"`` (default, fast) or ``"ipopt"``.
         min_history: demands observed before the forecaster is used (the nominal mean before).
         reuse_plan: with ``solver="ipopt"``, start each solve from the previous slot's plan
@@ -59,7 +62,6 @@ class MPC(OrderPolicy):
         min_history: int = 1,
         reuse_plan: bool = False,
     ) -> None:
-        from druginv_gym.forecasting import make_forecaster
         from druginv_gym.solvers.hindsight import SOLVERS
 
         if window is not None and (
@@ -71,7 +73,7 @@ class MPC(OrderPolicy):
         if isinstance(min_history, bool) or not isinstance(min_history, int) or min_history < 1:
             raise ValueError(f"min_history = {min_history!r} must be an integer >= 1")
         self.window = None if window is None else int(window)
-        self.forecaster = make_forecaster(forecaster) if isinstance(forecaster, str) else forecaster
+        self.forecaster, self._refit = policy_forecaster(forecaster)
         self.solver = solver
         self.min_history = min_history
         if not isinstance(reuse_plan, (bool, np.bool_)):
@@ -90,13 +92,7 @@ class MPC(OrderPolicy):
 
     def _forecast(self, horizon: int) -> np.ndarray:
         """(horizon, N) demand forecast from the demands seen so far."""
-        hist = self.history
-        mean = np.asarray(self.config.demand_mean, dtype=np.float64)
-        if len(hist) < max(self.min_history, getattr(self.forecaster, "min_history", 1)):
-            return np.broadcast_to(mean, (horizon, mean.shape[0])).copy()
-        series = hist.T  # (N, slots)
-        self.forecaster.fit(series)
-        return np.maximum(np.asarray(self.forecaster.predict(series, horizon)).T, 0.0)
+        return self.forecast(self.forecaster, horizon, self.min_history, self._refit)
 
     def _expected_prices(self) -> tuple[np.ndarray, np.ndarray, float | None]:
         """``(base, premium)`` expectations per drug and the mean storage rate (``None``:
@@ -223,7 +219,9 @@ class StochasticMPC(MPC):
       process: the exact law of the future for the paper's independent demand, as the
       stochastic program of a benchmark usually knows it; for a process with memory
       (``seasonal``'s phase, ``pharma``'s replayed weeks) the unconditional law, which ignores
-      what the history shows. ``"forecast"``: the forecaster's forecast plus one-step errors
+      what the history shows; for replayed real demand (``pharma``), the weeks of its
+      *training* split, whichever split is played (sampling the held-out weeks would look
+      ahead). ``"forecast"``: the forecaster's forecast plus one-step errors
       drawn from those it made so far this episode (whole vectors across drugs, with
       replacement); the process's draws until it has made ``min_residuals`` of them.
 
@@ -262,6 +260,7 @@ class StochasticMPC(MPC):
         self.seed = int(seed)
         self.min_residuals = int(min_residuals)
         super().__init__(env, window, forecaster, solver, min_history)
+        self._sampled = _known_law(self.config)
 
     def reset(self) -> None:
         super().reset()
@@ -273,10 +272,10 @@ class StochasticMPC(MPC):
         """The ``n_scenarios`` sampled traces of the slots ahead (row 0 this slot)."""
         from druginv_gym.exogenous import ExogenousTrace, sample_exogenous
 
-        c, t, k = self.config, view.t, self.n_scenarios
+        t, k = view.t, self.n_scenarios
         draws = {
             name: value[:, t : t + horizon].copy()
-            for name, value in sample_exogenous(c, self._rng, k).items()
+            for name, value in sample_exogenous(self._sampled, self._rng, k).items()
         }
         if self.sampler == "forecast":
             if t > 0 and self._last_forecast is not None:
@@ -302,6 +301,45 @@ class StochasticMPC(MPC):
             lambda: solve_two_stage(sub, futures, solver=self.solver), usable
         )
         return fallback if sol is None else sol.orders
+
+
+class TrueFuture:
+    """A forecaster that looks ahead: the episode's true demand, read from ``env``'s trace.
+
+    Not a policy input to trust: it is the *upper reference* of a forecast's value (MPC with
+    a perfect demand forecast; prices stay forecast as MPC forecasts them). ``predict(history,
+    horizon)`` returns the demand of the slots after the ``history.shape[1]`` seen, the last
+    slot repeated past the horizon. Give it to :class:`MPC` or :class:`BaseStock` of the same
+    env; ``fit`` does nothing.
+    """
+
+    min_history = 0
+    looks_ahead = True
+
+    def __init__(self, env: gym.Env) -> None:
+        self.env = env
+
+    def fit(self, series: np.ndarray) -> TrueFuture:
+        return self
+
+    def predict(self, history: np.ndarray, horizon: int) -> np.ndarray:
+        demand = self.env.unwrapped.exogenous.demand  # (T, N)
+        t = np.shape(history)[-1]
+        rows = np.minimum(np.arange(t, t + horizon), demand.shape[0] - 1)
+        return demand[rows].T.copy()
+
+
+def _known_law(config: Any) -> Any:
+    """The config whose processes the stochastic program samples: ``config`` itself, but
+    replayed real demand replays its training split (the past), never the split played."""
+    from druginv_gym.exogenous import ReplayDemand
+
+    d = config.demand
+    if isinstance(d, ReplayDemand) and d.split != "train":
+        return config.replace(
+            demand=ReplayDemand(d.columns, "train", d.split_date, d.scale, d.source)
+        )
+    return config
 
 
 #: The demand samplers of :class:`StochasticMPC`.

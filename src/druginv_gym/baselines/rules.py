@@ -8,11 +8,13 @@ rule's equation is in ``docs/baselines.md``.
 
 from __future__ import annotations
 
+from typing import Any
+
 import gymnasium as gym
 import numpy as np
 
 from druginv_gym.dynamics import band_penalty
-from druginv_gym.policies import ObservationView, OrderPolicy
+from druginv_gym.policies import ObservationView, OrderPolicy, policy_forecaster
 
 __all__ = ["SS", "BaseStock", "MaxMin", "OverProvisioning", "SkiRental"]
 
@@ -186,14 +188,37 @@ class BaseStock(OrderPolicy):
 
     ``order = max(S - U, 0)``: the band bottom plus ``level`` slots of average demand. Tune
     ``level`` by simulation on training seeds with :func:`druginv_gym.baselines.tune_base_stock`.
+
+    With a ``forecaster`` the level follows the forecast: ``D`` is the mean forecast demand of
+    the next ``ceil(level)`` slots (at least one) instead of the average demand so far. A
+    forecaster name is refitted each slot on the demand observed this episode; a saved
+    forecaster's path or an instance is used as fitted (``policy_forecaster``). Before
+    ``min_history`` observed slots the forecast is the nominal mean.
     """
 
-    def __init__(self, env: gym.Env, level: float = 1.5) -> None:
+    def __init__(
+        self,
+        env: gym.Env,
+        level: float = 1.5,
+        forecaster: Any = None,
+        min_history: int = 1,
+    ) -> None:
         self.level = _nonneg("level", level)
+        if isinstance(min_history, bool) or not isinstance(min_history, int) or min_history < 1:
+            raise ValueError(f"min_history = {min_history!r} must be an integer >= 1")
+        self.min_history = min_history
+        self.forecaster, self._refit = (
+            (None, False) if forecaster is None else policy_forecaster(forecaster)
+        )
         super().__init__(env)
 
     def orders(self, view: ObservationView) -> np.ndarray:
-        demand = self.mean_demand()
+        if self.forecaster is None:
+            demand = self.mean_demand()
+        else:
+            cover = max(1, int(np.ceil(self.level)))
+            plan = self.forecast(self.forecaster, cover, self.min_history, self._refit)
+            demand = plan.mean(axis=0)
         target = self.config.band_lo + self.level * demand
         return np.maximum(target - self.usable(view, demand), 0.0)
 

@@ -57,11 +57,15 @@ def tune_base_stock(
     n_episodes: int = 8,
     seed: int = TRAIN_SEED_BASE,
     progress: bool | None = None,
+    **fixed: Any,
 ) -> tuple[BaseStock, pd.DataFrame]:
-    """Best :class:`BaseStock` ``level`` on training seeds."""
-    return grid_search(
-        env, BaseStock, ({"level": float(v)} for v in levels), n_episodes, seed, progress
-    )
+    """Best :class:`BaseStock` ``level`` on training seeds; ``fixed`` are the other
+    arguments of every candidate (e.g. ``forecaster``)."""
+
+    def make(env: gym.Env, level: float) -> BaseStock:
+        return BaseStock(env, level, **fixed)
+
+    return grid_search(env, make, ({"level": float(v)} for v in levels), n_episodes, seed, progress)
 
 
 def tune_ss(

@@ -24,6 +24,7 @@ from druginv_gym.forecasting.base import (
     register_forecaster,
     unregister_forecaster,
 )
+from druginv_gym.forecasting.fitting import fit_forecaster, training_series
 from druginv_gym.forecasting.neural import (
     CNNLSTMForecaster,
     LSTMForecaster,
@@ -51,10 +52,12 @@ __all__ = [
     "NeuralConfig",
     "NeuralForecaster",
     "SeasonalNaive",
+    "fit_forecaster",
     "load_forecaster",
     "make_forecaster",
     "metrics",
     "register_forecaster",
+    "training_series",
     "unregister_forecaster",
 ]
 
@@ -89,6 +92,8 @@ def make_forecaster(spec: Any, **kwargs: Any) -> Any:
                     "history its predict accepts)"
                 )
             return forecaster
+        if Path(name).suffix == ".json":
+            return ExponentialSmoothing.load(name)
         if Path(name).suffix in CHECKPOINT_SUFFIXES or Path(name).is_file():
             return load_forecaster(name)
         raise ValueError(

@@ -40,7 +40,7 @@ _TABLE: NameTable[type] = NameTable("forecaster")
 FORECASTERS: Mapping[str, type] = _TABLE.view
 
 #: Checkpoint suffixes: a name ending so would be read as a path by ``make_forecaster``.
-CHECKPOINT_SUFFIXES = (".pt", ".pth")
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".json")
 
 _C = TypeVar("_C", bound=type)
 

@@ -1,0 +1,432 @@
+"""The value of a demand forecast: forecast-informed agents and rules against the same without.
+
+Per scenario (``pharma``: real weekly sales, agents trained on the weeks before the split date
+and scored on the weeks after; ``seasonal``: synthetic trend, seasonality and shocks), in four
+stages, each resumable (a finished piece is never redone):
+
+1. ``fit``: every forecaster fitted on the scenario's training data only
+   (:func:`druginv_gym.forecasting.training_series`): damped Holt (``exponential_smoothing``),
+   ``lstm``, ``cnn_lstm``, and the transfer-learned ``mlp`` (pretrained on the *other*
+   scenario's training series, the other "business", then fine-tuned with its lower two
+   layers frozen); ``naive`` and ``moving_average`` need no fitting.
+2. ``train``: PPO with each forecaster in the observation (``druginv train ppo --forecaster``)
+   and without (the control), same budget and seeds; ``--jobs`` runs in parallel.
+3. ``evaluate``: on held-out episodes (seeds ``0 .. episodes-1``; ``pharma``'s test weeks):
+   the hindsight optimum; base-stock tuned on training seeds, without and with each forecast;
+   MPC with each forecast, with the true future (the look-ahead upper reference) and the
+   naive forecast (the lower one); every trained agent; and each forecaster's one-slot-ahead
+   MAE / RMSE / SMAPE on the same episodes, computed as the observation wrapper computes
+   them (from the demand seen so far this episode, the nominal mean before).
+4. ``report``: ``value.md`` (tables), ``value.csv``, ``forecast_error.csv`` and
+   ``cost_vs_error.png`` (cost against forecast error, one marker per policy family).
+
+Usage::
+
+    python benchmarks/forecast_value.py all --out results/forecast           # everything
+    python benchmarks/forecast_value.py train --scenarios pharma --jobs 2
+    python benchmarks/forecast_value.py all --quick --out /tmp/fv             # seconds: runs
+    python benchmarks/forecast_value.py ship --out results/forecast           # seed-0 agents
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+import druginv_gym
+from druginv_gym.benchmark import BenchmarkSpec
+from druginv_gym.forecasting import (
+    FORECASTERS,
+    MLPForecaster,
+    fit_forecaster,
+    make_forecaster,
+    training_series,
+)
+from druginv_gym.forecasting.metrics import mae, rmse, smape
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine, pyplot, write_atomic, write_csv_atomic
+
+#: Scenario -> (drugs, forecasters given to the agents). ``seasonal`` trains fewer variants:
+#: at 70 drugs x 52 slots one PPO run takes about 4 minutes on 2 cores.
+SCENARIOS: dict[str, tuple[int, tuple[str, ...]]] = {
+    "pharma": (
+        8,
+        ("naive", "moving_average", "exponential_smoothing", "lstm", "cnn_lstm", "mlp"),
+    ),
+    "seasonal": (70, ("moving_average", "exponential_smoothing", "lstm")),
+}
+#: Every forecaster the rules are played with (fitted ones from stage 1).
+ALL_FORECASTERS = ("naive", "moving_average", "exponential_smoothing", "lstm", "cnn_lstm", "mlp")
+FITTED = {"exponential_smoothing": ".json", "lstm": ".pt", "cnn_lstm": ".pt", "mlp": ".pt"}
+#: The other "business" the transfer-learned MLP is pretrained on.
+TRANSFER_SOURCE = {"pharma": "seasonal", "seasonal": "pharma"}
+#: Training series drawn per synthetic scenario (episodes of the process on training seeds).
+FIT_EPISODES = 8
+
+
+def scenario_kwargs(scenario: str, quick: bool) -> dict[str, Any]:
+    n, _ = SCENARIOS[scenario]
+    kw: dict[str, Any] = {"n_drugs": 4 if quick and scenario == "seasonal" else n}
+    if quick:
+        kw["horizon"] = 20
+    return kw
+
+
+def forecaster_path(out: Path, scenario: str, name: str) -> Path | None:
+    """Where stage 1 saved ``name`` for ``scenario`` (None: a forecaster without fitting)."""
+    suffix = FITTED.get(name)
+    return None if suffix is None else out / "forecasters" / f"{scenario}-{name}{suffix}"
+
+
+def forecaster_spec(out: Path, scenario: str, name: str) -> str:
+    path = forecaster_path(out, scenario, name)
+    return name if path is None else str(path.resolve())
+
+
+# ----------------------------------------------------------------------------------- fit
+def fit(out: Path, scenarios: list[str], quick: bool) -> None:
+    neural = {"epochs": 3} if quick else {}
+    for scenario in scenarios:
+        kw = scenario_kwargs(scenario, quick)
+        series = training_series(scenario, episodes=FIT_EPISODES, **kw)
+        for name in FITTED:
+            path = forecaster_path(out, scenario, name)
+            if path.exists():
+                continue
+            start = time.perf_counter()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if name == "exponential_smoothing":
+                model = fit_forecaster(name, scenario, episodes=FIT_EPISODES, **kw)
+            elif name == "mlp":
+                source = TRANSFER_SOURCE[scenario]
+                other = training_series(
+                    source, episodes=FIT_EPISODES, **scenario_kwargs(source, quick)
+                )
+                model = MLPForecaster(progress=False, **neural).pretrain(other)
+                model.fine_tune(series, freeze=2)
+            else:
+                model = FORECASTERS[name](progress=False, **neural).fit(series)
+            model.save(path)
+            print(f"fit {scenario} {name}: {time.perf_counter() - start:.1f} s -> {path.name}")
+
+
+# ----------------------------------------------------------------------------------- train
+def run_dir(out: Path, scenario: str, forecaster: str, seed: int) -> Path:
+    return out / "runs" / scenario / forecaster / f"seed{seed}"
+
+
+def train_command(
+    out: Path, scenario: str, forecaster: str, seed: int, steps: int, quick: bool
+) -> list[str]:
+    kw = scenario_kwargs(scenario, quick)
+    cmd = [
+        sys.executable, "-m", "druginv_gym.cli", "train", "ppo",
+        "--scenario", scenario, "--n-drugs", str(kw["n_drugs"]),
+        "--total-steps", str(steps), "--seed", str(seed),
+        "--logdir", str(run_dir(out, scenario, forecaster, seed)),
+    ]  # fmt: skip
+    if "horizon" in kw:
+        cmd += ["--horizon", str(kw["horizon"])]
+    if forecaster != "none":
+        cmd += ["--forecaster", forecaster_spec(out, scenario, forecaster)]
+    if quick:
+        cmd += ["--num-envs", "4", "--set", "eval_every=1", "--set", "eval_episodes=1"]
+    return cmd
+
+
+def train(
+    out: Path, scenarios: list[str], seeds: list[int], steps: int, jobs: int, quick: bool
+) -> None:
+    work = []
+    for scenario in scenarios:
+        for forecaster in ("none", *SCENARIOS[scenario][1]):
+            for seed in seeds:
+                done = run_dir(out, scenario, forecaster, seed) / "done.json"
+                if not done.exists():
+                    work.append((scenario, forecaster, seed, done))
+    print(f"train: {len(work)} PPO runs to do, {jobs} at a time")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "CI": "true"}
+
+    def one(item: tuple[str, str, int, Path]) -> None:
+        scenario, forecaster, seed, done = item
+        cmd = train_command(out, scenario, forecaster, seed, steps, quick)
+        done.parent.mkdir(parents=True, exist_ok=True)
+        start = time.perf_counter()
+        with open(done.parent / "train.log", "w") as log:
+            rc = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        wall = time.perf_counter() - start
+        if rc != 0:
+            print(f"FAILED {scenario} {forecaster} seed {seed} (see {done.parent}/train.log)")
+            return
+        write_atomic(done, json.dumps({"steps": steps, "wall_s": wall}) + "\n")
+        print(f"trained {scenario} {forecaster} seed {seed}: {wall:.0f} s", flush=True)
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        list(pool.map(one, work))
+
+
+# ----------------------------------------------------------------------------------- evaluate
+def forecast_errors(spec: BenchmarkSpec, forecaster: Any, episodes: int) -> dict[str, float]:
+    """One-slot-ahead errors on the held-out episodes, as ``ForecastObservation`` forecasts
+    (the demand seen so far this episode, the nominal mean before ``min_history`` slots)."""
+    env = spec.make_env()
+    mean = np.asarray(spec.config.demand_mean, dtype=np.float64)
+    need = max(int(getattr(forecaster, "min_history", 1)), 1)
+    actual, pred = [], []
+    for k in range(episodes):
+        env.reset(seed=spec.seed + k)
+        demand = env.unwrapped.exogenous.demand  # (T, N), read after the episode is fixed
+        for t in range(demand.shape[0]):
+            hist = demand[:t]
+            if len(hist) < need:
+                hist = np.vstack([np.broadcast_to(mean, (need - len(hist), len(mean))), hist])
+            pred.append(np.asarray(forecaster.predict(hist.T, 1))[:, 0])
+            actual.append(demand[t])
+    a, p = np.concatenate(actual), np.concatenate(pred)
+    return {"mae": mae(a, p), "rmse": rmse(a, p), "smape": smape(a, p)}
+
+
+def _play(env: Any, policy: Any, spec: BenchmarkSpec) -> dict[str, float]:
+    df = druginv_gym.evaluate(env, policy, spec.episodes, spec.seed)
+    return {
+        "cost": float(df.total_cost.mean()),
+        "cost_sd": float(df.total_cost.std(ddof=1)) if len(df) > 1 else 0.0,
+        "shortage_rate": float(df.shortage_rate.mean()),
+        "unexpected_rate": float(df.unexpected_rate.mean()),
+    }
+
+
+def evaluate(out: Path, scenarios: list[str], seeds: list[int], episodes: int, quick: bool) -> None:
+    from druginv_gym.baselines import MPC, BaseStock, TrueFuture, tune_base_stock
+    from druginv_gym.benchmark import make_policy
+    from druginv_gym.registry import MPC_WINDOW
+
+    import druginv_agents
+
+    rows_path, err_path = out / "value.csv", out / "forecast_error.csv"
+    rows = pd.read_csv(rows_path).to_dict("records") if rows_path.exists() else []
+    errs = pd.read_csv(err_path).to_dict("records") if err_path.exists() else []
+    have = {(r["scenario"], r["policy"], r["forecaster"], r["seed"]) for r in rows}
+
+    def add(scenario: str, policy: str, forecaster: str, seed: Any, play) -> None:
+        key = (scenario, policy, forecaster, seed)
+        if key in have:
+            return
+        start = time.perf_counter()
+        rows.append({**dict(zip(("scenario", "policy", "forecaster", "seed"), key)), **play()})
+        rows[-1]["wall_s"] = time.perf_counter() - start
+        have.add(key)
+        write_csv_atomic(pd.DataFrame(rows), rows_path)
+        print(f"{scenario:9s} {policy:10s} {forecaster:22s} {seed!s:4s} {rows[-1]['cost']:,.0f}")
+
+    for scenario in scenarios:
+        kw = scenario_kwargs(scenario, quick)
+        spec = BenchmarkSpec(
+            scenario=scenario,
+            episodes=episodes,
+            policies=("hindsight-optimal",),
+            tune_episodes=4,
+            **kw,
+        )
+        env = spec.make_env()
+        add(
+            scenario,
+            "optimum",
+            "hindsight",
+            "-",
+            lambda: _play(*make_policy("hindsight-optimal", spec, {})[:2], spec),
+        )
+        forecasters = {
+            name: make_forecaster(forecaster_spec(out, scenario, name)) for name in ALL_FORECASTERS
+        }
+        for name, model in forecasters.items():
+            if not any(e["scenario"] == scenario and e["forecaster"] == name for e in errs):
+                errs.append(
+                    {
+                        "scenario": scenario,
+                        "forecaster": name,
+                        **forecast_errors(spec, model, episodes),
+                    }
+                )
+                write_csv_atomic(pd.DataFrame(errs), err_path)
+        train_env = spec.make_env(held_out=False)
+        for name in ("none", *ALL_FORECASTERS):
+            fixed = {} if name == "none" else {"forecaster": forecaster_spec(out, scenario, name)}
+
+            def base_stock(fixed=fixed) -> dict[str, float]:
+                rule, _ = tune_base_stock(
+                    train_env, n_episodes=spec.tune_episodes, progress=False, **fixed
+                )
+                return {**_play(env, rule, spec), "level": rule.level}
+
+            add(scenario, "base-stock", name, "-", base_stock)
+        window = 4 if quick else MPC_WINDOW
+        mpc_forecasters = {
+            "true future": None,
+            **{n: forecaster_spec(out, scenario, n) for n in ALL_FORECASTERS},
+        }
+        for name, f in mpc_forecasters.items():
+            add(
+                scenario,
+                "mpc",
+                name,
+                "-",
+                lambda f=f: _play(env, MPC(env, window, TrueFuture(env) if f is None else f), spec),
+            )
+        for forecaster in ("none", *SCENARIOS[scenario][1]):
+            for seed in seeds:
+                best = run_dir(out, scenario, forecaster, seed) / "best.pt"
+                if best.exists():
+                    agent = druginv_agents.load(best)
+                    add(
+                        scenario,
+                        "ppo",
+                        forecaster,
+                        seed,
+                        lambda a=agent: _play(
+                            spec.make_env(a.env_id, **a.observation_kwargs), a, spec
+                        ),
+                    )
+
+
+# ----------------------------------------------------------------------------------- report
+def report(out: Path) -> None:
+    rows = pd.read_csv(out / "value.csv")
+    errs = pd.read_csv(out / "forecast_error.csv")
+    lines = [f"# The value of a demand forecast\n\nMachine: {machine()}.\n"]
+    for scenario, table in rows.groupby("scenario", sort=False):
+        opt = float(table[table.policy == "optimum"].cost.iloc[0])
+        agg = (
+            table.groupby(["policy", "forecaster"], sort=False)
+            .agg(
+                cost=("cost", "mean"),
+                seed_sd=("cost", lambda c: float(np.std(c, ddof=1)) if len(c) > 1 else 0.0),
+                seeds=("cost", "size"),
+                shortage=("shortage_rate", "mean"),
+                unexpected=("unexpected_rate", "mean"),
+            )
+            .reset_index()
+        )
+        agg = agg.merge(
+            errs[errs.scenario == scenario].drop(columns="scenario"), on="forecaster", how="left"
+        )
+        agg["gap"] = 100 * (agg.cost / opt - 1)
+        agg = agg.sort_values("cost", kind="stable")
+        lines.append(f"\n## {scenario}\n")
+        lines.append(
+            "| policy | forecast | cost | seed sd | vs optimum | shortage | unexpected | forecast MAE | SMAPE |"
+        )
+        lines.append("|---|---|---|---|---|---|---|---|---|")
+        for r in agg.itertuples():
+            sd = f"{r.seed_sd:,.0f} ({r.seeds})" if r.seeds > 1 else ""
+            err = "" if np.isnan(r.mae) else f"{r.mae:.2f}"
+            sm = "" if np.isnan(r.smape) else f"{r.smape:.1f} %"
+            lines.append(
+                f"| {r.policy} | {r.forecaster} | {r.cost:,.0f} | {sd} | {r.gap:+.2f} % | "
+                f"{100 * r.shortage:.2f} % | {100 * r.unexpected:.2f} % | {err} | {sm} |"
+            )
+    write_atomic(out / "value.md", "\n".join(lines) + "\n")
+    print("\n".join(lines))
+    plt = pyplot()
+    if plt is None:
+        return
+    fig, axes = plt.subplots(
+        1, rows.scenario.nunique(), figsize=(6 * rows.scenario.nunique(), 4.5), squeeze=False
+    )
+    for ax, (scenario, table) in zip(axes[0], rows.groupby("scenario", sort=False)):
+        mean = table.groupby(["policy", "forecaster"]).cost.mean().reset_index()
+        mean = mean.merge(errs[errs.scenario == scenario], on="forecaster")
+        for policy, part in mean.groupby("policy"):
+            ax.plot(part.mae, part.cost, "o", label=policy)
+            for r in part.itertuples():
+                ax.annotate(r.forecaster, (r.mae, r.cost), fontsize=7, alpha=0.7)
+        for policy, part in table[table.forecaster == "none"].groupby("policy"):
+            ax.axhline(part.cost.mean(), ls="--", lw=0.8, color="grey")
+            ax.annotate(f"{policy}, no forecast", (ax.get_xlim()[0], part.cost.mean()), fontsize=7)
+        ax.set_xlabel("one-slot-ahead forecast MAE (units), held-out episodes")
+        ax.set_ylabel("mean episode cost (USD)")
+        ax.set_title(scenario)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "cost_vs_error.png", dpi=120)
+    print(f"wrote {out / 'cost_vs_error.png'}")
+
+
+# ----------------------------------------------------------------------------------- ship
+def ship(out: Path, scenarios: list[str], dest: Path) -> None:
+    """Seed 0 of every trained variant as ``ppo-<scenario>-<N>[-<forecaster>]``, with its
+    fitted forecaster under ``forecasters/`` (named relative to the agent)."""
+    from druginv_agents.checkpoint import export_policy, load_checkpoint, save_checkpoint
+
+    (dest / "forecasters").mkdir(parents=True, exist_ok=True)
+    for scenario in scenarios:
+        n = SCENARIOS[scenario][0]
+        for forecaster in ("none", *SCENARIOS[scenario][1]):
+            best = run_dir(out, scenario, forecaster, 0) / "best.pt"
+            name = f"ppo-{scenario}-{n}" + ("" if forecaster == "none" else f"-{forecaster}")
+            target = dest / f"{name}.pt"
+            export_policy(best, target)
+            path = forecaster_path(out, scenario, forecaster)
+            if path is not None:
+                shutil.copyfile(path, dest / "forecasters" / path.name)
+                data = load_checkpoint(target)
+                data["meta"]["env_kwargs"]["forecaster"] = f"forecasters/{path.name}"
+                data["meta"]["config"]["env_kwargs"]["forecaster"] = f"forecasters/{path.name}"
+                save_checkpoint(target, {"model": data["model"], "meta": data["meta"]})
+            print(f"shipped {target.name}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "stage",
+        nargs="?",
+        default="all",
+        choices=["fit", "train", "evaluate", "report", "all", "ship"],
+        help="what to run (default: all but ship)",
+    )
+    ap.add_argument("--out", type=Path, default=Path("results/forecast"))
+    ap.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=list(SCENARIOS))
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="training seeds")
+    ap.add_argument("--steps", type=int, default=300_000, help="PPO env steps per run")
+    ap.add_argument("--episodes", type=int, default=10, help="held-out episodes")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel PPO runs")
+    ap.add_argument("--quick", action="store_true", help="tiny sizes: checks that it runs")
+    ap.add_argument(
+        "--dest", type=Path, default=Path("agents/druginv_agents/pretrained"), help="ship: where"
+    )
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.steps, args.episodes, args.seeds = 160, 2, args.seeds[:1]
+    args.out.mkdir(parents=True, exist_ok=True)
+    stages = ["fit", "train", "evaluate", "report"] if args.stage == "all" else [args.stage]
+    for stage in stages:
+        if stage == "fit":
+            fit(args.out, args.scenarios, args.quick)
+        elif stage == "train":
+            train(args.out, args.scenarios, args.seeds, args.steps, args.jobs, args.quick)
+        elif stage == "evaluate":
+            evaluate(args.out, args.scenarios, args.seeds, args.episodes, args.quick)
+        elif stage == "report":
+            report(args.out)
+        else:
+            ship(args.out, args.scenarios, args.dest)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
