@@ -31,6 +31,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -208,102 +209,101 @@ def _play(env: Any, policy: Any, spec: BenchmarkSpec) -> dict[str, float]:
     }
 
 
-def evaluate(out: Path, scenarios: list[str], seeds: list[int], episodes: int, quick: bool) -> None:
-    from druginv_gym.baselines import MPC, BaseStock, TrueFuture, tune_base_stock
+class _Table:
+    """The rows of ``value.csv`` and ``forecast_error.csv``, written after each new row (a
+    stopped run resumes where it stopped)."""
+
+    def __init__(self, out: Path) -> None:
+        self.rows_path, self.err_path = out / "value.csv", out / "forecast_error.csv"
+        self.rows = self._read(self.rows_path)
+        self.errs = self._read(self.err_path)
+        self.have = {(r["scenario"], r["policy"], r["forecaster"], r["seed"]) for r in self.rows}
+
+    @staticmethod
+    def _read(path: Path) -> list[dict[str, Any]]:
+        return pd.read_csv(path, dtype={"seed": str}).to_dict("records") if path.exists() else []
+
+    def add(self, scenario: str, policy: str, forecaster: str, seed: str, play: Any) -> None:
+        key = (scenario, policy, forecaster, seed)
+        if key in self.have:
+            return
+        start = time.perf_counter()
+        row = dict(zip(("scenario", "policy", "forecaster", "seed"), key, strict=True))
+        self.rows.append({**row, **play(), "wall_s": time.perf_counter() - start})
+        self.have.add(key)
+        write_csv_atomic(pd.DataFrame(self.rows), self.rows_path)
+        cost = self.rows[-1]["cost"]
+        print(f"{scenario:9s} {policy:10s} {forecaster:22s} {seed:4s} {cost:,.0f}", flush=True)
+
+    def add_errors(self, scenario: str, forecaster: str, errors: Any) -> None:
+        if not any(e["scenario"] == scenario and e["forecaster"] == forecaster for e in self.errs):
+            self.errs.append({"scenario": scenario, "forecaster": forecaster, **errors()})
+            write_csv_atomic(pd.DataFrame(self.errs), self.err_path)
+
+
+def evaluate_scenario(
+    out: Path, table: _Table, scenario: str, seeds: list[int], episodes: int, quick: bool
+) -> None:
+    import druginv_agents
+
+    from druginv_gym.baselines import MPC, TrueFuture, tune_base_stock
     from druginv_gym.benchmark import make_policy
     from druginv_gym.registry import MPC_WINDOW
 
-    import druginv_agents
+    spec = BenchmarkSpec(
+        scenario=scenario,
+        episodes=episodes,
+        policies=("hindsight-optimal",),
+        tune_episodes=4,
+        **scenario_kwargs(scenario, quick),
+    )
+    env, train_env = spec.make_env(), spec.make_env(held_out=False)
 
-    rows_path, err_path = out / "value.csv", out / "forecast_error.csv"
-    rows = pd.read_csv(rows_path).to_dict("records") if rows_path.exists() else []
-    errs = pd.read_csv(err_path).to_dict("records") if err_path.exists() else []
-    have = {(r["scenario"], r["policy"], r["forecaster"], r["seed"]) for r in rows}
+    def optimum() -> dict[str, float]:
+        return _play(*make_policy("hindsight-optimal", spec, {})[:2], spec)
 
-    def add(scenario: str, policy: str, forecaster: str, seed: Any, play) -> None:
-        key = (scenario, policy, forecaster, seed)
-        if key in have:
-            return
-        start = time.perf_counter()
-        rows.append({**dict(zip(("scenario", "policy", "forecaster", "seed"), key)), **play()})
-        rows[-1]["wall_s"] = time.perf_counter() - start
-        have.add(key)
-        write_csv_atomic(pd.DataFrame(rows), rows_path)
-        print(f"{scenario:9s} {policy:10s} {forecaster:22s} {seed!s:4s} {rows[-1]['cost']:,.0f}")
+    def base_stock(**fixed: Any) -> dict[str, float]:
+        rule, _ = tune_base_stock(train_env, n_episodes=spec.tune_episodes, progress=False, **fixed)
+        return {**_play(env, rule, spec), "level": rule.level}
 
-    for scenario in scenarios:
-        kw = scenario_kwargs(scenario, quick)
-        spec = BenchmarkSpec(
-            scenario=scenario,
-            episodes=episodes,
-            policies=("hindsight-optimal",),
-            tune_episodes=4,
-            **kw,
-        )
-        env = spec.make_env()
-        add(
-            scenario,
-            "optimum",
-            "hindsight",
-            "-",
-            lambda: _play(*make_policy("hindsight-optimal", spec, {})[:2], spec),
-        )
-        forecasters = {
-            name: make_forecaster(forecaster_spec(out, scenario, name)) for name in ALL_FORECASTERS
-        }
-        for name, model in forecasters.items():
-            if not any(e["scenario"] == scenario and e["forecaster"] == name for e in errs):
-                errs.append(
-                    {
-                        "scenario": scenario,
-                        "forecaster": name,
-                        **forecast_errors(spec, model, episodes),
-                    }
-                )
-                write_csv_atomic(pd.DataFrame(errs), err_path)
-        train_env = spec.make_env(held_out=False)
-        for name in ("none", *ALL_FORECASTERS):
-            fixed = {} if name == "none" else {"forecaster": forecaster_spec(out, scenario, name)}
-
-            def base_stock(fixed=fixed) -> dict[str, float]:
-                rule, _ = tune_base_stock(
-                    train_env, n_episodes=spec.tune_episodes, progress=False, **fixed
-                )
-                return {**_play(env, rule, spec), "level": rule.level}
-
-            add(scenario, "base-stock", name, "-", base_stock)
+    def mpc(forecaster: Any) -> dict[str, float]:
         window = 4 if quick else MPC_WINDOW
-        mpc_forecasters = {
-            "true future": None,
-            **{n: forecaster_spec(out, scenario, n) for n in ALL_FORECASTERS},
-        }
-        for name, f in mpc_forecasters.items():
-            add(
-                scenario,
-                "mpc",
-                name,
-                "-",
-                lambda f=f: _play(env, MPC(env, window, TrueFuture(env) if f is None else f), spec),
-            )
-        for forecaster in ("none", *SCENARIOS[scenario][1]):
-            for seed in seeds:
-                best = run_dir(out, scenario, forecaster, seed) / "best.pt"
-                if best.exists():
-                    agent = druginv_agents.load(best)
-                    add(
-                        scenario,
-                        "ppo",
-                        forecaster,
-                        seed,
-                        lambda a=agent: _play(
-                            spec.make_env(a.env_id, **a.observation_kwargs), a, spec
-                        ),
-                    )
+        return _play(env, MPC(env, window, forecaster), spec)
+
+    def agent(path: Path) -> dict[str, float]:
+        a = druginv_agents.load(path)
+        return _play(spec.make_env(a.env_id, **a.observation_kwargs), a, spec)
+
+    table.add(scenario, "optimum", "hindsight", "-", optimum)
+    for name in ALL_FORECASTERS:
+        model = make_forecaster(forecaster_spec(out, scenario, name))
+        table.add_errors(scenario, name, functools.partial(forecast_errors, spec, model, episodes))
+    table.add(scenario, "base-stock", "none", "-", base_stock)
+    for name in ALL_FORECASTERS:
+        given = forecaster_spec(out, scenario, name)
+        table.add(
+            scenario, "base-stock", name, "-", functools.partial(base_stock, forecaster=given)
+        )
+    table.add(scenario, "mpc", "true future", "-", functools.partial(mpc, TrueFuture(env)))
+    for name in ALL_FORECASTERS:
+        given = forecaster_spec(out, scenario, name)
+        table.add(scenario, "mpc", name, "-", functools.partial(mpc, given))
+    for forecaster in ("none", *SCENARIOS[scenario][1]):
+        for seed in seeds:
+            best = run_dir(out, scenario, forecaster, seed) / "best.pt"
+            if best.exists():
+                table.add(scenario, "ppo", forecaster, str(seed), functools.partial(agent, best))
+
+
+def evaluate(out: Path, scenarios: list[str], seeds: list[int], episodes: int, quick: bool) -> None:
+    table = _Table(out)
+    for scenario in scenarios:
+        evaluate_scenario(out, table, scenario, seeds, episodes, quick)
 
 
 # ----------------------------------------------------------------------------------- report
 def report(out: Path) -> None:
-    rows = pd.read_csv(out / "value.csv")
+    rows = pd.read_csv(out / "value.csv", dtype={"seed": str})
     errs = pd.read_csv(out / "forecast_error.csv")
     lines = [f"# The value of a demand forecast\n\nMachine: {machine()}.\n"]
     for scenario, table in rows.groupby("scenario", sort=False):
@@ -326,7 +326,8 @@ def report(out: Path) -> None:
         agg = agg.sort_values("cost", kind="stable")
         lines.append(f"\n## {scenario}\n")
         lines.append(
-            "| policy | forecast | cost | seed sd | vs optimum | shortage | unexpected | forecast MAE | SMAPE |"
+            "| policy | forecast | cost | seed sd | vs optimum | shortage | unexpected "
+            "| forecast MAE | SMAPE |"
         )
         lines.append("|---|---|---|---|---|---|---|---|---|")
         for r in agg.itertuples():
@@ -345,7 +346,7 @@ def report(out: Path) -> None:
     fig, axes = plt.subplots(
         1, rows.scenario.nunique(), figsize=(6 * rows.scenario.nunique(), 4.5), squeeze=False
     )
-    for ax, (scenario, table) in zip(axes[0], rows.groupby("scenario", sort=False)):
+    for ax, (scenario, table) in zip(axes[0], rows.groupby("scenario", sort=False), strict=False):
         mean = table.groupby(["policy", "forecaster"]).cost.mean().reset_index()
         mean = mean.merge(errs[errs.scenario == scenario], on="forecaster")
         for policy, part in mean.groupby("policy"):
