@@ -128,6 +128,7 @@ def test_builtins_are_the_old_default_set_in_order():
         "hindsight-optimal",
         "dqn",
         "ppo",
+        "ppo-forecast",
         "over-provisioning",
         "ski-rental",
         "max-min",
@@ -145,7 +146,7 @@ def test_builtins_are_the_old_default_set_in_order():
         "max-min-up-to",
         "random",
     )
-    assert benchmark.AGENTS == ("dqn", "ppo")
+    assert benchmark.AGENTS == ("dqn", "ppo", "ppo-forecast")
     assert benchmark.BASELINES == (
         "over-provisioning",
         "ski-rental",
@@ -371,6 +372,19 @@ def test_skip_errors_skip_with_a_note_and_other_errors_raise(scratch, tmp_path):
     assert result.results.policy.tolist() == ["max-min"]
     spec = BenchmarkSpec(n_drugs=3, horizon=4, episodes=1, policies=("strict",))
     with pytest.raises(ImportError, match="fancy_solver"):
+        run_benchmark(spec, tmp_path / "b", progress=False, plots=False, log=lambda m: None)
+
+
+def test_a_policy_that_does_not_apply_is_left_out_without_a_note(scratch, tmp_path):
+    def elsewhere(spec, params, argument):
+        raise registry.NotApplicable(f"nothing for scenario {spec.scenario!r}")
+
+    registry.register_policy("elsewhere", elsewhere, help="only on other scenarios")
+    spec = BenchmarkSpec(n_drugs=3, horizon=4, episodes=2, policies=("elsewhere", "max-min"))
+    result = run_benchmark(spec, tmp_path / "a", progress=False, plots=False, log=lambda m: None)
+    assert result.notes == [] and set(result.results.policy) == {"max-min"}
+    spec = BenchmarkSpec(n_drugs=3, horizon=4, episodes=1, policies=("elsewhere",))
+    with pytest.raises(ValueError, match="elsewhere: nothing for scenario 'paper'"):
         run_benchmark(spec, tmp_path / "b", progress=False, plots=False, log=lambda m: None)
 
 

@@ -11,6 +11,9 @@ and calls :func:`register` the first time it is asked about policies. That adds:
 * ``dqn`` and ``ppo`` to the benchmark's default set: the shipped agent of that algorithm for
   the scenario with the nearest number of drugs (the paper scenario's when the scenario has
   none); skipped with a note when none can be loaded (no torch, nothing shipped);
+* ``ppo-forecast`` to the default set too: the shipped forecast-informed PPO agent of the
+  scenario (``ppo-<scenario>-<N>-<forecaster>``) with the best validation score; left out,
+  without a note, on a scenario that has none;
 * the family ``agent:<shipped name or .pt path>``, with the shipped names usable bare on the
   command line (``druginv evaluate ppo-paper-70``);
 * the trainers ``ppo`` and ``dqn`` (``druginv train``, the sweep's ``train:ppo``);
@@ -76,6 +79,39 @@ def _build_nearest(
     return spec.make_env(agent.env_id, **agent.observation_kwargs), agent, source
 
 
+def _forecast_agents(scenario: str, n_drugs: int) -> list[str]:
+    """The shipped forecast-informed PPO agents of ``scenario`` (``ppo-<scenario>-<N>-<f>``,
+    ``f`` the forecaster) with N nearest to ``n_drugs``."""
+    prefix = f"ppo-{scenario}-"
+    found: dict[int, list[str]] = {}
+    for name in druginv_agents.list_pretrained():
+        size, _, forecaster = name[len(prefix) :].partition("-")
+        if name.startswith(prefix) and size.isdigit() and forecaster:
+            found.setdefault(int(size), []).append(name)
+    if not found:
+        return []
+    return found[min(found, key=lambda size: (abs(size - n_drugs), size))]
+
+
+def _build_forecast(
+    spec: BenchmarkSpec, params: Mapping[str, float], argument: str | None
+) -> tuple[gym.Env, Any, str]:
+    """``ppo-forecast``: of the shipped forecast-informed PPO agents of the scenario, the one
+    with the best validation score in training (validation seeds of the training data, never
+    the held-out episodes), played with its forecaster."""
+    base, _, suffix = spec.scenario.rpartition("-")
+    scenario = base if suffix.isdigit() else spec.scenario
+    names = _forecast_agents(scenario, spec.config.n_drugs)
+    if not names:
+        raise registry.NotApplicable(
+            f"no forecast-informed agent is shipped for scenario {scenario!r}"
+        )
+    agents = {name: druginv_agents.load_pretrained(name) for name in names}
+    source = min(names, key=lambda name: (agents[name].meta["best_eval_cost"], name))
+    agent = agents[source]
+    return spec.make_env(agent.env_id, **agent.observation_kwargs), agent, source
+
+
 def _is_checkpoint(text: str) -> bool:
     """A bare command-line name that is a checkpoint path rather than a policy name."""
     return Path(text).suffix == ".pt" or Path(text).is_file()
@@ -131,6 +167,17 @@ def register() -> None:
             sweep_refusal=f"name a shipped agent, e.g. agent:{algo}-paper-30",
             requires=REQUIRES,
         )
+    registry.register_policy(
+        "ppo-forecast",
+        _build_forecast,
+        help="PPO with a demand forecast in its observation: of the shipped agents of the "
+        "scenario, the best in validation (pharma, seasonal)",
+        kind="agent",
+        default_order=25,
+        skip_errors=(ImportError,),
+        sweep_refusal="name a shipped agent, e.g. agent:ppo-pharma-8-moving_average",
+        requires=REQUIRES,
+    )
     registry.register_policy(
         "agent",
         _build_agent,

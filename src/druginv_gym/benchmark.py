@@ -342,12 +342,15 @@ def run_benchmark(
     manifest.setdefault("sources", {})
     atomic_write_text(manifest_path, json.dumps(manifest, indent=2, default=float))
     notes: list[str] = []
+    left_out: set[str] = set()  # policies that do not apply to the scenario, left out silently
     res_frames = [results] if not results.empty else []
     slot_frames = [slots] if not slots.empty else []
     bar = progress_bar(total=len(todo), desc="benchmark", unit="cells", enabled=progress)
     for cell in _play_cells(spec, manifest["tuned"], todo, jobs, bar, log):
         if cell.note is not None and cell.note not in notes:  # once, not once per worker
             notes.append(cell.note)
+        if cell.not_applicable is not None:
+            left_out.add(cell.not_applicable)
         if cell.source is not None and manifest["sources"].get(cell.name) != cell.source:
             manifest["sources"][cell.name] = cell.source
             atomic_write_text(manifest_path, json.dumps(manifest, indent=2, default=float))
@@ -360,7 +363,7 @@ def run_benchmark(
         bar.update(1)
     bar.close()
     if not res_frames:
-        raise ValueError("no policy could be evaluated: " + "; ".join(notes))
+        raise ValueError("no policy could be evaluated: " + "; ".join(notes + sorted(left_out)))
     results = pd.concat(res_frames, ignore_index=True)
     rank = results.policy.map({p: i for i, p in enumerate(spec.policies)})
     results = results.assign(_rank=rank).sort_values(["_rank", "episode"]).drop(columns="_rank")
@@ -388,6 +391,7 @@ class _Cell:
     slots: pd.DataFrame | None = None
     source: str | None = None
     note: str | None = None
+    not_applicable: str | None = None  # why its policy was left out (registry.NotApplicable)
 
 
 #: The policies a process has built, by name (a worker builds each once, as the main loop).
@@ -399,6 +403,9 @@ def _play_cell(spec: BenchmarkSpec, tuned: dict[str, dict[str, float]], name: st
     if name not in _BUILT:
         try:
             _BUILT[name] = make_policy(name, spec, tuned)
+        except registry.NotApplicable as exc:
+            _BUILT[name] = None
+            return _Cell(name, k, not_applicable=f"{name}: {exc}")
         except Exception as exc:
             if not isinstance(exc, registry.resolve(name)[0].skip_errors):
                 raise

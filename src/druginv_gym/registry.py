@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ENTRY_POINT_GROUP",
     "KINDS",
+    "NotApplicable",
     "PluginWarning",
     "PolicyEntry",
     "Trainer",
@@ -83,6 +84,13 @@ KINDS = ("optimum", "agent", "baseline")
 Factory = Callable[["BenchmarkSpec", Mapping[str, float], "str | None"], "tuple[gym.Env, Any, str]"]
 #: ``tune(spec, progress) -> params``: parameters chosen on training seeds, before the run.
 Tuner = Callable[["BenchmarkSpec", "bool | None"], "dict[str, float]"]
+
+
+class NotApplicable(LookupError):
+    """Raised by a policy's factory for a scenario it has nothing for (a forecast-informed
+    agent where none is shipped): the benchmark leaves that policy out of the run without a
+    note, as if it was not asked for. Any other error is a failure or, in ``skip_errors``, a
+    skip with a note."""
 
 
 class PluginWarning(UserWarning):
