@@ -14,8 +14,9 @@ stages, each resumable (a finished piece is never redone):
 3. ``evaluate``: on held-out episodes (seeds ``0 .. episodes-1``; ``pharma``'s test weeks):
    the hindsight optimum; base-stock tuned on training seeds, without and with each forecast;
    MPC with each forecast, with the true future (the look-ahead upper reference) and the
-   naive forecast (the lower one); every trained agent; and each forecaster's one-slot-ahead
-   MAE / RMSE / SMAPE on the same episodes, computed as the observation wrapper computes
+   naive forecast (the lower one); the stochastic program on the scenario's demand process and
+   around each forecast (``SAA_FORECASTERS``); every trained agent; and each forecaster's
+   one-slot-ahead MAE / RMSE / SMAPE on the same episodes, computed as the observation wrapper computes
    them (from the demand seen so far this episode, the nominal mean before).
 4. ``report``: ``value.md`` (tables), ``value.csv``, ``forecast_error.csv`` and
    ``cost_vs_error.png`` (cost against forecast error, one marker per policy family).
@@ -67,6 +68,21 @@ SCENARIOS: dict[str, tuple[int, tuple[str, ...]]] = {
         ("naive", "moving_average", "exponential_smoothing", "lstm", "cnn_lstm", "mlp"),
     ),
     "seasonal": (70, ("moving_average", "exponential_smoothing", "lstm")),
+}
+#: Scenario -> forecasters the stochastic program samples around (``sampler="forecast"``;
+#: "none" is its default, ``sampler="process"``): it solves 4 futures a slot, so ``seasonal``
+#: (70 drugs x 52 slots) plays fewer.
+SAA_FORECASTERS: dict[str, tuple[str, ...]] = {
+    "pharma": (
+        "none",
+        "naive",
+        "moving_average",
+        "exponential_smoothing",
+        "lstm",
+        "cnn_lstm",
+        "mlp",
+    ),
+    "seasonal": ("none", "moving_average", "lstm"),
 }
 #: Every forecaster the rules are played with (fitted ones from stage 1).
 ALL_FORECASTERS = ("naive", "moving_average", "exponential_smoothing", "lstm", "cnn_lstm", "mlp")
@@ -246,9 +262,9 @@ def evaluate_scenario(
 ) -> None:
     import druginv_agents
 
-    from druginv_gym.baselines import MPC, TrueFuture, tune_base_stock
+    from druginv_gym.baselines import MPC, StochasticMPC, TrueFuture, tune_base_stock
     from druginv_gym.benchmark import make_policy
-    from druginv_gym.registry import MPC_WINDOW
+    from druginv_gym.registry import MPC_WINDOW, SAA_SCENARIOS
 
     spec = BenchmarkSpec(
         scenario=scenario,
@@ -270,6 +286,15 @@ def evaluate_scenario(
         window = 4 if quick else MPC_WINDOW
         return _play(env, MPC(env, window, forecaster), spec)
 
+    def saa(forecaster: str) -> dict[str, float]:
+        window = 4 if quick else MPC_WINDOW
+        if forecaster == "none":
+            policy = StochasticMPC(env, SAA_SCENARIOS, window)
+        else:
+            given = forecaster_spec(out, scenario, forecaster)
+            policy = StochasticMPC(env, SAA_SCENARIOS, window, "forecast", given)
+        return _play(env, policy, spec)
+
     def agent(path: Path) -> dict[str, float]:
         a = druginv_agents.load(path)
         return _play(spec.make_env(a.env_id, **a.observation_kwargs), a, spec)
@@ -288,6 +313,8 @@ def evaluate_scenario(
     for name in ALL_FORECASTERS:
         given = forecaster_spec(out, scenario, name)
         table.add(scenario, "mpc", name, "-", functools.partial(mpc, given))
+    for name in SAA_FORECASTERS[scenario]:
+        table.add(scenario, "saa", name, "-", functools.partial(saa, name))
     for forecaster in ("none", *SCENARIOS[scenario][1]):
         for seed in seeds:
             best = run_dir(out, scenario, forecaster, seed) / "best.pt"
