@@ -16,8 +16,8 @@ stages, each resumable (a finished piece is never redone):
    MPC with each forecast, with the true future (the look-ahead upper reference) and the
    naive forecast (the lower one); the stochastic program on the scenario's demand process and
    around each forecast (``SAA_FORECASTERS``); every trained agent; and each forecaster's
-   one-slot-ahead MAE / RMSE / SMAPE on the same episodes, computed as the observation wrapper computes
-   them (from the demand seen so far this episode, the nominal mean before).
+   one-slot-ahead MAE / RMSE / SMAPE on the same episodes, computed as the observation
+   wrapper computes them (from the demand seen so far this episode, the nominal mean before).
 4. ``report``: ``value.md`` (tables), ``value.csv``, ``forecast_error.csv`` and
    ``cost_vs_error.png`` (cost against forecast error, one marker per policy family).
 
