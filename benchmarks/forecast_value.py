@@ -323,6 +323,10 @@ def evaluate_scenario(
 
 
 def evaluate(out: Path, scenarios: list[str], seeds: list[int], episodes: int, quick: bool) -> None:
+    known = out / "episodes.json"
+    if known.exists() and json.loads(known.read_text())["episodes"] != episodes:
+        raise SystemExit(f"{out} holds results of other --episodes; use another --out")
+    write_atomic(known, json.dumps({"episodes": episodes, "first_seed": 0}) + "\n")
     table = _Table(out)
     for scenario in scenarios:
         evaluate_scenario(out, table, scenario, seeds, episodes, quick)
@@ -395,10 +399,15 @@ def report(out: Path) -> None:
 # ----------------------------------------------------------------------------------- ship
 def ship(out: Path, scenarios: list[str], dest: Path) -> None:
     """Seed 0 of every trained variant as ``ppo-<scenario>-<N>[-<forecaster>]``, with its
-    fitted forecaster under ``forecasters/`` (named relative to the agent)."""
+    fitted forecaster under ``forecasters/`` (named relative to the agent), and the costs
+    they are published with (``forecast_agents.csv``: held-out episodes and their cost, which
+    the tests reproduce)."""
     from druginv_agents.checkpoint import export_policy, load_checkpoint, save_checkpoint
 
     (dest / "forecasters").mkdir(parents=True, exist_ok=True)
+    rows = pd.read_csv(out / "value.csv", dtype={"seed": str})
+    episodes = json.loads((out / "episodes.json").read_text())["episodes"]
+    published = []
     for scenario in scenarios:
         n = SCENARIOS[scenario][0]
         for forecaster in ("none", *SCENARIOS[scenario][1]):
@@ -413,7 +422,21 @@ def ship(out: Path, scenarios: list[str], dest: Path) -> None:
                 data["meta"]["env_kwargs"]["forecaster"] = f"forecasters/{path.name}"
                 data["meta"]["config"]["env_kwargs"]["forecaster"] = f"forecasters/{path.name}"
                 save_checkpoint(target, {"model": data["model"], "meta": data["meta"]})
+            row = rows[(rows.scenario == scenario) & (rows.policy == "ppo")]
+            row = row[(row.forecaster == forecaster) & (row.seed == "0")]
+            published.append(
+                {
+                    "name": name,
+                    "scenario": scenario,
+                    "n_drugs": n,
+                    "forecaster": forecaster,
+                    "episodes": episodes,
+                    "first_seed": 0,
+                    "cost": float(row.cost.iloc[0]),
+                }
+            )
             print(f"shipped {target.name}")
+    write_csv_atomic(pd.DataFrame(published), dest / "forecast_agents.csv")
 
 
 def main(argv: list[str] | None = None) -> int:
