@@ -12,10 +12,12 @@ stages, each resumable (a finished piece is never redone):
 2. ``train``: PPO with each forecaster in the observation (``druginv train ppo --forecaster``)
    and without (the control), same budget and seeds; ``--jobs`` runs in parallel.
 3. ``evaluate``: on held-out episodes (seeds ``0 .. episodes-1``; ``pharma``'s test weeks):
-   the hindsight optimum; base-stock tuned on training seeds, without and with each forecast;
-   MPC with each forecast, with the true future (the look-ahead upper reference) and the
-   naive forecast (the lower one); the stochastic program on the scenario's demand process and
-   around each forecast (``SAA_FORECASTERS``); every trained agent; and each forecaster's
+   the hindsight optimum (the QP's objective, the lower bound, and its plan replayed through
+   the env, which costs more where the relaxation holds stock back); base-stock tuned on
+   training seeds, without and with each forecast; MPC with each forecast, with the true
+   future (the look-ahead upper reference) and the naive forecast (the lower one); the
+   stochastic program on the scenario's demand process and around each forecast
+   (``SAA_FORECASTERS``); every trained agent; and each forecaster's
    one-slot-ahead MAE / RMSE / SMAPE on the same episodes, computed as the observation
    wrapper computes them (from the demand seen so far this episode, the nominal mean before).
 4. ``report``: ``value.md`` (tables), ``value.csv``, ``forecast_error.csv`` and
@@ -275,8 +277,17 @@ def evaluate_scenario(
     )
     env, train_env = spec.make_env(), spec.make_env(held_out=False)
 
-    def optimum() -> dict[str, float]:
-        return _play(*make_policy("hindsight-optimal", spec, {})[:2], spec)
+    oracle: list[Any] = []
+
+    def replayed() -> dict[str, float]:
+        oracle[:] = make_policy("hindsight-optimal", spec, {})[:2]
+        return _play(*oracle, spec)
+
+    def bound() -> dict[str, float]:
+        if not oracle:
+            replayed()
+        objectives = [s.objective for s in oracle[1].solutions[-spec.episodes :]]
+        return {"cost": float(np.mean(objectives)), "cost_sd": float(np.std(objectives, ddof=1))}
 
     def base_stock(**fixed: Any) -> dict[str, float]:
         rule, _ = tune_base_stock(train_env, n_episodes=spec.tune_episodes, progress=False, **fixed)
@@ -299,7 +310,10 @@ def evaluate_scenario(
         a = druginv_agents.load(path)
         return _play(spec.make_env(a.env_id, **a.observation_kwargs), a, spec)
 
-    table.add(scenario, "optimum", "hindsight", "-", optimum)
+    # The QP's objective is the lower bound; its plan replayed through the env can cost more
+    # where the relaxation holds stock back (docs/hindsight.md): both are reported.
+    table.add(scenario, "hindsight plan", "hindsight", "-", replayed)
+    table.add(scenario, "optimum", "hindsight", "-", bound)
     for name in ALL_FORECASTERS:
         model = make_forecaster(forecaster_spec(out, scenario, name))
         table.add_errors(scenario, name, functools.partial(forecast_errors, spec, model, episodes))
@@ -365,9 +379,11 @@ def report(out: Path) -> None:
             sd = f"{r.seed_sd:,.0f} ({r.seeds})" if r.seeds > 1 else ""
             err = "" if np.isnan(r.mae) else f"{r.mae:.2f}"
             sm = "" if np.isnan(r.smape) else f"{r.smape:.1f} %"
+            short = "" if np.isnan(r.shortage) else f"{100 * r.shortage:.2f} %"
+            unexp = "" if np.isnan(r.unexpected) else f"{100 * r.unexpected:.2f} %"
             lines.append(
                 f"| {r.policy} | {r.forecaster} | {r.cost:,.0f} | {sd} | {r.gap:+.2f} % | "
-                f"{100 * r.shortage:.2f} % | {100 * r.unexpected:.2f} % | {err} | {sm} |"
+                f"{short} | {unexp} | {err} | {sm} |"
             )
     write_atomic(out / "value.md", "\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 import druginv_agents
 import gymnasium as gym
@@ -314,6 +315,58 @@ def test_shipped_ppo_70_beats_the_papers_baselines():
             assert agent.shortage_rate.mean() < other.shortage_rate.mean(), name
     tuned = druginv_gym.evaluate(env, BaseStock(env, 1.5), 3, seed=0)
     assert agent.total_cost.mean() < tuned.total_cost.mean()
+
+
+def _published_forecast_agents() -> list[dict]:
+    """``pretrained/forecast_agents.csv``: the shipped forecast-study agents and the held-out
+    cost each is published with (``benchmarks/forecast_value.py ship``)."""
+    from importlib import resources
+
+    import pandas as pd
+
+    path = resources.files("druginv_agents") / "pretrained" / "forecast_agents.csv"
+    with path.open("rb") as fh:
+        return pd.read_csv(fh).to_dict("records")
+
+
+@pytest.mark.parametrize("row", _published_forecast_agents(), ids=lambda r: r["name"])
+def test_shipped_forecast_agents_reproduce_their_published_cost(row):
+    """Each loads with its forecaster (a file shipped beside it, for the fitted ones) and,
+    played as the benchmark plays it (``pharma`` on its test weeks), costs what
+    ``benchmarks/RESULTS.md`` publishes for it on the same held-out episodes."""
+    from druginv_gym.benchmark import BenchmarkSpec, make_policy
+
+    policy = druginv_agents.load_pretrained(row["name"])
+    expected = {} if row["forecaster"] == "none" else {"forecast_1", "forecast_3"}
+    assert expected <= set(policy.meta["drug_feature_names"])
+    if row["forecaster"] in ("exponential_smoothing", "lstm", "cnn_lstm", "mlp"):
+        assert Path(policy.observation_kwargs["forecaster"]).is_file()
+    spec = BenchmarkSpec(
+        scenario=row["scenario"],
+        n_drugs=int(row["n_drugs"]),
+        episodes=int(row["episodes"]),
+        seed=int(row["first_seed"]),
+        policies=(f"agent:{row['name']}",),
+    )
+    env, agent, _ = make_policy(spec.policies[0], spec, {})
+    cost = druginv_gym.evaluate(env, agent, spec.episodes, spec.seed).total_cost.mean()
+    assert cost == pytest.approx(row["cost"], rel=1e-6)
+
+
+def test_ppo_forecast_picks_a_shipped_forecast_agent_by_validation_only():
+    from druginv_gym.benchmark import BenchmarkSpec, make_policy
+
+    for scenario in sorted({r["scenario"] for r in _published_forecast_agents()}):
+        spec = BenchmarkSpec(scenario=scenario, episodes=1, policies=("ppo-forecast",))
+        _, agent, source = make_policy("ppo-forecast", spec, {})
+        shipped = [
+            r["name"]
+            for r in _published_forecast_agents()
+            if r["scenario"] == scenario and r["forecaster"] != "none"
+        ]
+        scores = {n: druginv_agents.load_pretrained(n).meta["best_eval_cost"] for n in shipped}
+        assert source == min(scores, key=scores.get)
+        assert agent.observation_kwargs  # it plays with its forecaster
 
 
 @pytest.mark.slow

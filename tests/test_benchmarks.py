@@ -74,7 +74,7 @@ def test_forecast_value(tmp_path):
     out = run("forecast_value.py", tmp_path)
     rows = pd.read_csv(tmp_path / "value.csv")
     assert set(rows.scenario) == {"pharma", "seasonal"}
-    assert {"optimum", "base-stock", "mpc", "saa", "ppo"} == set(rows.policy)
+    assert {"optimum", "hindsight plan", "base-stock", "mpc", "saa", "ppo"} == set(rows.policy)
     assert "true future" in set(rows[rows.policy == "mpc"].forecaster)
     for scenario, part in rows.groupby("scenario"):
         opt = part[part.policy == "optimum"].cost.iloc[0]
