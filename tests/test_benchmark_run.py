@@ -251,3 +251,28 @@ def test_evaluate_solve_forecast(tmp_path, capsys):
     assert main(["forecast", "moving_average", "--groups", "N02BE", "--test-weeks", "10"]) == 0
     out = capsys.readouterr().out
     assert "status optimal" in out and "N02BE" in out and "SMAPE" in out
+
+
+def test_a_note_says_when_the_hindsight_plans_replay_above_their_bound():
+    from druginv_gym.benchmark import _bound_notes
+
+    tight = pd.DataFrame(
+        {"policy": ["opt", "x"], "total_cost": [100.05, 120.0], "bound": [100.0, None]}
+    )
+    assert _bound_notes(tight) == [] and _bound_notes(tight.drop(columns="bound")) == []
+    loose = tight.assign(total_cost=[110.0, 105.0])
+    (note,) = _bound_notes(loose)
+    assert "replay 10.0 % above their lower bound (mean 100 USD" in note
+
+
+def test_the_hindsight_optimum_rows_carry_their_bound(tmp_path):
+    spec = BenchmarkSpec(
+        n_drugs=3, horizon=4, episodes=2, policies=("hindsight-optimal", "max-min")
+    )
+    result = run_benchmark(spec, tmp_path, progress=False, plots=False, log=lambda m: None)
+    opt = result.results[result.results.policy == "hindsight-optimal"]
+    assert (
+        opt.bound.notna().all()
+        and result.results[result.results.policy == "max-min"].bound.isna().all()
+    )
+    assert np.allclose(opt.bound, opt.total_cost, rtol=1e-6)  # tight on the paper scenario
