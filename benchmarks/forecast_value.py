@@ -452,7 +452,10 @@ def ship(out: Path, scenarios: list[str], dest: Path) -> None:
                 }
             )
             print(f"shipped {target.name}")
-    write_csv_atomic(pd.DataFrame(published), dest / "forecast_agents.csv")
+    index = dest / "forecast_agents.csv"
+    kept = pd.read_csv(index) if index.exists() else pd.DataFrame(columns=["scenario"])
+    kept = kept[~kept.scenario.isin(scenarios)]  # other scenarios' agents stay listed
+    write_csv_atomic(pd.concat([kept, pd.DataFrame(published)], ignore_index=True), index)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -337,7 +337,7 @@ def test_shipped_forecast_agents_reproduce_their_published_cost(row):
     from druginv_gym.benchmark import BenchmarkSpec, make_policy
 
     policy = druginv_agents.load_pretrained(row["name"])
-    expected = {} if row["forecaster"] == "none" else {"forecast_1", "forecast_3"}
+    expected = set() if row["forecaster"] == "none" else {"forecast_1", "forecast_3"}
     assert expected <= set(policy.meta["drug_feature_names"])
     if row["forecaster"] in ("exponential_smoothing", "lstm", "cnn_lstm", "mlp"):
         assert Path(policy.observation_kwargs["forecaster"]).is_file()
