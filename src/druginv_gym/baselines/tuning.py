@@ -17,11 +17,9 @@ from tqdm.auto import tqdm
 from druginv_gym.baselines.rules import SS, BaseStock
 from druginv_gym.evaluation import evaluate
 from druginv_gym.policies import OrderPolicy
+from druginv_gym.seeds import TRAIN_SEED_BASE
 
 __all__ = ["TRAIN_SEED_BASE", "grid_search", "tune_base_stock", "tune_ss"]
-
-#: First training seed; evaluation seeds stay below it.
-TRAIN_SEED_BASE = 1_000_000
 
 
 def grid_search(

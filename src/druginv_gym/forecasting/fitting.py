@@ -37,8 +37,8 @@ def training_series(
 ) -> np.ndarray:
     """``(n_series, length)`` training demand of ``scenario`` (a name, with ``make_scenario``
     options, or a :class:`~druginv_gym.ScenarioConfig`); see the module."""
-    from druginv_gym.baselines.tuning import TRAIN_SEED_BASE
     from druginv_gym.exogenous import ReplayDemand
+    from druginv_gym.seeds import TRAIN_SEED_BASE
 
     config = _config(scenario, **options)
     demand = config.demand
@@ -59,7 +59,7 @@ def fit_forecaster(
 ) -> Any:
     """``forecaster`` (a name in :data:`~druginv_gym.forecasting.FORECASTERS`, built with its
     defaults, or an instance) fitted on :func:`training_series` of ``scenario``; returns it."""
-    from druginv_gym.forecasting import FORECASTERS
+    from druginv_gym.forecasting.base import FORECASTERS
 
     if isinstance(forecaster, str):
         if forecaster not in FORECASTERS:
