@@ -331,9 +331,15 @@ def evaluate_scenario(
         table.add(scenario, "saa", name, "-", functools.partial(saa, name))
     for forecaster in ("none", *SCENARIOS[scenario][1]):
         for seed in seeds:
-            best = run_dir(out, scenario, forecaster, seed) / "best.pt"
-            if best.exists():
-                table.add(scenario, "ppo", forecaster, str(seed), functools.partial(agent, best))
+            run = run_dir(out, scenario, forecaster, seed)
+            if (run / "done.json").exists():  # a run still training has a best.pt already
+                table.add(
+                    scenario,
+                    "ppo",
+                    forecaster,
+                    str(seed),
+                    functools.partial(agent, run / "best.pt"),
+                )
 
 
 def evaluate(out: Path, scenarios: list[str], seeds: list[int], episodes: int, quick: bool) -> None:
