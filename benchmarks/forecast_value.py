@@ -406,9 +406,12 @@ def report(out: Path) -> None:
             ax.plot(part.mae, part.cost, "o", label=policy)
             for r in part.itertuples():
                 ax.annotate(r.forecaster, (r.mae, r.cost), fontsize=7, alpha=0.7)
-        for policy, part in table[table.forecaster == "none"].groupby("policy"):
+        references = table[table.forecaster.isin(["none", "true future", "hindsight"])]
+        references = references[references.policy != "hindsight plan"]
+        for (policy, forecaster), part in references.groupby(["policy", "forecaster"]):
+            what = "no forecast" if forecaster == "none" else forecaster
             ax.axhline(part.cost.mean(), ls="--", lw=0.8, color="grey")
-            ax.annotate(f"{policy}, no forecast", (ax.get_xlim()[0], part.cost.mean()), fontsize=7)
+            ax.annotate(f"{policy}, {what}", (ax.get_xlim()[0], part.cost.mean()), fontsize=7)
         ax.set_xlabel("one-slot-ahead forecast MAE (units), held-out episodes")
         ax.set_ylabel("mean episode cost (USD)")
         ax.set_title(scenario)
