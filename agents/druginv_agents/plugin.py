@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import druginv_agents
 from druginv_gym import registry
+from druginv_gym.scenarios import split_name
 
 if TYPE_CHECKING:
     import gymnasium as gym
@@ -99,8 +100,7 @@ def _build_forecast(
     """``ppo-forecast``: of the shipped forecast-informed PPO agents of the scenario, the one
     with the best validation score in training (validation seeds of the training data, never
     the held-out episodes), played with its forecaster."""
-    base, _, suffix = spec.scenario.rpartition("-")
-    scenario = base if suffix.isdigit() else spec.scenario
+    scenario = split_name(spec.scenario)[0]
     names = _forecast_agents(scenario, spec.config.n_drugs)
     if not names:
         raise registry.NotApplicable(

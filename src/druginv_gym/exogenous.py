@@ -579,6 +579,11 @@ class ReplayDemand(DemandBase):
             ) from None
         self.series  # noqa: B018 - validate source, split and columns now, not at the first reset
 
+    def training(self) -> ReplayDemand:
+        """The same replay on the ``"train"`` split: the weeks before ``split_date``, what
+        may be learnt from whichever split is played."""
+        return self if self.split == "train" else dataclasses.replace(self, split="train")
+
     @property
     def series(self) -> np.ndarray:
         """``(weeks, N)`` demand of the split (units/slot), scaled."""

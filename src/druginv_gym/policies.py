@@ -47,6 +47,14 @@ class Policy(Protocol):
         ...
 
 
+def check_min_history(value: Any) -> int:
+    """A policy's ``min_history`` (demands observed before its forecaster is used): an
+    integer >= 1, else ``ValueError`` naming it."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"min_history = {value!r} must be an integer >= 1")
+    return value
+
+
 def policy_forecaster(spec: Any) -> tuple[Any, bool]:
     """``(forecaster, refit)`` of a policy's ``forecaster`` argument: a registered name is
     built and refitted each slot on the episode's observed demand (``refit`` True); a saved

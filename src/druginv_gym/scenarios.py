@@ -39,6 +39,7 @@ __all__ = [
     "pharma_scenario",
     "register_scenario",
     "seasonal_scenario",
+    "split_name",
 ]
 
 #: The paper's storage volume (Table 2) for up to 70 drugs, ft^3.
@@ -365,12 +366,19 @@ SCENARIOS: dict[str, ScenarioFactory] = {
 HELD_OUT_OPTIONS: dict[str, dict[str, Any]] = {"pharma": {"split": "test"}}
 
 
+def split_name(name: str) -> tuple[str, int | None]:
+    """``("paper", 50)`` for ``"paper-50"``: a registered scenario and the number of drugs its
+    numeric suffix sets; ``(name, None)`` for a name without one (``"paper-band"``)."""
+    base, _, suffix = name.rpartition("-")
+    if base in SCENARIOS and suffix.isdigit():
+        return base, int(suffix)
+    return name, None
+
+
 def held_out_options(name: str) -> dict[str, Any]:
     """The options of :data:`HELD_OUT_OPTIONS` for scenario ``name`` (``"pharma-8"`` reads
     as ``pharma``); ``{}`` for a scenario whose held-out episodes are other seeds only."""
-    base, _, suffix = name.rpartition("-")
-    key = base if base in SCENARIOS and suffix.isdigit() else name
-    return dict(HELD_OUT_OPTIONS.get(key, {}))
+    return dict(HELD_OUT_OPTIONS.get(split_name(name)[0], {}))
 
 
 def register_scenario(
@@ -407,11 +415,11 @@ def make_scenario(
     """
     if not isinstance(name, str):
         raise ValueError(f"scenario = {name!r} must be a string; known: {sorted(SCENARIOS)}")
-    base, _, suffix = name.rpartition("-")
-    if base in SCENARIOS and suffix.isdigit():
-        if n_drugs is not None and n_drugs != int(suffix):
-            raise ValueError(f"scenario = {name!r} fixes {suffix} drugs but n_drugs = {n_drugs!r}")
-        name, n_drugs = base, int(suffix)
+    base, fixed = split_name(name)
+    if fixed is not None:
+        if n_drugs is not None and n_drugs != fixed:
+            raise ValueError(f"scenario = {name!r} fixes {fixed} drugs but n_drugs = {n_drugs!r}")
+        name, n_drugs = base, fixed
     if name not in SCENARIOS:
         raise ValueError(f"unknown scenario = {name!r}; known: {sorted(SCENARIOS)}")
     kw: dict[str, Any] = dict(overrides, scenario_seed=scenario_seed)

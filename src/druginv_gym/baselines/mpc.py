@@ -28,7 +28,12 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from druginv_gym.policies import ObservationView, OrderPolicy, policy_forecaster
+from druginv_gym.policies import (
+    ObservationView,
+    OrderPolicy,
+    check_min_history,
+    policy_forecaster,
+)
 
 __all__ = ["MPC", "SAMPLERS", "StochasticMPC", "TrueFuture"]
 
@@ -70,12 +75,10 @@ class MPC(OrderPolicy):
             raise ValueError(f"window = {window!r} must be an integer >= 1 or None")
         if solver not in SOLVERS:
             raise ValueError(f"solver = {solver!r} is not one of {list(SOLVERS)}")
-        if isinstance(min_history, bool) or not isinstance(min_history, int) or min_history < 1:
-            raise ValueError(f"min_history = {min_history!r} must be an integer >= 1")
         self.window = None if window is None else int(window)
         self.forecaster, self._refit = policy_forecaster(forecaster)
         self.solver = solver
-        self.min_history = min_history
+        self.min_history = check_min_history(min_history)
         if not isinstance(reuse_plan, (bool, np.bool_)):
             raise ValueError(f"reuse_plan = {reuse_plan!r} must be a bool")
         self.reuse_plan = bool(reuse_plan)
@@ -336,9 +339,7 @@ def _known_law(config: Any) -> Any:
 
     d = config.demand
     if isinstance(d, ReplayDemand) and d.split != "train":
-        return config.replace(
-            demand=ReplayDemand(d.columns, "train", d.split_date, d.scale, d.source)
-        )
+        return config.replace(demand=d.training())
     return config
 
 

@@ -14,7 +14,12 @@ import gymnasium as gym
 import numpy as np
 
 from druginv_gym.dynamics import band_penalty
-from druginv_gym.policies import ObservationView, OrderPolicy, policy_forecaster
+from druginv_gym.policies import (
+    ObservationView,
+    OrderPolicy,
+    check_min_history,
+    policy_forecaster,
+)
 
 __all__ = ["SS", "BaseStock", "MaxMin", "OverProvisioning", "SkiRental"]
 
@@ -204,9 +209,7 @@ class BaseStock(OrderPolicy):
         min_history: int = 1,
     ) -> None:
         self.level = _nonneg("level", level)
-        if isinstance(min_history, bool) or not isinstance(min_history, int) or min_history < 1:
-            raise ValueError(f"min_history = {min_history!r} must be an integer >= 1")
-        self.min_history = min_history
+        self.min_history = check_min_history(min_history)
         self.forecaster, self._refit = (
             (None, False) if forecaster is None else policy_forecaster(forecaster)
         )

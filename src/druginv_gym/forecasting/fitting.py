@@ -43,10 +43,7 @@ def training_series(
     config = _config(scenario, **options)
     demand = config.demand
     if isinstance(demand, ReplayDemand):
-        train = ReplayDemand(
-            demand.columns, "train", demand.split_date, demand.scale, demand.source
-        )
-        return np.ascontiguousarray(train.series.T, dtype=np.float64)
+        return np.ascontiguousarray(demand.training().series.T, dtype=np.float64)
     if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
         raise ValueError(f"episodes = {episodes!r} must be an integer >= 1")
     rng = np.random.default_rng(TRAIN_SEED_BASE if seed is None else seed)

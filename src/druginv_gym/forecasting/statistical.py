@@ -222,9 +222,7 @@ class ExponentialSmoothing:
                 if len(sizes) != 1 or len(next(iter(sizes))) != 1:
                     raise ValueError("fitted parameters must be equal-length lists")
                 out.params = _HWParams(**arrays)
-        except (OSError, KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{path}: not a saved ExponentialSmoothing ({exc})") from None
-        except ValueError as exc:
+        except (OSError, KeyError, TypeError, AttributeError, ValueError) as exc:  # JSON too
             raise ValueError(f"{path}: not a saved ExponentialSmoothing ({exc})") from None
         return out
 
