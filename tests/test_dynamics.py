@@ -262,9 +262,10 @@ def test_legacy_price_draws_are_the_earlier_formula(batch):
 
 
 def test_slot_outcome_fields_follow_the_compiled_kernel_rows():
-    """The compiled flow step builds its SlotOutcome positionally from the kernel's rows."""
+    """The compiled flow step builds its SlotOutcome positionally from the kernel's rows (the
+    supply model's arrays, last, come from the numpy path only)."""
     from druginv_gym import _kernels
 
     rows = tuple("drug_total" if f == "total" else f for f in _kernels.FLOW_OUTPUTS)
-    assert dyn.SlotOutcome._fields == ("spent", "ordered", *rows, "env_sums")
+    assert dyn.SlotOutcome._fields == ("spent", "ordered", *rows, "env_sums", "supply")
     assert rows == dyn._OUTCOME_ROWS

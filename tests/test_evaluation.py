@@ -111,6 +111,8 @@ BINDING = (
     "binding_refill",
     "binding_expiry",
 )
+#: What a supply model did, in table order (zeros without one but the longest stockout).
+SUPPLY = ("outage_lost_units", "recalled_units", "alt_units", "alt_spend", "longest_stockout")
 
 
 def test_the_metric_table_gives_the_columns_every_table_had():
@@ -133,6 +135,7 @@ def test_the_metric_table_gives_the_columns_every_table_had():
             "waste_rate",
             "budget_used",
             *BINDING,
+            *SUPPLY,
         )
     )
     assert summary_metrics() == (
@@ -145,8 +148,10 @@ def test_the_metric_table_gives_the_columns_every_table_had():
         "waste_rate",
         "expired_units",
         *BINDING,
+        *SUPPLY,
     )
     assert [m.name for m in table_metrics("binding")] == list(BINDING)
+    assert [m.name for m in table_metrics("supply")] == list(SUPPLY)
     shown = table_metrics()
     assert [m.short_header for m in shown] == [
         "cost (USD)",
@@ -198,9 +203,9 @@ def test_a_registered_metric_reaches_evaluate_summaries_and_tables(metric_table,
     )
     assert metric_table.METRICS[-1] == "cost_per_slot"
     # computed on access: shown metrics first, then expired_units (summarised, not shown),
-    # then the binding table's
-    assert benchmark.SUMMARY_METRICS[-9:] == (
-        "waste_rate", "cost_per_slot", "expired_units", *BINDING,
+    # then the binding and supply tables'
+    assert benchmark.SUMMARY_METRICS[-14:] == (
+        "waste_rate", "cost_per_slot", "expired_units", *BINDING, *SUPPLY,
     )  # fmt: skip
     env = gym.make("DrugRefill-v0", n_drugs=3, horizon=4)
     episodes = druginv_gym.evaluate(env, MaxMin(env), 2, seed=0)

@@ -26,6 +26,7 @@ from druginv_gym.exogenous import (
     process_from_dict,
     process_to_dict,
 )
+from druginv_gym.supply import SupplyModel
 
 __all__ = ["PER_DRUG_FIELDS", "PREMIUM_MODES", "ScenarioConfig"]
 
@@ -91,6 +92,9 @@ class ScenarioConfig:
             quadratic below ``C_lo + zone_lo`` and above ``C_hi - zone_hi`` (its knees,
             :attr:`knee_lo` and :attr:`knee_hi`). 0 (default): quadratic outside the bounds.
         premium_mode: one of :data:`PREMIUM_MODES`, how the premium of eq. 1 is paid.
+        supply: a :class:`~druginv_gym.supply.SupplyModel` (lead times, supplier outages,
+            recalls, an alternative source), or ``None`` (default): every order arrives in full
+            in the slot it is placed, as in the paper.
         refill_lo, refill_hi: refill bounds ``[rho_lo_i, rho_hi_i]`` (units/slot).
         drug_budget: per-drug, per-slot purchase budget ``B_i(t)`` (USD), ``(N,)`` or ``(T, N)``;
             stored as ``(T, N)``.
@@ -147,6 +151,7 @@ class ScenarioConfig:
     penalty_zone_lo: Any = 0.0
     penalty_zone_hi: Any = 0.0
     premium_mode: str = "exogenous"
+    supply: Any = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -291,6 +296,11 @@ class ScenarioConfig:
             _fail("n_levels", None, self.n_levels, "must be >= 2")
         set_(self, "n_levels", int(self.n_levels))
 
+        if self.supply is not None:
+            if not isinstance(self.supply, SupplyModel):
+                _fail("supply", None, self.supply, "must be a SupplyModel or None")
+            self.supply.check(n)
+
         if not isinstance(self.demand, DemandProcess):
             _fail("demand", None, self.demand, "has no sample(rng, batch, horizon, n_drugs)")
         _check_process("price", self.price, "a PriceProcess")
@@ -363,6 +373,8 @@ class ScenarioConfig:
                 out[f.name] = value.tolist()
             elif f.name in PROCESS_ROLES:
                 out[f.name] = process_to_dict(value, f.name)
+            elif f.name == "supply":
+                out[f.name] = None if value is None else value.to_dict()
             elif f.name == "drug_names":
                 out[f.name] = list(value)
             else:
@@ -387,6 +399,8 @@ class ScenarioConfig:
         for role in PROCESS_ROLES:
             if isinstance(kw.get(role), dict):
                 kw[role] = process_from_dict(kw[role], role)
+        if isinstance(kw.get("supply"), dict):
+            kw["supply"] = SupplyModel.from_dict(kw["supply"])
         try:
             return cls(**kw)
         except TypeError as exc:

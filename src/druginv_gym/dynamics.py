@@ -40,8 +40,10 @@ __all__ = [
     "BACKENDS",
     "COST_TERMS",
     "LIMITS",
+    "SUPPLY_INFO",
     "FlowState",
     "SlotOutcome",
+    "SupplyInputs",
     "band_penalty",
     "binding_limits",
     "clip_orders",
@@ -83,6 +85,11 @@ class SlotOutcome(NamedTuple):
     #: (6, B) per-env sums of purchase, storage, penalty, shortage, total and spend, when the
     #: compiled backend computed them in its pass (else ``None``; see :meth:`sums`)
     env_sums: np.ndarray | None = None
+    #: with a supply model (:mod:`druginv_gym.supply`), the (B, N) arrays named by
+    #: :data:`SUPPLY_INFO`: units received from the pipeline this slot, units in transit after
+    #: it, units an outage left unfilled, units recalled, units bought from the alternative
+    #: source and what they cost (USD, in ``shortage``); ``None`` without one
+    supply: dict[str, np.ndarray] | None = None
 
     @property
     def total(self) -> np.ndarray:
@@ -108,6 +115,7 @@ def clip_orders(
     spent: np.ndarray,
     config: ScenarioConfig,
     level: np.ndarray | None = None,
+    fill: np.ndarray | None = None,
 ) -> np.ndarray:
     """Accepted order (B, N) in units: the request made feasible.
 
@@ -119,8 +127,13 @@ def clip_orders(
         spent: (B,) purchase spend so far (USD).
         config: the scenario.
         level: (B, N) stock before arrival (units); needed with ``config.hard_capacity``.
+            With a supply model, ``level`` and ``volume_used`` are the inventory position
+            (stock plus pipeline).
+        fill: (B, N) the share of the order its supplier fills (a supply model's outages);
+            ``None``: all of it.
 
-    Clipping, in this order: the refill bounds ``[rho_lo, rho_hi]``; the drug's hard capacity
+    Clipping, in this order: the refill bounds ``[rho_lo, rho_hi]``; the supplier's fill;
+    the drug's hard capacity
     ``x_i <= max(C_hi_i - v_i, 0)`` (with ``hard_capacity``); the per-drug budget
     ``x_i <= B_i(t) / p_i(t)``; then one common factor for all drugs of an env, the largest
     that keeps total spend within the remaining total budget and the order volume within the
@@ -128,6 +141,8 @@ def clip_orders(
     budget or storage shortfall can push an order below its refill lower bound.
     """
     x = np.clip(requested, config.refill_lo, config.refill_hi)
+    if fill is not None:
+        x = x * fill
     if config.hard_capacity:
         if level is None:
             raise ValueError("clip_orders needs the stock level when hard_capacity is set")
@@ -160,10 +175,12 @@ def binding_limits(
     level: np.ndarray,
     spent: np.ndarray,
     config: ScenarioConfig,
+    fill: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Which limits of :func:`clip_orders` bind at this slot's accepted orders.
 
-    Same arguments as :func:`clip_orders` (``level``: (B, N) stock before arrival). A limit
+    Same arguments as :func:`clip_orders` (``level``: (B, N) stock before arrival, the
+    inventory position with a supply model; ``fill``: the supplier's fill). A limit
     binds when it is active, the accepted order sitting on it, whether the request asked for
     more and was cut or asked for exactly what the limit allows (an order up to the capacity
     binds the capacity). Returns boolean arrays named by :data:`LIMITS`: per drug (B, N)
@@ -173,9 +190,12 @@ def binding_limits(
     1e-6 relative, the rounding of a float32 action.
     """
     tol, eps = 1e-6, 1e-9
-    x = clip_orders(requested, price, drug_budget, level @ config.unit_volume, spent, config, level)
+    x = clip_orders(
+        requested, price, drug_budget, level @ config.unit_volume, spent, config, level, fill
+    )
     n = x.shape[-1]
-    at_refill = (config.refill_hi > 0) & (x >= config.refill_hi * (1 - tol) - eps)
+    top = config.refill_hi if fill is None else config.refill_hi * fill
+    at_refill = (top > 0) & (x >= top * (1 - tol) - eps)
     if config.hard_capacity:
         at_cap = level + x >= config.stock_cap * (1 - tol) - eps
     else:
@@ -316,7 +336,7 @@ class FlowState:
         t: slots played.
     """
 
-    __slots__ = ("arrived", "left", "ring", "spent", "t")
+    __slots__ = ("arrived", "left", "pipeline", "ring", "spent", "t")
 
     def __init__(self, config: ScenarioConfig, batch: int) -> None:
         n = config.n_drugs
@@ -325,6 +345,36 @@ class FlowState:
         self.ring = np.zeros((batch, config.max_shelf_life, n))
         self.spent = np.zeros(batch)
         self.t = 0
+        #: with a supply model, (B, H, N) units in transit by arrival slot (``[:, s % H]``
+        #: arrive at the start of slot ``s``; ``H`` = the longest lead time + 1); else ``None``
+        self.pipeline: np.ndarray | None = None
+        if config.supply is not None:
+            self.pipeline = np.zeros((batch, config.supply.max_lead(n) + 1, n))
+
+    @property
+    def in_transit(self) -> np.ndarray:
+        """(B, N) units ordered and not yet arrived (zeros without a supply model)."""
+        if self.pipeline is None:
+            return np.zeros_like(self.arrived)
+        return self.pipeline.sum(axis=1)
+
+    def arriving(self, k: int) -> np.ndarray:
+        """(B, N) units due at the start of slot ``t + k`` (a supply model's pipeline)."""
+        return self.pipeline[:, (self.t + k) % self.pipeline.shape[1]]
+
+    def oldest_lot_end(self) -> np.ndarray:
+        """(B, N) ``arrived`` at the end of the oldest lot in stock (all units that arrived in
+        one slot; the initial stock and slot 0's delivery are one lot): a recall moves ``left``
+        there. Equals ``left`` for an empty stock."""
+        t, big_l = self.t, self.ring.shape[1]
+        end = np.array(self.arrived, copy=True)
+        found = np.zeros(end.shape, dtype=bool)
+        for a in range(max(t - big_l + 1, 0), t):  # slots whose lots may still be in stock
+            after = self.ring[:, a % big_l]
+            new = ~found & (after > self.left)
+            end[new] = after[new]
+            found |= new
+        return end
 
     @property
     def level(self) -> np.ndarray:
@@ -367,6 +417,21 @@ class FlowState:
         return out
 
 
+class SupplyInputs(NamedTuple):
+    """One slot's supply events for :func:`flow_step`, each (B, N) (``druginv_gym.supply``)."""
+
+    fill: np.ndarray  #: share of this slot's order its supplier fills
+    lead_time: np.ndarray  #: slots until this slot's order arrives (integer-valued)
+    recall: np.ndarray  #: 1 where the oldest lot in stock is recalled at the slot's start
+    alt_price: np.ndarray  #: the alternative source's price (USD/unit)
+
+
+#: The per-drug arrays a slot with a supply model reports (:attr:`SlotOutcome.supply`), in
+#: order: received, in transit, lost to an outage, recalled, bought from the alternative source
+#: (units) and its cost (USD).
+SUPPLY_INFO = ("received", "pipeline", "outage_lost", "recalled", "alt_bought", "alt_spend")
+
+
 def flow_step(
     state: FlowState,
     requested: np.ndarray,
@@ -377,6 +442,7 @@ def flow_step(
     config: ScenarioConfig,
     backend: str | None = None,
     emergency: np.ndarray | None = None,
+    supply: SupplyInputs | None = None,
 ) -> SlotOutcome:
     """One slot for B envs: clip, receive, serve FIFO, expire, cost; ``state`` moves to the
     next slot in place (its clock ``t`` included).
@@ -396,7 +462,14 @@ def flow_step(
     the same formulas, :func:`druginv_gym._kernels.flow_kernel`); ``None`` uses
     :func:`get_backend`. Both give the same outcome up to the order of floating-point sums over
     drugs (tested to 1e-9).
+
+    ``supply``: the slot's :class:`SupplyInputs` with a supply model (the state then holds a
+    pipeline); always played by the numpy code (:func:`_flow_step_supply`).
     """
+    if supply is not None:
+        return _flow_step_supply(
+            state, requested, demand, price, storage_rate, drug_budget, config, emergency, supply
+        )
     if (backend or _BACKEND) == "numba":
         kernel = compiled(_kernels.flow_kernel)
         if kernel is not None:  # None: numba cannot be imported (warned once), numpy below
@@ -432,6 +505,62 @@ def flow_step(
     state.spent = state.spent + spend.sum(axis=-1)
     flows = (requested, accepted, served, unmet, expired, level, spend)
     return _outcome(state.spent, flows, price, storage_rate, config, emergency)
+
+
+def _flow_step_supply(
+    state: FlowState, requested: np.ndarray, demand: np.ndarray, price: np.ndarray,
+    storage_rate: np.ndarray, drug_budget: np.ndarray, config: ScenarioConfig,
+    emergency: np.ndarray | None, supply: SupplyInputs,
+) -> SlotOutcome:  # fmt: skip
+    """:func:`flow_step` with a supply model (``docs/model.md``, "Supply"): the order is
+    filled by its supplier, checked against the inventory position, paid now and put in the
+    pipeline; the oldest lot is recalled where flagged; the slot's arrivals join the stock;
+    then FIFO service, the alternative source for what the stock cannot serve, expiry, costs."""
+    t, c, pipe = state.t, config, state.pipeline
+    horizon = pipe.shape[1]
+    level_before = state.arrived - state.left
+    position = level_before + pipe.sum(axis=1)
+    bounded = np.clip(requested, c.refill_lo, c.refill_hi)
+    accepted = clip_orders(
+        requested, price, drug_budget, position @ c.unit_volume, state.spent, c, position,
+        supply.fill,
+    )  # fmt: skip
+    outage_lost = bounded * (1.0 - supply.fill)
+    spend = price * accepted
+    due = (t + supply.lead_time.astype(np.int64)) % horizon
+    b, n = due.shape
+    pipe[np.arange(b)[:, None], due, np.arange(n)[None, :]] += accepted  # one cell per drug
+    # Recall at the slot's start: ``left`` jumps over the rest of the oldest lot.
+    left = state.left
+    recalled = np.zeros_like(left)
+    if supply.recall.any():
+        end = np.where(supply.recall > 0, state.oldest_lot_end(), left)
+        recalled = end - left
+        left = end
+    received = pipe[:, t % horizon].copy()
+    pipe[:, t % horizon] = 0.0
+    arrived = state.arrived + received
+    state.ring[:, t % state.ring.shape[1]] = arrived
+    after_service = np.minimum(left + demand, arrived)
+    served = after_service - left
+    unmet = np.maximum(demand - served, 0.0)
+    alt_bought = c.supply.alt_fill * unmet
+    alt_spend = supply.alt_price * alt_bought
+    state.t = t + 1
+    out_of_date = state.arrived_by(t - c.shelf_life + 1)
+    after = np.maximum(after_service, out_of_date)
+    expired = after - after_service
+    state.arrived, state.left = arrived, after
+    level = arrived - after
+    state.spent = state.spent + spend.sum(axis=-1)
+    flows = (requested, accepted, served, unmet - alt_bought, expired, level, spend)
+    out = _outcome(state.spent, flows, price, storage_rate, c, emergency)
+    rows = (received, pipe.sum(axis=1), outage_lost, recalled, alt_bought, alt_spend)
+    return out._replace(
+        unmet=unmet,
+        shortage=out.shortage + alt_spend,
+        supply=dict(zip(SUPPLY_INFO, rows, strict=True)),
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -64,6 +64,7 @@ __all__ = [
     "register_metric",
     "summarize",
     "summary_metrics",
+    "supply_table",
     "table_metrics",
     "unregister_metric",
 ]
@@ -90,6 +91,10 @@ class EpisodeTally:
         binding: per limit of :data:`druginv_gym.dynamics.LIMITS`, the slots (``total_budget``,
             ``storage``) or drug-slots (the others) in which it bound the accepted order.
         expiry_slots: drug-slots in which units expired.
+        outage_lost, recalled, alt_bought: units a supplier outage left unfilled, units
+            recalled and units bought from the alternative source (a supply model; else 0).
+        alt_spend: what the alternative source cost (USD).
+        longest_stockout: the longest run of consecutive slots with unmet demand of one drug.
     """
 
     config: ScenarioConfig
@@ -107,6 +112,11 @@ class EpisodeTally:
     reward: float
     binding: Mapping[str, int] = field(default_factory=dict)
     expiry_slots: int = 0
+    outage_lost: float = 0.0
+    recalled: float = 0.0
+    alt_bought: float = 0.0
+    alt_spend: float = 0.0
+    longest_stockout: int = 0
 
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -129,7 +139,8 @@ class Metric:
         short_label: its header in the console tables (default: ``label``), kept short because
             that table must fit a terminal.
         table: the table it is a column of: ``"main"`` (the console tables and ``summary.md``'s
-            first table) or ``"binding"`` (:func:`binding_table`).
+            first table), ``"binding"`` (:func:`binding_table`) or ``"supply"`` (what a supply
+            model's outages, recalls and alternative source did, :func:`supply_table`).
     """
 
     name: str
@@ -178,7 +189,7 @@ def _with_unit(label: str, unit: str) -> str:
 
 
 #: The tables a metric can be a column of (:attr:`Metric.table`).
-METRIC_TABLES = ("main", "binding")
+METRIC_TABLES = ("main", "binding", "supply")
 
 
 def _bound(limit: str, per_drug: bool) -> Callable[[EpisodeTally], float]:
@@ -328,6 +339,46 @@ _BUILT_IN_METRICS = (
         shown=True,
         table="binding",
     ),
+    *(
+        Metric(name, label, unit, desc, compute, summarised=True, shown=True, table="supply")
+        for name, label, unit, desc, compute in (
+            (
+                "outage_lost_units",
+                "lost to outages",
+                "units",
+                "ordered units a supplier outage left unfilled",
+                lambda t: t.outage_lost,
+            ),
+            (
+                "recalled_units",
+                "recalled",
+                "units",
+                "units recalled from stock",
+                lambda t: t.recalled,
+            ),
+            (
+                "alt_units",
+                "alternative units",
+                "units",
+                "units of unmet demand bought from the alternative source",
+                lambda t: t.alt_bought,
+            ),
+            (
+                "alt_spend",
+                "alternative spend",
+                "USD",
+                "what the alternative source cost (part of the shortage cost)",
+                lambda t: t.alt_spend,
+            ),
+            (
+                "longest_stockout",
+                "longest stockout",
+                "slots",
+                "the longest run of consecutive slots with unmet demand of one drug",
+                lambda t: float(t.longest_stockout),
+            ),
+        )
+    ),
 )
 for _metric in _BUILT_IN_METRICS:
     _TABLE.add(_metric.name, _metric)
@@ -377,11 +428,23 @@ def binding_table(summary: pd.DataFrame) -> pd.DataFrame:
     return summary[[m.name for m in metrics]].rename(columns={m.name: m.label for m in metrics})
 
 
+def supply_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """What a supply model did, per policy: the supply metrics' means of a summary (units lost
+    to outages, recalled, bought from the alternative source, its spend, the longest
+    stockout), one column per metric, named by its header."""
+    metrics = [m for m in table_metrics("supply") if m.name in summary.columns]
+    return summary[[m.name for m in metrics]].rename(columns={m.name: m.header for m in metrics})
+
+
 def summary_metrics() -> tuple[str, ...]:
     """The metrics of ``summary.csv``: the main table's first (a reader finds the table's
-    columns in the same order), then the other summarised ones, then the binding table's."""
+    columns in the same order), then the other summarised ones, then the binding and supply
+    tables'."""
     rest = (m for m in METRIC_TABLE.values() if m.summarised and not m.shown)
-    return tuple(m.name for m in (*table_metrics(), *rest, *table_metrics("binding")))
+    return tuple(
+        m.name
+        for m in (*table_metrics(), *rest, *table_metrics("binding"), *table_metrics("supply"))
+    )
 
 
 def __getattr__(name: str) -> Any:
@@ -406,6 +469,12 @@ def _progress(total: int, desc: str, enabled: bool | None) -> tqdm:
     return tqdm(
         total=total, desc=desc, disable=None if enabled is None else not enabled, leave=False
     )
+
+
+def _position(info: Mapping[str, Any]) -> np.ndarray:
+    """(N,) the inventory position an info reports: stock plus pipeline (a supply model)."""
+    stock = np.asarray(info["stock"], dtype=np.float64)
+    return stock + info["pipeline"] if "pipeline" in info else stock
 
 
 def evaluate(
@@ -445,9 +514,12 @@ def evaluate(
         policy.reset()
         trace = env.unwrapped.exogenous
         prices = order_price(cfg, trace.base_price, trace.premium)
-        level, spent = np.asarray(info["stock"], dtype=np.float64), 0.0
+        level, spent = _position(info), 0.0
         bound = dict.fromkeys(LIMITS, 0)
         n_expiry = 0
+        supply = dict.fromkeys(("outage_lost", "recalled", "alt_bought", "alt_spend"), 0.0)
+        run = np.zeros(cfg.n_drugs, dtype=np.int64)
+        longest = 0
         acc = {key: 0.0 for key in ("purchase", "storage", "penalty", "shortage", "total")}
         n_short = n_out = n_over = 0
         served = demand = expired = accepted = spend = ret = 0.0
@@ -470,11 +542,16 @@ def evaluate(
                 level[None],
                 np.array([spent]),
                 cfg,
+                None if trace.fill is None else trace.fill[slots][None],
             )
             for limit, flags in cut.items():
                 bound[limit] += int(flags.sum())
             n_expiry += int((info["expired"] > _EDGE).sum())
-            level = np.asarray(stock, dtype=np.float64)
+            level = _position(info)
+            run = np.where(out, run + 1, 0)
+            longest = max(longest, int(run.max()))
+            for key in supply if "recalled" in info else ():
+                supply[key] += float(np.sum(info[key]))
             spent += float(info["spend"])
             n_short += int(below.sum())
             n_over += int(above.sum())
@@ -515,6 +592,8 @@ def evaluate(
             reward=ret,
             binding=bound,
             expiry_slots=n_expiry,
+            longest_stockout=longest,
+            **supply,
         )
         row: dict[str, Any] = {"episode": k, "seed": int(seed) + k}
         for metric in computed:

@@ -42,6 +42,7 @@ import pandas as pd
 
 from druginv_gym._checks import check_array, check_method_takes
 from druginv_gym._table import NameTable
+from druginv_gym.supply import SUPPLY_FIELDS
 
 if TYPE_CHECKING:
     from druginv_gym.config import ScenarioConfig
@@ -68,6 +69,7 @@ __all__ = [
     "process_to_dict",
     "register_process",
     "sample_exogenous",
+    "trace_fields",
     "unregister_process",
 ]
 
@@ -721,16 +723,29 @@ class ExogenousTrace:
         base_price: base purchase price (USD/unit).
         premium: emergency premium ``beta_i(t)`` (USD/unit), price = base + premium (eq. 1).
         storage_rate: storage-cost rate ``r_i(t)`` (USD/ft^3/slot).
+        fill, lead_time, recall: the supply events of a scenario with a supply model
+            (:mod:`druginv_gym.supply`): the share of an order placed in slot ``t`` that its
+            supplier fills, its lead time (slots) and the recall flag (0 or 1); ``None``
+            without a supply model.
     """
 
     demand: np.ndarray
     base_price: np.ndarray
     premium: np.ndarray
     storage_rate: np.ndarray
+    fill: np.ndarray | None = None
+    lead_time: np.ndarray | None = None
+    recall: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         shape = None
-        for name in TRACE_FIELDS:
+        supply = [getattr(self, k) is not None for k in SUPPLY_FIELDS]
+        if any(supply) and not all(supply):
+            raise ValueError(
+                f"exogenous trace has only some of the supply fields {list(SUPPLY_FIELDS)}: "
+                "give all three or none"
+            )
+        for name in self.fields:
             raw = getattr(self, name)
             try:
                 arr = np.array(raw, dtype=np.float64)
@@ -750,8 +765,16 @@ class ExogenousTrace:
             # two reductions in the common case; element-wise checks only to name a bad value
             if not (arr.size and arr.min() >= 0.0 and arr.max() < np.inf):  # NaN fails min
                 check_array(f"exogenous trace field {name!r}", arr)
+            if name in SUPPLY_FIELDS:
+                _check_supply_field(name, arr)
             arr.setflags(write=False)
             object.__setattr__(self, name, arr)
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The trace's fields: :data:`TRACE_FIELDS`, then :data:`SUPPLY_FIELDS` when the trace
+        has supply events (a scenario with a supply model)."""
+        return TRACE_FIELDS + SUPPLY_FIELDS if self.fill is not None else TRACE_FIELDS
 
     @property
     def horizon(self) -> int:
@@ -767,7 +790,7 @@ class ExogenousTrace:
         return self.base_price + self.premium
 
     def as_dict(self) -> dict[str, np.ndarray]:
-        return {name: getattr(self, name) for name in TRACE_FIELDS}
+        return {name: getattr(self, name) for name in self.fields}
 
     def check_shape(self, horizon: int, n_drugs: int) -> None:
         """Raise ``ValueError`` unless the trace is ``(horizon, n_drugs)``."""
@@ -786,7 +809,7 @@ def as_trace(value: ExogenousTrace | Mapping[str, Any]) -> ExogenousTrace:
         missing = [k for k in TRACE_FIELDS if k not in value]
         if missing:
             raise ValueError(f"exogenous trace is missing fields {missing}")
-        return ExogenousTrace(**{k: value[k] for k in TRACE_FIELDS})
+        return ExogenousTrace(**{k: value[k] for k in TRACE_FIELDS + SUPPLY_FIELDS if k in value})
     raise ValueError(
         f"exogenous trace must be an ExogenousTrace or a mapping, got {type(value).__name__}"
     )
@@ -804,7 +827,34 @@ def sample_exogenous(
     out: dict[str, np.ndarray] = {}
     for role in PROCESS_ROLES:
         out.update(draw_process(getattr(config, role), role, rng, config, batch))
+    if config.supply is not None:  # after the rest: the same demand with or without it
+        out.update(config.supply.draw(rng, config, batch))
     return out
+
+
+def trace_fields(config: ScenarioConfig) -> tuple[str, ...]:
+    """The trace fields of ``config``'s episodes: :data:`TRACE_FIELDS`, plus
+    :data:`~druginv_gym.supply.SUPPLY_FIELDS` with a supply model."""
+    return TRACE_FIELDS + SUPPLY_FIELDS if config.supply is not None else TRACE_FIELDS
+
+
+def _check_supply_field(name: str, arr: np.ndarray) -> None:
+    """``ValueError`` naming a supply event that cannot be: a fill above 1, a lead time or a
+    recall flag that is not an integer (a recall 0 or 1)."""
+    if name == "fill":
+        bad = arr > 1.0
+        why = "must be a fraction in [0, 1]"
+    elif name == "lead_time":
+        bad = arr != np.floor(arr)
+        why = "must be a whole number of slots"
+    else:
+        bad = (arr != 0.0) & (arr != 1.0)
+        why = "must be 0 or 1"
+    if bad.any():
+        i = tuple(int(k) for k in np.argwhere(bad)[0])
+        raise ValueError(
+            f"exogenous trace field {name!r}[{i[0]}, {i[1]}] = {arr[i].item()!r} {why}"
+        )
 
 
 # Registered above by their decorators; these kinds are what configs (and files written by

@@ -18,6 +18,7 @@ from typing import NamedTuple
 import numpy as np
 
 from druginv_gym.config import ScenarioConfig
+from druginv_gym.supply import supply_feature_names
 
 __all__ = [
     "DRUG_FEATURES",
@@ -60,17 +61,22 @@ OBS_HIGH = 1.0e3
 KERNEL_LAYOUT = (*DYNAMIC_DRUG_FEATURES, *GLOBAL_FEATURES)
 
 
-def feature_groups(sequential: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """``(per-drug feature names, global feature names)`` of an id (sequential or not)."""
+def feature_groups(
+    sequential: bool, config: ScenarioConfig | None = None
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``(per-drug feature names, global feature names)`` of an id (sequential or not): with
+    a ``config`` that has a supply model, its features
+    (:func:`druginv_gym.supply.supply_feature_names`) follow :data:`DRUG_FEATURES`."""
+    drug = DRUG_FEATURES + (() if config is None else supply_feature_names(config))
     if sequential:
-        return DRUG_FEATURES + SEQ_DRUG_FEATURES, GLOBAL_FEATURES + SEQ_GLOBAL_FEATURES
-    return DRUG_FEATURES, GLOBAL_FEATURES
+        return drug + SEQ_DRUG_FEATURES, GLOBAL_FEATURES + SEQ_GLOBAL_FEATURES
+    return drug, GLOBAL_FEATURES
 
 
-def kernel_layout(sequential: bool) -> np.ndarray:
+def kernel_layout(sequential: bool, config: ScenarioConfig | None = None) -> np.ndarray:
     """(len(KERNEL_LAYOUT),) int64: the position of each :data:`KERNEL_LAYOUT` feature, within
     a drug's row for the per-drug ones and within the global block for the global ones."""
-    drug, glob = feature_groups(sequential)
+    drug, glob = feature_groups(sequential, config)
     pos = [drug.index(f) for f in DYNAMIC_DRUG_FEATURES] + [glob.index(f) for f in GLOBAL_FEATURES]
     return np.array(pos, dtype=np.int64)
 

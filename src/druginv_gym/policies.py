@@ -89,6 +89,10 @@ class ObservationView:
         life left. budget_left: USD left of the total budget. storage_used: ft^3.
         current: index of the drug being decided (sequential id), else ``None``.
         pending: units requested so far this slot (sequential id), else zeros.
+        pipeline: units ordered and not yet arrived (a supply model's ``arriving_k``
+            features summed), else zeros.
+        fill_last: the share of the last slot's order its supplier filled (1 without a supply
+            model).
     """
 
     t: int
@@ -102,6 +106,13 @@ class ObservationView:
     storage_used: float
     current: int | None
     pending: np.ndarray
+    pipeline: np.ndarray | None = None
+    fill_last: np.ndarray | None = None
+
+    @property
+    def position(self) -> np.ndarray:
+        """The inventory position (units): stock plus pipeline."""
+        return self.stock if self.pipeline is None else self.stock + self.pipeline
 
 
 class ObservationReader:
@@ -123,6 +134,7 @@ class ObservationReader:
         self._g = {name: n * len(drug_feats) + k for k, name in enumerate(glob_feats)}
         self._n_f = len(drug_feats)
         self.obs_dim = n * len(drug_feats) + len(glob_feats)
+        self._arriving = [k for name, k in self._f.items() if name.startswith("arriving_")]
 
     def read(self, obs: np.ndarray) -> ObservationView:
         c, s = self.config, self.scales
@@ -139,6 +151,10 @@ class ObservationReader:
         if self.mode == "sequential":
             current = int(np.argmax(drug[:, f["is_current"]]))
             pending = drug[:, f["pending_order"]] * s.units
+        pipeline = fill_last = None
+        if "fill_last" in f:  # a supply model
+            pipeline = drug[:, self._arriving].sum(axis=1) * s.units
+            fill_last = drug[:, f["fill_last"]]
         return ObservationView(
             t=int(t),
             price=drug[:, f["price"]] * s.price,
@@ -151,6 +167,8 @@ class ObservationReader:
             storage_used=float(obs[g["storage_used"]] * c.storage_capacity),
             current=current,
             pending=pending,
+            pipeline=pipeline,
+            fill_last=fill_last,
         )
 
 
@@ -241,12 +259,14 @@ class OrderPolicy:
         return np.maximum(np.asarray(forecaster.predict(series, horizon), dtype=np.float64).T, 0.0)
 
     def usable(self, view: ObservationView, demand: np.ndarray) -> np.ndarray:
-        """Stock that can still serve after this slot: what expires unused is not counted.
+        """Stock that can still serve after this slot, plus the pipeline (the usable
+        inventory position; the pipeline is zero without a supply model): what expires unused
+        is not counted.
 
         FIFO serves the expiring units first, so ``max(expiring - demand, 0)`` of them are
         expected to be thrown away at the end of the slot.
         """
-        return view.stock - np.maximum(view.expiring - demand, 0.0)
+        return view.position - np.maximum(view.expiring - demand, 0.0)
 
 
 class RandomPolicy:

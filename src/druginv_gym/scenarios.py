@@ -25,6 +25,7 @@ from druginv_gym.exogenous import (
     StorageRateProcess,
     UniformDemand,
 )
+from druginv_gym.supply import SupplyModel
 
 __all__ = [
     "HELD_OUT_OPTIONS",
@@ -37,8 +38,11 @@ __all__ = [
     "paper_band_scenario",
     "paper_scenario",
     "pharma_scenario",
+    "pharma_shortage_scenario",
     "register_scenario",
     "seasonal_scenario",
+    "shortage_scenario",
+    "shortage_supply",
     "split_name",
 ]
 
@@ -348,6 +352,97 @@ def pharma_scenario(
     )
 
 
+#: Suppliers of scenario ``"shortage"``: drug ``i`` is bought from supplier ``i % 5``.
+SHORTAGE_SUPPLIERS = 5
+
+
+def shortage_supply(n_drugs: int, announce: int = 0) -> SupplyModel:
+    """The supply model of scenarios ``"shortage"`` and ``"pharma-shortage"``.
+
+    Each value, with its reason or source (``docs/scenarios.md``, "shortage"):
+
+    * ``lead_time=1``: a weekly order arrives the next week (our choice for weekly slots:
+      wholesalers deliver within days, so one slot is the shortest lead time that is not 0);
+      ``delay_prob=0.1``, ``max_delay=2``: one order in ten is one or two weeks late (ours).
+    * five suppliers, drug ``i`` from supplier ``i % 5``: a formulary bought from a handful of
+      manufacturers, so one outage hits many drugs at once (ours).
+    * ``mean_duration=15.4`` weeks: the mean duration of the 2,400 hospital drug shortages
+      of 2006-2010 in three regions of Quebec, 108 days (a descriptive study of shortages in
+      relation to all hospital supply contracts of Montreal, Laval and the Eastern Townships).
+    * ``mean_time_between=104`` weeks: a supplier is out about once in two years, 13 % of the
+      time at the chain's stationary law (ours: the sources count shortages, not the share of
+      a hospital's suppliers out at once).
+    * ``outage_fill=0.25``: an order placed during an outage is filled to a quarter, the
+      allocation a manufacturer on back-order gives its customers (ours).
+    * ``recall_rate=0.001`` per drug and week: a drug is recalled about once in 20 years
+      (ours, an order of magnitude).
+    * ``alt_fill=0.5``, ``alt_markup=7.5``: half the unmet demand can be bought elsewhere at
+      7.5 times the base price, the average gray-market mark-up of 650 % on shortage drugs in
+      "Buyer Beware: Drug Shortages and the Gray Market" (Premier healthcare alliance, 2011).
+    * ``announce``: 0 (outages are seen when they hit) by default; ``make_scenario("shortage",
+      announce=8)`` shows each outage eight weeks ahead.
+    """
+    return SupplyModel(
+        lead_time=1,
+        delay_prob=0.1,
+        max_delay=2,
+        supplier=np.arange(n_drugs) % SHORTAGE_SUPPLIERS,
+        mean_time_between=104.0,
+        mean_duration=15.4,
+        outage_fill=0.25,
+        announce=announce,
+        recall_rate=0.001,
+        alt_fill=0.5,
+        alt_markup=7.5,
+    )
+
+
+#: The shortage cost of scenario ``"shortage"``: a unit of demand that neither the stock nor
+#: the alternative source can serve costs 20 times its price level (on top of the paper's
+#: emergency premium price): 27 % of the gray-market offers in "Buyer Beware" asked at least
+#: 20 times the normal price, so a dose the hospital cannot get at all is taken to cost at
+#: least what it would pay at the dear end of that market.
+SHORTAGE_COST = 20.0
+
+
+def shortage_scenario(
+    n_drugs: int = PAPER_N_DRUGS,
+    horizon: int = 52,
+    scenario_seed: int = 0,
+    announce: int = 0,
+    **overrides: Any,
+) -> ScenarioConfig:
+    """The paper's hospital with the supply side of real shortages (:func:`shortage_supply`):
+    lead times, five suppliers with outages, recalls and a gray-market alternative source, a
+    lost unit at :data:`SHORTAGE_COST` times its price level; one year of weeks by default.
+
+    Everything else is scenario ``"paper"`` (its uniform demand, bands and budgets).
+    ``announce``: weeks ahead an outage is shown (0: not before it hits).
+    """
+    n = _check_n(n_drugs)
+    overrides.setdefault("supply", shortage_supply(n, announce))
+    overrides.setdefault("name", f"shortage-{n}")
+    calibration = PAPER_CALIBRATION.replace(shortage_cost=SHORTAGE_COST)
+    return paper_scenario(n, horizon, scenario_seed, calibration, **overrides)
+
+
+def pharma_shortage_scenario(
+    n_drugs: int = 8,
+    horizon: int = PAPER_HORIZON,
+    scenario_seed: int = 0,
+    split: str = "train",
+    announce: int = 0,
+    **overrides: Any,
+) -> ScenarioConfig:
+    """Scenario ``"pharma"`` (real weekly demand) with the supply model of ``"shortage"``
+    and its shortage cost; trained on the weeks before the split date, evaluated after."""
+    n = _check_n(n_drugs)
+    overrides.setdefault("supply", shortage_supply(n, announce))
+    overrides.setdefault("name", f"pharma-shortage-{split}")
+    calibration = PAPER_CALIBRATION.replace(shortage_cost=SHORTAGE_COST)
+    return pharma_scenario(n, horizon, scenario_seed, split, calibration=calibration, **overrides)
+
+
 ScenarioFactory = Callable[..., ScenarioConfig]
 
 #: Scenario name -> factory taking ``(n_drugs=..., horizon=..., scenario_seed=..., **overrides)``.
@@ -356,6 +451,8 @@ SCENARIOS: dict[str, ScenarioFactory] = {
     "paper-band": paper_band_scenario,
     "seasonal": seasonal_scenario,
     "pharma": pharma_scenario,
+    "shortage": shortage_scenario,
+    "pharma-shortage": pharma_shortage_scenario,
 }
 
 
@@ -363,7 +460,10 @@ SCENARIOS: dict[str, ScenarioFactory] = {
 #: episodes are training data: ``pharma`` trains on the weeks before its split date (its
 #: default) and is evaluated on the weeks after (``split="test"``). ``druginv benchmark`` and
 #: ``druginv evaluate`` play evaluation episodes with these options and tune on the default.
-HELD_OUT_OPTIONS: dict[str, dict[str, Any]] = {"pharma": {"split": "test"}}
+HELD_OUT_OPTIONS: dict[str, dict[str, Any]] = {
+    "pharma": {"split": "test"},
+    "pharma-shortage": {"split": "test"},
+}
 
 
 def split_name(name: str) -> tuple[str, int | None]:

@@ -2,8 +2,10 @@
 
 Notation (per drug, units): ``D`` the average demand observed so far (the scenario's nominal
 mean before the first observation), ``U = stock - max(expiring - D, 0)`` the usable stock
-(units expected to expire unused are not counted), ``[C_lo, C_hi]`` the safe band. Every
-rule's equation is in ``docs/baselines.md``.
+(units expected to expire unused are not counted), ``[C_lo, C_hi]`` the safe band. With a
+supply model (lead times) every rule reads the inventory position instead of the stock: the
+pipeline (units ordered, not yet arrived) is added to ``stock`` and to ``U``. Every rule's
+equation is in ``docs/baselines.md``.
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ class OverProvisioning(OrderPolicy):
 
     def orders(self, view: ObservationView) -> np.ndarray:
         if self.rule == "paper":
-            return np.maximum(self.config.band_hi - view.stock, 0.0)
+            return np.maximum(self.config.band_hi - view.position, 0.0)
         demand = self.mean_demand(self.window)
         target = (1.0 + self.margin) * self.cover * demand
         return np.maximum(target - self.usable(view, demand), 0.0)
@@ -122,10 +124,10 @@ class MaxMin(OrderPolicy):
         self.max_level = self.max_fraction * self.config.band_hi
 
     def orders(self, view: ObservationView) -> np.ndarray:
-        low = view.stock < self.min_level
+        low = view.position < self.min_level
         if self.rule == "paper":
             return np.where(low, self.max_level - self.min_level, 0.0)
-        return np.where(low, self.max_level - view.stock, 0.0)
+        return np.where(low, self.max_level - view.position, 0.0)
 
 
 class SkiRental(OrderPolicy):

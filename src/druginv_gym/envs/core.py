@@ -21,8 +21,15 @@ from gymnasium import spaces
 
 from druginv_gym import _kernels, dynamics
 from druginv_gym.config import ScenarioConfig
-from druginv_gym.dynamics import COST_TERMS, FlowState, SlotOutcome, flow_step
-from druginv_gym.exogenous import TRACE_FIELDS
+from druginv_gym.dynamics import (
+    COST_TERMS,
+    SUPPLY_INFO,
+    FlowState,
+    SlotOutcome,
+    SupplyInputs,
+    flow_step,
+)
+from druginv_gym.exogenous import trace_fields
 from druginv_gym.observation import (
     DYNAMIC_DRUG_FEATURES,
     OBS_HIGH,
@@ -31,6 +38,7 @@ from druginv_gym.observation import (
     kernel_layout,
     observation_scales,
 )
+from druginv_gym.supply import supply_feature_names
 
 ActionMode = Literal["box", "discrete", "sequential"]
 ACTION_MODES: tuple[str, ...] = ("box", "discrete", "sequential")
@@ -114,6 +122,9 @@ class StepInfo(NamedTuple):
     t: int
     #: more per-env arrays ``(B,)`` (the sequential id's ``drug`` and ``slot_done``)
     extra: tuple[tuple[str, np.ndarray], ...] = ()
+    #: a supply model's per-drug arrays ``(B, N)``, named by
+    #: :data:`druginv_gym.dynamics.SUPPLY_INFO` (empty without one)
+    supply: tuple[tuple[str, np.ndarray], ...] = ()
 
     def batched(self) -> dict[str, Any]:
         """``info`` of a vector env: per-drug arrays ``(B, N)``, per-env arrays ``(B,)``."""
@@ -133,6 +144,7 @@ class StepInfo(NamedTuple):
             info["drug_costs"] = rows[self.drug_costs]
         info["t"] = np.full(b, self.t)
         info.update(self.extra)
+        info.update(self.supply)
         return info
 
     def single(self) -> dict[str, Any]:
@@ -155,6 +167,8 @@ class StepInfo(NamedTuple):
         info["t"] = self.t
         for key, value in self.extra:
             info[key] = value[0].item()
+        for key, value in self.supply:
+            info[key] = value[0]
         return info
 
 
@@ -188,13 +202,16 @@ class RefillCore:
         # the compiled kernels' per-drug parameters and limits (the config is frozen)
         self._kernel_rows = dynamics._static_rows(config)
         self.scales = observation_scales(config)
-        self.drug_features, self.global_features = feature_groups(mode == "sequential")
+        self.drug_features, self.global_features = feature_groups(mode == "sequential", config)
         self._drug_col = {f: k for k, f in enumerate(self.drug_features)}
         self._glob_col = {f: k for k, f in enumerate(self.global_features)}
         self.n_drug_features = len(self.drug_features)
         self.n_global_features = len(self.global_features)
         self.obs_dim = n * self.n_drug_features + self.n_global_features
-        self._layout = kernel_layout(mode == "sequential")
+        self._layout = kernel_layout(mode == "sequential", config)
+        # a supply model (lead times, outages, recalls): the numpy path plays and observes it
+        self.supply = config.supply
+        self.supply_features = supply_feature_names(config)
         self._static_cols = [self._drug_col[f] for f in STATIC_DRUG_FEATURES]
         # One observation row with the static features (<= 1 by construction), zeros elsewhere:
         # ``observe`` starts from it and writes the dynamic features.
@@ -218,6 +235,7 @@ class RefillCore:
         self.exo: dict[str, np.ndarray] = {}
         self.price = np.zeros((b, config.horizon, n))  # order prices, dynamics.order_price
         self.emergency: np.ndarray | None = None  # (B, T, N) dynamics.unmet_price, or None
+        self.alt_price: np.ndarray | None = None  # (B, T, N) the alternative source's price
 
     @property
     def t(self) -> int:
@@ -248,6 +266,9 @@ class RefillCore:
             glob_high[self._glob_col[f]] = 1.0
         if self.mode == "sequential":
             drug_high[:, self._drug_col["is_current"]] = 1.0
+        for f in self.supply_features:
+            if f.startswith("fill_"):  # fractions
+                drug_high[:, self._drug_col[f]] = 1.0
         high = np.concatenate([drug_high.ravel(), glob_high])
         return spaces.Box(np.zeros_like(high), high, dtype=np.float32)
 
@@ -270,10 +291,12 @@ class RefillCore:
         observation ``(B, D)`` (the reset ``info`` is ``stock``, :attr:`flow`'s level, and
         ``t = 0``)."""
         c = self.config
-        self.exo = {k: np.ascontiguousarray(traces[k], dtype=np.float64) for k in TRACE_FIELDS}
+        self.exo = {k: np.ascontiguousarray(traces[k], dtype=np.float64) for k in trace_fields(c)}
         base, premium = self.exo["base_price"], self.exo["premium"]
         self.price = dynamics.order_price(c, base, premium)
         self.emergency = dynamics.unmet_price(c, base, premium)
+        if self.supply is not None:
+            self.alt_price = self.supply.alt_markup * base
         self.cursor = 0
         self.flow = FlowState(c, self.num_envs)
         self.last_demand = np.broadcast_to(c.demand_mean, (self.num_envs, c.n_drugs)).copy()
@@ -340,7 +363,7 @@ class RefillCore:
         """
         if self.flow.t >= self.config.horizon:
             raise RuntimeError("episode is over: call reset() before step()")
-        if self.mode == "box" and dynamics.get_backend() == "numba":
+        if self.mode == "box" and self.supply is None and dynamics.get_backend() == "numba":
             kernel = dynamics.compiled(_kernels.step_box_kernel)
             if kernel is not None:
                 done = self._step_box_compiled(kernel, action)
@@ -367,7 +390,8 @@ class RefillCore:
             extra = (("drug", np.full(b, last)), ("slot_done", np.ones(b, dtype=bool)))
             self.cursor = 0
             self.pending = np.zeros_like(self.pending)
-        info = StepInfo(rows, _LIST_PER_DRUG, _LIST_DRUG_COSTS, sums, self.t, extra)
+        supply = () if outcome.supply is None else tuple(outcome.supply.items())
+        info = StepInfo(rows, _LIST_PER_DRUG, _LIST_DRUG_COSTS, sums, self.t, extra, supply)
         return self.observe(), reward, self.t >= self.config.horizon, info
 
     def _step_box_compiled(
@@ -447,14 +471,24 @@ class RefillCore:
             self.config.drug_budget[t],
             self.config,
             emergency=None if self.emergency is None else self.emergency[:, t],
+            supply=self._supply_inputs(t),
         )
         self.last_demand = demand.copy()
         return outcome
 
+    def _supply_inputs(self, t: int) -> SupplyInputs | None:
+        """Slot ``t``'s supply events (``None`` without a supply model)."""
+        if self.supply is None:
+            return None
+        exo = self.exo
+        return SupplyInputs(
+            exo["fill"][:, t], exo["lead_time"][:, t], exo["recall"][:, t], self.alt_price[:, t]
+        )
+
     # ------------------------------------------------------------------ observation
     def observe(self) -> np.ndarray:
         """(B, D) float32 normalised observation (see ``docs/model.md``, "Observation")."""
-        if dynamics.get_backend() == "numba":
+        if self.supply is None and dynamics.get_backend() == "numba":
             kernel = dynamics.compiled(_kernels.observe_kernel)
             if kernel is not None:
                 return self._observe_compiled(kernel)
@@ -488,9 +522,27 @@ class RefillCore:
         )
         glob[:, g["storage_used"]] = np.minimum((level @ c.unit_volume) / c.storage_capacity, 1.0)
         glob[:, g["time_left"]] = (c.horizon - self.t) / c.horizon
+        if self.supply is not None:
+            self._observe_supply(drug)
         if self.mode == "sequential":
             self._observe_sequential(obs, t)
         return obs
+
+    def _observe_supply(self, drug: np.ndarray) -> None:
+        """Write a supply model's features into ``drug`` ((B, N, F) view of the observation):
+        the pipeline by arrival slot, the last slot's fill and the announced fills."""
+        c, col, flow, played = self.config, self._drug_col, self.flow, self.t
+        fill = self.exo["fill"]
+        for name in self.supply_features:
+            kind, _, k = name.rpartition("_")
+            if kind == "arriving":
+                value = np.minimum(flow.arriving(int(k)) * (1.0 / self.scales.units), OBS_HIGH)
+            elif name == "fill_last":
+                value = fill[:, played - 1] if played else 1.0
+            else:  # fill_ahead_k: announced; after the horizon nothing is ordered (shown 1)
+                slot = played + int(k)
+                value = fill[:, slot] if slot < c.horizon else 1.0
+            drug[..., col[name]] = value
 
     def _observe_sequential(self, obs: np.ndarray, t: int) -> None:
         """Write the sequential id's extra features into ``obs``."""
@@ -553,4 +605,9 @@ class RefillCore:
         extra: tuple[tuple[str, np.ndarray], ...] = ()
         if self.mode == "sequential":
             extra = (("drug", np.full(b, drug)), ("slot_done", np.zeros(b, dtype=bool)))
-        return StepInfo(list(rows.values()), _LIST_PER_DRUG, None, None, self.t, extra)
+        supply: tuple[tuple[str, np.ndarray], ...] = ()
+        if self.supply is not None:
+            zero = np.zeros((b, n))
+            supply = tuple((k, self.flow.in_transit if k == "pipeline" else zero)
+                           for k in SUPPLY_INFO)  # fmt: skip
+        return StepInfo(list(rows.values()), _LIST_PER_DRUG, None, None, self.t, extra, supply)

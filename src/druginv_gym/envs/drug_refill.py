@@ -15,7 +15,7 @@ from gymnasium.vector.utils import batch_space
 from druginv_gym.config import ScenarioConfig
 from druginv_gym.envs.core import ActionError, ActionMode, RefillCore, as_action_array
 from druginv_gym.envs.prefetch import TracePrefetch, wants_prefetch
-from druginv_gym.exogenous import TRACE_FIELDS, ExogenousTrace, as_trace, sample_exogenous
+from druginv_gym.exogenous import ExogenousTrace, as_trace, sample_exogenous, trace_fields
 from druginv_gym.scenarios import make_scenario
 
 __all__ = [
@@ -89,9 +89,16 @@ def _replay_traces(value: Any, config: ScenarioConfig, batch: int) -> dict[str, 
             "options['exogenous'] must be an ExogenousTrace, a mapping of its fields, or a "
             f"sequence of them; got {type(value).__name__}"
         )
+    fields = trace_fields(config)
     for trace in traces:
         trace.check_shape(config.horizon, config.n_drugs)
-    return {k: np.stack([getattr(tr, k) for tr in traces]) for k in TRACE_FIELDS}
+        if trace.fields != fields:
+            have = "has a supply model" if config.supply is not None else "has no supply model"
+            raise ValueError(
+                f"options['exogenous'] has the fields {list(trace.fields)}; this scenario "
+                f"{have} and needs {list(fields)}"
+            )
+    return {k: np.stack([getattr(tr, k) for tr in traces]) for k in fields}
 
 
 def _check_options(options: dict[str, Any] | None) -> dict[str, Any]:
@@ -529,7 +536,7 @@ class DrugRefillVectorEnv(VectorEnv):
         if not self._started:
             raise gym.error.ResetNeeded("call reset() before reading env.exogenous")
         return [
-            ExogenousTrace(**{k: self._core.exo[k][b] for k in TRACE_FIELDS})
+            ExogenousTrace(**{k: v[b] for k, v in self._core.exo.items()})
             for b in range(self.num_envs)
         ]
 
@@ -575,7 +582,7 @@ class DrugRefillVectorEnv(VectorEnv):
         ``prefetch``, the start of the following draw."""
         if self._sub_rngs is not None:
             draws = [sample_exogenous(self.config, rng, 1) for rng in self._sub_rngs]
-            return {k: np.concatenate([d[k] for d in draws]) for k in TRACE_FIELDS}
+            return {k: np.concatenate([d[k] for d in draws]) for k in draws[0]}
         traces = None
         if self._pending is not None:
             traces = self._pending.take(self.np_random)

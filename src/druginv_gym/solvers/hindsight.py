@@ -37,7 +37,7 @@ from __future__ import annotations
 import functools
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -140,6 +140,15 @@ class _QP:
         # of the shortage cost (``None``: nothing).
         self.price = dyn.order_price(config, trace.base_price, trace.premium)
         self.emergency = dyn.unmet_price(config, trace.base_price, trace.premium)
+        # A supply model's events, known in hindsight: each order's fill and arrival slot
+        # (``docs/hindsight.md``, "Supply"); without one, every order arrives in full at once.
+        self.supply = config.supply
+        if self.supply is not None and trace.fill is None:
+            raise ValueError("the scenario has a supply model but the trace has no supply events")
+        self.fill = None if self.supply is None else trace.fill
+        self.arrival = np.arange(self.T)[:, None] + (
+            0 if self.supply is None else trace.lead_time.astype(np.int64)
+        )
         self.x_lo, self.x_hi, self.floor = self._order_bounds()
 
     def _order_bounds(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -156,8 +165,11 @@ class _QP:
         """
         c, price = self.config, self.price
         affordable = dyn.safe_divide(c.drug_budget, price, where=price > 0, fill=np.inf)
-        x_hi = np.minimum(c.refill_hi, affordable)
-        x_lo = np.minimum(c.refill_lo, x_hi)
+        top, bottom = c.refill_hi, c.refill_lo
+        if self.fill is not None:  # the supplier fills this share of the bounded request
+            top, bottom = top * self.fill, bottom * self.fill
+        x_hi = np.minimum(top, affordable)
+        x_lo = np.minimum(bottom, x_hi)
         floor = np.zeros((self.T, self.N))
         if c.hard_capacity:
             room = c.band_hi - c.initial_stock  # >= 0, checked by the config
@@ -169,11 +181,18 @@ class _QP:
 
     def _shortage_unit(self) -> np.ndarray:
         """(T, N) what a unit of unmet demand costs (USD): the shortage cost, plus the slot's
-        premium price with ``premium_mode="emergency"``."""
+        premium price with ``premium_mode="emergency"``; with a supply model's alternative
+        source, ``alt_fill`` of it is bought at the alternative's price instead."""
         c = self.config
         if self.emergency is None:
-            return np.broadcast_to(c.shortage_cost, (self.T, self.N))
-        return c.shortage_cost + self.emergency
+            unit = np.broadcast_to(c.shortage_cost, (self.T, self.N))
+        else:
+            unit = c.shortage_cost + self.emergency
+        if self.supply is None or self.supply.alt_fill == 0:
+            return unit
+        # the alternative source buys alt_fill of every unmet unit at its price
+        alt = self.supply.alt_markup * self.trace.base_price
+        return (1.0 - self.supply.alt_fill) * unit + self.supply.alt_fill * alt
 
     def _entries(self, row_of: Any, col: Any, coef: Any) -> None:
         """Jacobian entries at rows ``self._row + row_of`` (row numbers local to the block),
@@ -228,16 +247,29 @@ class _QP:
         """``(orders, stock)``, each ``(T, N)``, of the point ``z``: the orders feasible for the
         env's bounds (the solver's last 1e-9 snapped: refill upper bound, per-drug budget at
         the order price, slot 0's hard capacity) and the planned end-of-slot stock."""
-        X, S, E, _, _ = self.unpack(z)
-        orders = np.diff(np.vstack([self.config.initial_stock[None, :], X]), axis=0)
-        return np.clip(orders, 0.0, self.x_hi), X - S - E
+        orders = np.clip(self.orders_of(z), 0.0, self.x_hi)
+        if self.fill is not None:  # the request whose filled share is the planned order
+            orders = dyn.safe_divide(orders, self.fill, where=self.fill > 0, fill=0.0)
+        return orders, self.stock_of(z)
+
+    def orders_of(self, z: np.ndarray) -> np.ndarray:
+        """(T, N) the accepted orders of the point ``z``."""
+        X = self.unpack(z)[0]
+        return np.diff(np.vstack([self.config.initial_stock[None, :], X]), axis=0)
+
+    def stock_of(self, z: np.ndarray) -> np.ndarray:
+        """(T, N) the end-of-slot stock of the point ``z``."""
+        X, S, E = self.unpack(z)[:3]
+        return X - S - E
+
+    def served_of(self, z: np.ndarray) -> np.ndarray:
+        """(T, N) the units served in each slot at the point ``z``."""
+        return np.diff(self.unpack(z)[1], axis=0, prepend=0.0)
 
     def costs(self, z: np.ndarray) -> dict[str, float]:
         c, tr = self.config, self.trace
-        X, S, E, lo, hi = self.unpack(z)
-        x = np.diff(np.vstack([c.initial_stock[None, :], X]), axis=0)
-        v = X - S - E
-        served = np.diff(np.vstack([np.zeros((1, self.N)), S]), axis=0)
+        lo, hi = self.unpack(z)[3:5]
+        x, v, served = self.orders_of(z), self.stock_of(z), self.served_of(z)
         return {
             "purchase": float((c.alpha * self.price * x).sum()),
             "storage": float((tr.storage_rate * c.unit_volume * v).sum()),
@@ -255,6 +287,11 @@ class _CumulativeQP(_QP):
     """
 
     def __init__(self, config: ScenarioConfig, trace: ExogenousTrace) -> None:
+        if config.supply is not None:
+            raise ValueError(
+                "formulation = 'cumulative' does not model a supply model (lead times, outages, "
+                "recalls); use the default formulation = 'balance'"
+            )
         super().__init__(config, trace)
         c, T, N = config, self.T, self.N
         tn = T * N
@@ -364,8 +401,10 @@ class _CumulativeQP(_QP):
         self.blocks = (iX, iS, iE, iLo, iHi)
 
     # -------------------------------------------------------------- helpers
-    def pack(self, X: np.ndarray, S: np.ndarray, E: np.ndarray) -> np.ndarray:
+    def pack(self, replay: _Replay) -> np.ndarray:
         c = self.config
+        X = c.initial_stock + np.cumsum(replay.received, axis=0)
+        S, E = np.cumsum(replay.served, axis=0), np.cumsum(replay.expired, axis=0)
         v = X - S - E
         return np.concatenate(
             [
@@ -424,14 +463,26 @@ class _BalanceQP(_QP):
         iz[expires] = 6 * tn + np.arange(k)
         iy[expires] = 6 * tn + k + np.arange(k)
         self.n = 6 * tn + 2 * k
+        # A supply model: each order enters the stock at its arrival slot (``self._arrive``),
+        # and a recall slot gets a variable r >= 0, units written off at the slot's start.
+        self._ix = ix
+        self._by_arrival = self._arrival_matrix() if self.supply is not None else None
+        recall = np.zeros((T, N), dtype=bool) if self.supply is None else trace.recall > 0
+        ir = np.full((T, N), -1)
+        ir[recall] = self.n + np.arange(int(recall.sum()))
+        self.n += int(recall.sum())
 
         # Stock balance, one row per (t, i): (w + hi - lo)_t - (w + hi - lo)_{t-1} - x + s + e
         # = 0, and for t = 0: (w + hi - lo)_0 - x + s + e = init - C_lo.
         r = idx
         for blk, sign in ((iw, 1.0), (ihi, 1.0), (ilo, -1.0), (ix, -1.0), (is_, 1.0), (ie, 1.0)):
-            self._entries(r, blk, sign)
+            if blk is ix:  # what arrives in the slot
+                self._arrive(r, t_grid, i_grid, sign)
+            else:
+                self._entries(r, blk, sign)
         for blk, sign in ((iw, -1.0), (ihi, -1.0), (ilo, 1.0)):
             self._entries(r[1:], blk[:-1], sign)
+        self._entries(r[recall], ir[recall], 1.0)  # v_t = ... - r_t
         rhs = np.zeros((T, N))
         rhs[0] = init - clo
         self._close(rhs.ravel(), rhs.ravel(), tn)
@@ -442,16 +493,22 @@ class _BalanceQP(_QP):
         first = a == 0
         r = np.arange(k)
         zc, yc = iz[expires], iy[expires]
-        # z rows: z_t - z_{t-1} - s_t - e_t + x_a = 0; at a = 0: z - S[t] - e_t + x_0 = -init.
+        # z rows: z_t - z_{t-1} - s_t - e_t + x_a = 0; at a = 0: z - S[t] - e_t + x_0 = -init
+        # (x_a: what arrived in slot a; with recalls, - r_t, and R[t] in the first row).
         self._entries(r, zc, 1.0)
         self._entries(r, ie[te, ie_], -1.0)
-        self._entries(r, ix[a, ie_], 1.0)
+        self._arrive(r, a, ie_, 1.0)
         self._entries(r[~first], iz[te[~first] - 1, ie_[~first]], -1.0)
         self._entries(r[~first], is_[te[~first], ie_[~first]], -1.0)
-        # S[t] for the first row of each drug: every s_tau, tau <= t.
+        later = ~first & recall[te, ie_]
+        self._entries(r[later], ir[te[later], ie_[later]], -1.0)
+        # S[t] for the first row of each drug: every s_tau, tau <= t (and every r_tau).
         fr, ft, fi = r[first], te[first], ie_[first]
         span = ft + 1
-        self._entries(np.repeat(fr, span), is_[_ragged_range(span), np.repeat(fi, span)], -1.0)
+        past = (_ragged_range(span), np.repeat(fi, span))
+        self._entries(np.repeat(fr, span), is_[past], -1.0)
+        had = recall[past]
+        self._entries(np.repeat(fr, span)[had], ir[past][had], -1.0)
         zr = np.zeros(k)
         zr[first] = -init[fi]
         self._close(zr, zr, k)
@@ -459,18 +516,21 @@ class _BalanceQP(_QP):
         # what expires by t arrived by a and was not served by a): y_t - y_{t-1} - x_a + s_a
         # + e_t = 0; at a = 0: y - x_0 + s_0 + e_t = init.
         self._entries(r, yc, 1.0)
-        self._entries(r, ix[a, ie_], -1.0)
+        self._arrive(r, a, ie_, -1.0)
         self._entries(r, is_[a, ie_], 1.0)
         self._entries(r, ie[te, ie_], 1.0)
         self._entries(r[~first], iy[te[~first] - 1, ie_[~first]], -1.0)
+        gone = recall[a, ie_]  # + r_a: recalled units left before they could expire
+        self._entries(r[gone], ir[a[gone], ie_[gone]], 1.0)
         yr = np.zeros(k)
         yr[first] = init[fi]
         self._close(yr, yr, k)
 
-        # Storage just after arrival: sum_i u_i (v_{t-1} + x_t) <= V, v_{-1} = init.
+        # Storage just after arrival: sum_i u_i (v_{t-1} + x_t) <= V, v_{-1} = init (with a
+        # supply model, on the position: x_t and every order in transit at t).
         u = c.unit_volume
         slot = np.arange(T)[:, None]
-        self._entries(slot, ix, u)
+        self._position(slot, u, 0)
         for blk, sign in ((iw, 1.0), (ihi, 1.0), (ilo, -1.0)):
             self._entries(slot[1:], blk[:-1], sign * u)
         cap = np.full(T, c.storage_capacity - float(u @ clo))
@@ -483,7 +543,8 @@ class _BalanceQP(_QP):
             # Hard capacity, slots t >= 1 (slot 0's is in x's bound): v_{t-1} + x_t <= C_hi,
             # i.e. x_t + (w + hi - lo)_{t-1} <= C_hi - knee_lo.
             r = idx[:-1]
-            for blk, sign in ((ix[1:], 1.0), (iw[:-1], 1.0), (ihi[:-1], 1.0), (ilo[:-1], -1.0)):
+            self._position(r, 1.0, 1)
+            for blk, sign in ((iw[:-1], 1.0), (ihi[:-1], 1.0), (ilo[:-1], -1.0)):
                 self._entries(r, blk, sign)
             self._close(-_INF, np.tile(c.band_hi - clo, T - 1), (T - 1) * N)
             # The refill minimum the capacity may cut (see _order_bounds):
@@ -497,6 +558,8 @@ class _BalanceQP(_QP):
                 self._entries(r, ix[ts + 1, ii], 1.0)
                 for blk, sign in ((iw, 1.0), (ihi, 1.0), (ilo, -1.0)):
                     self._entries(r, blk[ts, ii], sign * kf)
+                if self.supply is not None:  # the position's orders in transit, times k
+                    self._in_transit(r, ts + 1, ii, kf)
                 self._close(f - kf * clo[ii], _INF, len(f))
 
         self._assemble()
@@ -534,26 +597,99 @@ class _BalanceQP(_QP):
         self.hidx = np.flatnonzero(self.q)
         self.blocks = (ix, is_, ie, iw, ilo, ihi)
         self.expires, self.first_a = expires, (te, ie_, a)
+        self.recall_vars = (recall, ir)
 
-    def pack(self, X: np.ndarray, S: np.ndarray, E: np.ndarray) -> np.ndarray:
+    # -------------------------------------------------------------- supply
+    def _arrival_matrix(self) -> sp.csr_matrix:
+        """(T N, T N) 0/1: row ``a N + i`` holds the orders ``tau N + i`` that arrive in slot
+        ``a`` (orders arriving after the horizon are in no row)."""
+        T, N = self.T, self.N
+        tau, i = np.nonzero(self.arrival < T)
+        rows = self.arrival[tau, i] * N + i
+        return sp.csr_matrix((np.ones(len(tau)), (rows, tau * N + i)), shape=(T * N, T * N))
+
+    def _arrive(self, rows: Any, a: Any, i: Any, coef: float) -> None:
+        """Entries ``coef`` at ``rows`` for what arrives in slot ``a`` of drug ``i`` (arrays of
+        one shape): the order of slot ``a`` itself without a supply model, else every order
+        whose lead time ends at ``a``."""
+        if self._by_arrival is None:
+            self._entries(rows, self._ix[a, i], coef)
+            return
+        rows, a, i = (np.ravel(np.broadcast_to(v, np.shape(rows))) for v in (rows, a, i))
+        sub = self._by_arrival[a * self.N + i].tocoo()
+        self._entries(rows[sub.row], sub.col, coef)  # the x block starts at column 0
+
+    def _in_transit(self, rows: Any, t: Any, i: Any, coef: Any) -> None:
+        """Entries ``coef`` at ``rows`` for the orders of drug ``i`` placed before slot ``t``
+        and not arrived at its start (arrival >= t): the pipeline of the position."""
+        rows, t, i, coef = (np.ravel(v) for v in np.broadcast_arrays(rows, t, i, coef))
+        max_lead = self.supply.max_lead(self.N)
+        for back in range(1, max_lead + 1):  # orders placed ``back`` slots before t
+            tau = t - back
+            ok = tau >= 0
+            ok[ok] = self.arrival[tau[ok], i[ok]] >= t[ok]
+            self._entries(rows[ok], self._ix[tau[ok], i[ok]], coef[ok])
+
+    def _position(self, rows: Any, coef: Any, first: int) -> None:
+        """Entries for ``x_t`` (and, with a supply model, the orders in transit at ``t``) in
+        the position rows ``rows`` of slots ``first ..``, one row per slot (``rows`` shaped
+        (T - first, 1)) or per slot and drug ((T - first, N)), times ``coef`` ((N,) or a
+        scalar)."""
+        T, N = self.T, self.N
+        shape = (T - first, N)
+        t = np.broadcast_to(np.arange(first, T)[:, None], shape)
+        i = np.broadcast_to(np.arange(N)[None, :], shape)
+        rows = np.broadcast_to(rows, shape)
+        coef = np.broadcast_to(coef, shape)
+        self._entries(rows, self._ix[first:], coef)
+        if self.supply is not None:
+            self._in_transit(rows, t, i, coef)
+
+    def pack(self, replay: _Replay) -> np.ndarray:
         c = self.config
-        x = np.diff(np.vstack([c.initial_stock[None, :], X]), axis=0)
-        s = np.diff(S, axis=0, prepend=0.0)
-        e = np.diff(E, axis=0, prepend=0.0)
-        v = X - S - E
+        x, s, e, v = replay.accepted, replay.served, replay.expired, replay.level
+        X = c.initial_stock + np.cumsum(replay.received, axis=0)
+        S, E = np.cumsum(s, axis=0), np.cumsum(e, axis=0)
+        R = np.cumsum(replay.recalled, axis=0)
         w = np.clip(v - c.knee_lo, 0.0, c.knee_hi - c.knee_lo)
         lo = np.maximum(c.knee_lo - v, 0.0)
         hi = np.maximum(v - c.knee_hi, 0.0)
         te, ie_, a = self.first_a
-        z = S[te, ie_] + E[te, ie_] - X[a, ie_]
-        y = X[a, ie_] - S[a, ie_] - E[te, ie_]
-        return np.concatenate([b.ravel() for b in (x, s, e, w, lo, hi)] + [z, y])
+        z = S[te, ie_] + E[te, ie_] + R[te, ie_] - X[a, ie_]
+        y = X[a, ie_] - S[a, ie_] - R[a, ie_] - E[te, ie_]
+        recall, _ = self.recall_vars
+        return np.concatenate(
+            [b.ravel() for b in (x, s, e, w, lo, hi)] + [z, y, replay.recalled[recall]]
+        )
 
     def unpack(self, z: np.ndarray) -> tuple[np.ndarray, ...]:
+        """``(X, S, E, lo, hi)``: cumulative arrivals, service and expiry (recalls, with a
+        supply model, are in none of them), and the penalty slacks."""
         T, N = self.T, self.N
         x, s, e, _w, lo, hi = (z[b.ravel()].reshape(T, N) for b in self.blocks)
-        X = self.config.initial_stock + np.cumsum(x, axis=0)
+        X = self.config.initial_stock + np.cumsum(self._arrivals(x), axis=0)
         return X, np.cumsum(s, axis=0), np.cumsum(e, axis=0), lo, hi
+
+    def _arrivals(self, x: np.ndarray) -> np.ndarray:
+        """(T, N) what arrives in each slot under the orders ``x``."""
+        if self._by_arrival is None:
+            return x
+        return (self._by_arrival @ x.ravel()).reshape(self.T, self.N)
+
+    def orders_of(self, z: np.ndarray) -> np.ndarray:
+        return z[self.blocks[0].ravel()].reshape(self.T, self.N)
+
+    def stock_of(self, z: np.ndarray) -> np.ndarray:
+        v = super().stock_of(z)
+        recall, ir = self.recall_vars
+        if recall.any():  # less what was recalled
+            r = np.zeros((self.T, self.N))
+            r[recall] = z[ir[recall]]
+            v = v - np.cumsum(r, axis=0)
+        return v
+
+    def served_of(self, z: np.ndarray) -> np.ndarray:
+        return z[self.blocks[1].ravel()].reshape(self.T, self.N)
 
 
 def _ragged_range(lengths: np.ndarray) -> np.ndarray:
@@ -569,22 +705,40 @@ def _ragged_range(lengths: np.ndarray) -> np.ndarray:
 _FORMULATIONS = {"balance": _BalanceQP, "cumulative": _CumulativeQP}
 
 
-def _simulate(qp: _QP, orders: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
-    """The env's own numpy dynamics on the trace: ``(X, S, E, cost)``, cumulative arrivals,
-    service and expiry ``(T, N)`` and the total refilling cost (USD). ``orders`` ``(T, N)``:
+class _Replay(NamedTuple):
+    """A plan played through the env's own dynamics: per-slot arrays ``(T, N)`` (units) and
+    the total refilling cost (USD)."""
+
+    accepted: np.ndarray  #: orders after clipping (paid and put in the pipeline)
+    received: np.ndarray  #: units arriving in the stock
+    served: np.ndarray
+    expired: np.ndarray
+    recalled: np.ndarray
+    level: np.ndarray  #: end-of-slot stock
+    cost: float
+
+
+def _simulate(qp: _QP, orders: np.ndarray | None = None) -> _Replay:
+    """The env's own numpy dynamics on the trace (:class:`_Replay`). ``orders`` ``(T, N)``:
     requested units per slot (the env clips them); ``None``: each slot order up to the middle of
-    the knees plus the slot's (known) demand, the warm start."""
+    the knees plus the slot's (known) demand, the warm start (less what is in transit)."""
     c, tr = qp.config, qp.trace
     state = dyn.FlowState(c, 1)
     target = 0.5 * (c.knee_lo + c.knee_hi)
-    X, S, E = (np.zeros((c.horizon, c.n_drugs)) for _ in range(3))
-    arrived, served, expired = c.initial_stock.copy(), np.zeros(c.n_drugs), np.zeros(c.n_drugs)
+    rows = {k: np.zeros((c.horizon, c.n_drugs)) for k in _Replay._fields[:-1]}
+    alt = None if c.supply is None else c.supply.alt_markup * tr.base_price
     cost = 0.0
     for t in range(c.horizon):
         if orders is None:
-            request = np.maximum(target + tr.demand[t] - state.level[0], 0.0)[None, :]
+            have = state.level[0] + state.in_transit[0]
+            request = np.maximum(target + tr.demand[t] - have, 0.0)[None, :]
         else:
             request = np.asarray(orders[t], dtype=np.float64)[None, :]
+        supply = None
+        if c.supply is not None:
+            supply = dyn.SupplyInputs(
+                tr.fill[t][None], tr.lead_time[t][None], tr.recall[t][None], alt[t][None]
+            )
         o = dyn.flow_step(
             state,
             request,
@@ -595,20 +749,24 @@ def _simulate(qp: _QP, orders: np.ndarray | None = None) -> tuple[np.ndarray, ..
             c,
             backend="numpy",
             emergency=None if qp.emergency is None else qp.emergency[t][None, :],
+            supply=supply,
         )
-        arrived = arrived + o.accepted[0]
-        served = served + o.served[0]
-        expired = expired + o.expired[0]
-        X[t], S[t], E[t] = arrived, served, expired
+        flows = {"accepted": o.accepted, "served": o.served, "expired": o.expired,
+                 "level": o.level}  # fmt: skip
+        if o.supply is None:
+            flows.update(received=o.accepted, recalled=np.zeros_like(o.accepted))
+        else:
+            flows.update(received=o.supply["received"], recalled=o.supply["recalled"])
+        for k, v in flows.items():
+            rows[k][t] = v[0]
         cost += float(o.total.sum())
-    return X, S, E, cost
+    return _Replay(**rows, cost=cost)
 
 
 def _warm_start(qp: _QP, orders: np.ndarray | None = None) -> np.ndarray:
     """A starting point from the env's own dynamics: :func:`_simulate` of ``orders`` (``None``:
     its order-up-to-band plan)."""
-    X, S, E, _ = _simulate(qp, orders)
-    return qp.pack(X, S, E)
+    return qp.pack(_simulate(qp, orders))
 
 
 #: The solvers of :func:`solve_hindsight`: Ipopt (the reference) and Clarabel.
@@ -927,6 +1085,6 @@ def _solution(
         solve_seconds=seconds,
         n_variables=qp.n,
         n_constraints=qp.m,
-        replayed_cost=_simulate(qp, orders)[3] if point else float("nan"),
+        replayed_cost=_simulate(qp, orders).cost if point else float("nan"),
         solver=solver,
     )
