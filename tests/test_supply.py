@@ -396,3 +396,90 @@ def test_the_optimum_lower_bounds_every_policy_in_shortage(announce):
         for policy in _policies(env):
             cost = evaluate(env, policy, 1, seed=seed)["total_cost"].iloc[0]
             assert bound.objective <= cost * (1 + 1e-7), type(policy).__name__
+
+
+# ------------------------------------------------------------------ policies
+
+
+def test_hindsight_takes_a_pipeline_ordered_before_slot_0():
+    from druginv_gym.solvers.hindsight import solve_hindsight
+
+    c = one_drug_config(
+        horizon=3, shelf_life=[4], initial_stock=[0.0], band_lo=[0.0], penalty_lo=[0.0],
+        penalty_hi=[0.0], shortage_cost=[100.0], supply=SupplyModel(lead_time=2),
+    )  # fmt: skip
+    tr = _trace(c, demand=[[0.0], [5.0], [0.0]], lead=2)
+    # five units due at slot 1: nothing to order, nothing unmet, only the storage of nothing
+    sol = solve_hindsight(c, tr, in_transit=[[0.0], [5.0]])
+    assert sol.objective == pytest.approx(0.0, abs=1e-4)
+    assert sol.replayed_cost == pytest.approx(0.0, abs=1e-4)
+    np.testing.assert_allclose(sol.orders, 0.0, atol=1e-6)
+    late = solve_hindsight(c, tr, in_transit=[[0.0], [0.0]])
+    assert late.objective == pytest.approx(500.0, rel=1e-6)
+    with pytest.raises(ValueError, match=r"in_transit has shape \(3, 1\); expected \(K, 1\)"):
+        solve_hindsight(c, tr, in_transit=np.zeros((3, 1)))
+    with pytest.raises(ValueError, match="needs a scenario with a supply model"):
+        solve_hindsight(c.replace(supply=None), constant_trace(c, 0.0), in_transit=[[1.0]])
+
+
+def _baselines():
+    from tests.test_baselines import BASELINES
+
+    return BASELINES
+
+
+@pytest.mark.parametrize("name", sorted(_baselines()))
+@pytest.mark.parametrize("announce", [0, 2])
+def test_baselines_never_read_the_future_supply(name, announce):
+    """With a supply model, changing the trace after slot ``cut`` leaves every action up to
+    ``cut`` unchanged, and the outages up to ``cut - announce``."""
+    c = make_scenario("shortage", n_drugs=4, horizon=10, announce=announce)
+    env = gym.make("DrugRefill-v0", config=c)
+    env.reset(seed=5)
+    trace = env.unwrapped.exogenous.as_dict()
+    cut = 6
+    for fields, seen in ((("demand", "premium"), cut), (("fill", "lead_time", "recall"),
+                                                        cut - announce)):  # fmt: skip
+        altered = {k: np.array(v, copy=True) for k, v in trace.items()}
+        for k in fields:
+            altered[k][cut:] = {"fill": 0.25, "lead_time": 3.0, "recall": 1.0}.get(k, 0)
+            if k in ("demand", "premium"):
+                altered[k][cut:] = trace[k][cut:] * 3 + 50
+        actions = []
+        for tr in (trace, altered):
+            policy = _baselines()[name](env)
+            obs, _ = env.reset(options={"exogenous": tr})
+            policy.reset()
+            acts = []
+            for _ in range(seen + 1):
+                a = policy.act(obs)
+                acts.append(a)
+                obs, *_ = env.step(a)
+            actions.append(np.array(acts))
+        np.testing.assert_array_equal(actions[0], actions[1])
+
+
+def test_mpc_and_the_stochastic_program_solve_every_slot_with_a_supply_model():
+    from druginv_gym.baselines import MPC, StochasticMPC
+    from druginv_gym.evaluation import evaluate
+
+    c = make_scenario("shortage", n_drugs=5, horizon=12, announce=2)
+    env = gym.make("DrugRefill-v0", config=c)
+    for policy in (MPC(env, window=6), StochasticMPC(env, window=6, n_scenarios=3)):
+        df = evaluate(env, policy, 2, seed=0)
+        assert np.isfinite(df.total_cost).all()
+        assert policy.failures == 0, policy.last_status
+
+
+def test_expected_and_sampled_fills_follow_the_chain():
+    m = SupplyModel(mean_time_between=8.0, mean_duration=4.0, outage_fill=0.2)
+    pi = 4.0 / 12.0
+    up = m.expected_fill(1, 40, last_fill=np.array([1.0]))
+    out = m.expected_fill(1, 40, last_fill=np.array([0.2]))
+    assert up[0, 0] == pytest.approx(1 - 0.8 * pi * (1 - 0.625))  # lam = 1 - 1/8 - 1/4
+    assert out[0, 0] == pytest.approx(1 - 0.8 * (pi + (1 - pi) * 0.625))
+    assert up[-1, 0] == pytest.approx(1 - 0.8 * pi, rel=1e-6)  # the stationary law, far ahead
+    known = m.expected_fill(1, 5, announced=np.array([[0.2], [1.0]]))
+    assert known[:2, 0].tolist() == [0.2, 1.0]
+    draws = m.sample_fill(np.random.default_rng(0), 20_000, 1, 3, last_fill=np.array([0.2]))
+    np.testing.assert_allclose(draws.mean(axis=0), out[:3], atol=0.01)

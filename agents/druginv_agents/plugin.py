@@ -10,7 +10,8 @@ and calls :func:`register` the first time it is asked about policies. That adds:
 
 * ``dqn`` and ``ppo`` to the benchmark's default set: the shipped agent of that algorithm for
   the scenario with the nearest number of drugs (the paper scenario's when the scenario has
-  none); skipped with a note when none can be loaded (no torch, nothing shipped);
+  none, unless it has a supply model: then left out, without a note); skipped with a note when
+  none can be loaded (no torch, nothing shipped);
 * ``ppo-forecast`` to the default set too: the shipped forecast-informed PPO agent of the
   scenario (``ppo-<scenario>-<N>-<forecaster>``) with the best validation score; left out,
   without a note, on a scenario that has none;
@@ -72,6 +73,12 @@ def _build_nearest(
     """``dqn``/``ppo``: the nearest shipped agent, on the env id it was trained for."""
     n = spec.config.n_drugs
     source = _nearest_pretrained(algo, spec.scenario, n)
+    if source is None and spec.config.supply is not None:
+        # the paper's agents do not read a supply model's features (pipeline, fills)
+        raise registry.NotApplicable(
+            f"no {algo} agent is shipped for scenario {spec.scenario!r}, whose supply model "
+            "the paper's agents cannot observe"
+        )
     if source is None:
         source = _nearest_pretrained(algo, "paper", n)
     if source is None:

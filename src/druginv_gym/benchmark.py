@@ -596,6 +596,23 @@ def summary_markdown(
             lines.append(
                 "| " + " | ".join([str(name), *(markdown_cell(m, r) for m in binding)]) + " |"
             )
+    supply = [m for m in table_metrics("supply") if m.name in summary.columns]
+    if cfg.supply is not None and supply:
+        lines += [
+            "",
+            "## What the supply model did",
+            "",
+            "Per episode: ordered units a supplier outage left unfilled, units recalled, unmet "
+            "units bought from the alternative source and their cost (in the shortage cost), "
+            "and the longest run of slots with unmet demand of one drug.",
+            "",
+            "| " + " | ".join(["policy", *(m.header for m in supply)]) + " |",
+            "|" + "---|" * (1 + len(supply)),
+        ]
+        for name, r in by_cost(summary).iterrows():
+            lines.append(
+                "| " + " | ".join([str(name), *(markdown_cell(m, r) for m in supply)]) + " |"
+            )
     agents = [p for p in summary.index if registry.resolve(p)[0].kind == "agent"]
     bases = [b for b in _plain("baseline", default=True) if b in summary.index]
     if agents and bases:
@@ -673,6 +690,8 @@ def draw_figures(
             ax.plot(s.index + 1, s.to_numpy(), marker="o", ms=3, label=" = ".join(members))
         if col == "total_cost" and "hindsight-optimal" in order:
             _annotate_run_down(ax, per_slot.loc["hindsight-optimal"][col], cfg.horizon)
+        if cfg.supply is not None and "outage_rate" in per_slot.columns:
+            _mark_outages(ax, per_slot.loc[order[0]]["outage_rate"])
         ax.set_xlabel("slot (week)")
         ax.set_ylabel(ylabel)
         ax.set_title(f"{ylabel.split(' per')[0].capitalize()} per slot — {title}")
@@ -683,6 +702,15 @@ def draw_figures(
         plt.close(fig)
     files.append(_convergence(plt, spec, manifest, out))
     return files
+
+
+def _mark_outages(ax: Any, share: pd.Series) -> None:
+    """Shade each slot by the share of drugs whose supplier was out in it (mean over the
+    episodes; every policy meets the same outages), darker for more."""
+    for t, value in share.items():
+        if value > 0:
+            ax.axvspan(t + 0.5, t + 1.5, color="tab:red", alpha=0.35 * float(value), lw=0)
+    ax.plot([], [], color="tab:red", alpha=0.35, lw=6, label="supplier outages (shade: share)")
 
 
 def same_lines(per_slot: pd.DataFrame, order: Sequence[str]) -> list[list[str]]:

@@ -32,7 +32,7 @@ from typing import Any
 
 from druginv_gym import registry
 from druginv_gym.preflight import check_checkpoint, check_out_dir, check_out_file, check_policy_file
-from druginv_gym.reporting import BINDING_TITLE, UserError, print_table
+from druginv_gym.reporting import BINDING_TITLE, SUPPLY_TITLE, UserError, print_table
 
 __all__ = ["HelpFormatter", "UserError", "build_parser", "main"]
 
@@ -261,6 +261,8 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         result.summary,
     )
     print_table(BINDING_TITLE, result.summary, table="binding")
+    if cfg.supply is not None:
+        print_table(SUPPLY_TITLE, result.summary, table="supply")
     for note in result.notes:
         print(f"note: {note}")
     print(f"wrote {', '.join(f.name for f in result.files)} to {out}")
@@ -371,6 +373,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         summary,
     )
     print_table(BINDING_TITLE, summary, table="binding")
+    if cfg.supply is not None:
+        print_table(SUPPLY_TITLE, summary, table="supply")
     if args.out is not None:
         from druginv_gym.io import atomic_write_text
 

@@ -495,7 +495,8 @@ def evaluate(
             an RLlib algorithm, a function ``obs -> action``).
         n_episodes: episodes to play (>= 1).
         seed: episode ``k`` uses ``env.reset(seed=seed + k)``.
-        return_slots: also return a per-slot table (episode, t, cost terms, rates).
+        return_slots: also return a per-slot table (episode, t, cost terms, rates, the share
+            of drugs whose supplier was out).
         progress: show a progress bar (``None``: only on a terminal).
 
     Returns:
@@ -573,6 +574,10 @@ def evaluate(
                         "stockout_rate": out.mean(),
                         "unexpected_rate": above.mean(),
                         "stock": float(stock.sum()),
+                        # share of drugs whose supplier was out (a supply model; else 0)
+                        "outage_rate": 0.0
+                        if trace.fill is None
+                        else float((trace.fill[slots] < 1.0).mean()),
                     }
                 )
             slots += 1

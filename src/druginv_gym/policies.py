@@ -90,9 +90,13 @@ class ObservationView:
         current: index of the drug being decided (sequential id), else ``None``.
         pending: units requested so far this slot (sequential id), else zeros.
         pipeline: units ordered and not yet arrived (a supply model's ``arriving_k``
-            features summed), else zeros.
-        fill_last: the share of the last slot's order its supplier filled (1 without a supply
-            model).
+            features summed), else ``None``.
+        fill_last: the share of the last slot's order its supplier filled (a supply model;
+            else ``None``).
+        arriving: ``(K, N)`` the pipeline by arrival slot, row ``k`` due at the start of slot
+            ``t + k`` (a supply model with lead times; else ``None``).
+        fill_ahead: ``(A, N)`` the announced fills of slots ``t .. t + A - 1`` (a supply model
+            that announces outages; else ``None``).
     """
 
     t: int
@@ -108,6 +112,8 @@ class ObservationView:
     pending: np.ndarray
     pipeline: np.ndarray | None = None
     fill_last: np.ndarray | None = None
+    arriving: np.ndarray | None = None
+    fill_ahead: np.ndarray | None = None
 
     @property
     def position(self) -> np.ndarray:
@@ -135,6 +141,7 @@ class ObservationReader:
         self._n_f = len(drug_feats)
         self.obs_dim = n * len(drug_feats) + len(glob_feats)
         self._arriving = [k for name, k in self._f.items() if name.startswith("arriving_")]
+        self._ahead = [k for name, k in self._f.items() if name.startswith("fill_ahead_")]
 
     def read(self, obs: np.ndarray) -> ObservationView:
         c, s = self.config, self.scales
@@ -151,10 +158,12 @@ class ObservationReader:
         if self.mode == "sequential":
             current = int(np.argmax(drug[:, f["is_current"]]))
             pending = drug[:, f["pending_order"]] * s.units
-        pipeline = fill_last = None
+        pipeline = fill_last = arriving = fill_ahead = None
         if "fill_last" in f:  # a supply model
-            pipeline = drug[:, self._arriving].sum(axis=1) * s.units
+            arriving = drug[:, self._arriving].T * s.units
+            pipeline = arriving.sum(axis=0)
             fill_last = drug[:, f["fill_last"]]
+            fill_ahead = drug[:, self._ahead].T
         return ObservationView(
             t=int(t),
             price=drug[:, f["price"]] * s.price,
@@ -169,6 +178,8 @@ class ObservationReader:
             pending=pending,
             pipeline=pipeline,
             fill_last=fill_last,
+            arriving=arriving,
+            fill_ahead=fill_ahead,
         )
 
 
@@ -267,6 +278,10 @@ class OrderPolicy:
         expected to be thrown away at the end of the slot.
         """
         return view.position - np.maximum(view.expiring - demand, 0.0)
+
+    def usable_stock(self, view: ObservationView, demand: np.ndarray) -> np.ndarray:
+        """:meth:`usable` without the pipeline: the stock on hand that can still serve."""
+        return view.stock - np.maximum(view.expiring - demand, 0.0)
 
 
 class RandomPolicy:

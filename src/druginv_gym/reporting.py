@@ -19,6 +19,7 @@ from druginv_gym.evaluation import Metric, table_metrics
 
 __all__ = [
     "BINDING_TITLE",
+    "SUPPLY_TITLE",
     "UserError",
     "by_cost",
     "console_cell",
@@ -65,6 +66,9 @@ def markdown_cell(metric: Metric, row: pd.Series) -> str:
 
 #: The title of the binding table (``print_table(..., table="binding")``) wherever it is printed.
 BINDING_TITLE = "how often each limit binds (share of slots or drug-slots)"
+#: The title of the supply table (``print_table(..., table="supply")``), printed for a scenario
+#: with a supply model.
+SUPPLY_TITLE = "what the supply model did (units and USD per episode)"
 
 
 def by_cost(summary: pd.DataFrame) -> pd.DataFrame:
@@ -82,8 +86,9 @@ def print_table(
     table: str = "main",
 ) -> None:
     """Means ± 95 % intervals per policy (one row per index entry of ``summary``, cheapest
-    first), one column per shown metric of ``table`` (``"main"``, or ``"binding"``: how often
-    each limit binds); with rich when it is installed, as aligned plain text otherwise."""
+    first), one column per shown metric of ``table`` (``"main"``; ``"binding"``: how often
+    each limit binds; ``"supply"``: what a supply model did); with rich when it is installed,
+    as aligned plain text otherwise."""
     metrics = table_metrics(table)
     cols = ["policy", *(m.short_header for m in metrics)]
     rows = []

@@ -206,20 +206,100 @@ class SupplyModel:
         return {"fill": fill, "lead_time": lead, "recall": recall}
 
     def outages(
-        self, rng: np.random.Generator, batch: int, horizon: int, n_suppliers: int
+        self,
+        rng: np.random.Generator,
+        batch: int,
+        horizon: int,
+        n_suppliers: int,
+        start: np.ndarray | None = None,
     ) -> np.ndarray:
-        """(B, T, S) bool: whether each supplier is out in each slot (the Markov chain)."""
-        go_out = np.broadcast_to(1.0 / self.mean_time_between, (n_suppliers,))
-        recover = np.broadcast_to(1.0 / self.mean_duration, (n_suppliers,))
-        share_out = go_out / (go_out + recover)  # stationary law
+        """(B, T, S) bool: whether each supplier is out in each slot (the Markov chain), from
+        its stationary law; with ``start`` ((S,) or (B, S) bool, the state of the slot before
+        the first), one step after it."""
+        go_out, recover = self._rates(n_suppliers)
         out = np.empty((batch, horizon, n_suppliers), dtype=bool)
-        state = rng.random((batch, n_suppliers)) < share_out
+        if start is None:
+            state = rng.random((batch, n_suppliers)) < go_out / (go_out + recover)
+            first = 1
+        else:
+            state = np.broadcast_to(np.asarray(start, dtype=bool), (batch, n_suppliers))
+            first = 0
         u = rng.random((batch, horizon, n_suppliers))
         for t in range(horizon):
-            if t:
+            if t >= first:
                 state = np.where(state, u[:, t] >= recover, u[:, t] < go_out)
             out[:, t] = state
         return out
+
+    def _rates(self, n_suppliers: int) -> tuple[np.ndarray, np.ndarray]:
+        """(S,) each supplier's probabilities per slot of going out and of recovering."""
+        go_out = np.broadcast_to(1.0 / self.mean_time_between, (n_suppliers,))
+        return go_out, np.broadcast_to(1.0 / self.mean_duration, (n_suppliers,))
+
+    # ------------------------------------------------------------------ what a policy expects
+    def _known_state(
+        self, n_drugs: int, last_fill: np.ndarray | None, announced: np.ndarray | None
+    ) -> tuple[np.ndarray | None, int]:
+        """``(out, known)``: each drug's supplier state in the last slot whose fill is known
+        ((N,) bool, ``None`` when nothing is known: the stationary law) and how many slots
+        ahead are known (the announced ones)."""
+        if announced is not None and len(announced):
+            return np.asarray(announced[-1]) < 1.0, len(announced)
+        if last_fill is None:
+            return None, 0
+        return np.asarray(last_fill) < 1.0, 0
+
+    def expected_fill(
+        self,
+        n_drugs: int,
+        horizon: int,
+        last_fill: np.ndarray | None = None,
+        announced: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """(horizon, N) the expected fill of the slots ahead given what is observed: the last
+        slot's fill ``last_fill`` ((N,); ``None`` before the first slot: the stationary law)
+        and the ``announced`` fills of the next slots ((A, N), known exactly). After them an
+        outage is out after ``m`` more steps with probability ``pi + (1 - pi) lam^m`` if out
+        now, ``pi (1 - lam^m)`` if up (``pi`` the stationary share out, ``lam = 1 - a - b``)."""
+        sup = self.suppliers(n_drugs)
+        go_out, recover = (r[sup] for r in self._rates(self.n_suppliers(n_drugs)))
+        pi, lam = go_out / (go_out + recover), 1.0 - go_out - recover
+        out, known = self._known_state(n_drugs, last_fill, announced)
+        fill = np.empty((horizon, n_drugs))
+        if known:
+            fill[: min(known, horizon)] = np.asarray(announced)[:horizon]
+        steps = np.arange(1, horizon - known + 1)[:, None]
+        if out is None:
+            p_out = np.broadcast_to(pi, (len(steps), n_drugs))
+        else:
+            p_out = np.where(out, pi + (1 - pi) * lam**steps, pi * (1 - lam**steps))
+        fill[known:] = 1.0 - (1.0 - self.outage_fill) * p_out
+        return fill
+
+    def sample_fill(
+        self,
+        rng: np.random.Generator,
+        batch: int,
+        n_drugs: int,
+        horizon: int,
+        last_fill: np.ndarray | None = None,
+        announced: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """(B, horizon, N) fills of the slots ahead drawn from the outage chains given what is
+        observed (as :meth:`expected_fill`): the announced ones as known, then the chain."""
+        sup = self.suppliers(n_drugs)
+        s = self.n_suppliers(n_drugs)
+        out, known = self._known_state(n_drugs, last_fill, announced)
+        start = None
+        if out is not None:  # a supplier's state, read from any of its drugs
+            start = np.zeros(s, dtype=bool)
+            start[sup] = out
+        down = self.outages(rng, batch, max(horizon - known, 0), s, start)
+        fill = np.empty((batch, horizon, n_drugs))
+        if known:
+            fill[:, : min(known, horizon)] = np.asarray(announced)[:horizon]
+        fill[:, known:] = np.where(down[..., sup], self.outage_fill, 1.0)
+        return fill
 
     # ------------------------------------------------------------------ JSON
     def to_dict(self) -> dict[str, Any]:

@@ -147,12 +147,29 @@ class MPC(OrderPolicy):
         the usable stock itself."""
         c, t = self.config, view.t
         usable = np.maximum(self.usable(view, demand0), 0.0)
+        # with a supply model the pipeline arrives as scheduled (``_supply``), not now
+        on_hand = usable if c.supply is None else np.maximum(self.usable_stock(view, demand0), 0)
         return c.replace(
             horizon=horizon,
-            initial_stock=np.minimum(usable, c.band_hi) if c.hard_capacity else usable,
+            initial_stock=np.minimum(on_hand, c.band_hi) if c.hard_capacity else on_hand,
             drug_budget=c.drug_budget[t : t + horizon],
             total_budget=max(view.budget_left, 0.0),
         ), usable
+
+    def _supply(self, view: ObservationView, horizon: int) -> tuple[dict[str, np.ndarray], Any]:
+        """``(trace fields, in_transit)`` of a supply model for the QP at ``view``'s slot:
+        the expected fills given the observed (and announced) ones, the drugs' lead times
+        without delay, no recall, and the observed pipeline by arrival slot; ``({}, None)``
+        without a supply model."""
+        model, n = self.config.supply, self.config.n_drugs
+        if model is None:
+            return {}, None
+        fill = model.expected_fill(n, horizon, view.fill_last if view.t else None, view.fill_ahead)
+        lead = np.broadcast_to(model.lead_times(n).astype(np.float64), (horizon, n)).copy()
+        in_transit = (
+            view.arriving[:horizon] if view.arriving is not None and len(view.arriving) else None
+        )
+        return {"fill": fill, "lead_time": lead, "recall": np.zeros((horizon, n))}, in_transit
 
     def _fallback(self, status: str, usable: np.ndarray) -> np.ndarray:
         """The base-stock rule's orders after a failed solve (counted, status kept)."""
@@ -180,15 +197,17 @@ class MPC(OrderPolicy):
         demand = self._forecast(horizon)
         sub, usable = self._subproblem(view, horizon, demand[0])
         base_t, premium_t, rates = self._prices(view, horizon)
+        supply, in_transit = self._supply(view, horizon)
         trace = ExogenousTrace(
-            demand=demand, base_price=base_t, premium=premium_t, storage_rate=rates
+            demand=demand, base_price=base_t, premium=premium_t, storage_rate=rates, **supply
         )
         sol, fallback = self._solved(
             lambda: solve_hindsight(
-                sub, trace, solver=self.solver, warm_start=self._start(horizon)
+                sub, trace, solver=self.solver, warm_start=self._start(horizon),
+                in_transit=in_transit,
             ),
             usable,
-        )
+        )  # fmt: skip
         if sol is None:
             return fallback
         self._plan = sol.orders
@@ -290,6 +309,12 @@ class StochasticMPC(MPC):
                 pick = self._rng.integers(0, len(pool), size=(k, horizon))
                 draws["demand"] = np.maximum(forecast[None] + pool[pick], 0.0)
         self._observed(view, draws["base_price"], draws["premium"], draws["storage_rate"])
+        model = self.config.supply
+        if model is not None:  # outages drawn from the chains given what is observed
+            n, last = self.config.n_drugs, view.fill_last if t else None
+            draws["fill"] = model.sample_fill(self._rng, k, n, horizon, last, view.fill_ahead)
+            # this slot's order is one decision: every future fills it as expected
+            draws["fill"][:, 0] = model.expected_fill(n, 1, last, view.fill_ahead)[0]
         return [ExogenousTrace(**{n: v[j] for n, v in draws.items()}) for j in range(k)]
 
     def orders(self, view: ObservationView) -> np.ndarray:
@@ -300,8 +325,10 @@ class StochasticMPC(MPC):
         # what is expected to expire unused this slot, against the futures' mean demand
         mean0 = np.mean([f.demand[0] for f in futures], axis=0)
         sub, usable = self._subproblem(view, horizon, mean0)
+        in_transit = self._supply(view, horizon)[1]
         sol, fallback = self._solved(
-            lambda: solve_two_stage(sub, futures, solver=self.solver), usable
+            lambda: solve_two_stage(sub, futures, solver=self.solver, in_transit=in_transit),
+            usable,
         )
         return fallback if sol is None else sol.orders
 

@@ -125,9 +125,18 @@ class _QP:
     ``g``, ``const``, ``q``, ``hidx`` and an ``unpack`` that returns ``(X, S, E, lo, hi)``.
     """
 
-    def __init__(self, config: ScenarioConfig, trace: ExogenousTrace) -> None:
+    def __init__(
+        self, config: ScenarioConfig, trace: ExogenousTrace, in_transit: np.ndarray | None = None
+    ) -> None:
         self.config, self.trace = config, trace
         self.T, self.N = config.horizon, config.n_drugs
+        # (T, N) units ordered before slot 0 that arrive at the start of each slot (MPC's
+        # pipeline; zeros for an episode) and, per slot, those still in transit at its start
+        self.receipts = np.zeros((self.T, self.N))
+        if in_transit is not None:
+            k = min(len(in_transit), self.T)
+            self.receipts[:k] = in_transit[:k]
+        self.pending = np.cumsum(self.receipts[::-1], axis=0)[::-1]
         self.iterations = 0
         self._row = 0  # first row of the block being added
         self._rows: list[np.ndarray] = []
@@ -172,7 +181,7 @@ class _QP:
         x_lo = np.minimum(bottom, x_hi)
         floor = np.zeros((self.T, self.N))
         if c.hard_capacity:
-            room = c.band_hi - c.initial_stock  # >= 0, checked by the config
+            room = np.maximum(c.band_hi - c.initial_stock - self.pending[0], 0.0)
             x_hi[0] = np.minimum(x_hi[0], room)
             x_lo[0] = np.minimum(x_lo[0], room)
             floor[1:] = np.minimum(x_lo[1:], c.band_hi)
@@ -286,8 +295,10 @@ class _CumulativeQP(_QP):
     against (same optimum) and to measure it side by side; see ``docs/hindsight.md``.
     """
 
-    def __init__(self, config: ScenarioConfig, trace: ExogenousTrace) -> None:
-        if config.supply is not None:
+    def __init__(
+        self, config: ScenarioConfig, trace: ExogenousTrace, in_transit: Any = None
+    ) -> None:
+        if config.supply is not None or in_transit is not None:
             raise ValueError(
                 "formulation = 'cumulative' does not model a supply model (lead times, outages, "
                 "recalls); use the default formulation = 'balance'"
@@ -445,11 +456,14 @@ class _BalanceQP(_QP):
       on ``x``), four nonzeros each (and the refill-minimum rows of :meth:`_order_bounds`).
     """
 
-    def __init__(self, config: ScenarioConfig, trace: ExogenousTrace) -> None:
-        super().__init__(config, trace)
+    def __init__(
+        self, config: ScenarioConfig, trace: ExogenousTrace, in_transit: np.ndarray | None = None
+    ) -> None:
+        super().__init__(config, trace, in_transit)
         c, T, N = config, self.T, self.N
         tn = T * N
         price, demand, init = self.price, trace.demand, c.initial_stock
+        rec, pending = self.receipts, self.pending
         clo = c.knee_lo  # v = knee_lo - lo + w + hi
         L = c.shelf_life
         idx = np.arange(tn).reshape(T, N)
@@ -485,6 +499,7 @@ class _BalanceQP(_QP):
         self._entries(r[recall], ir[recall], 1.0)  # v_t = ... - r_t
         rhs = np.zeros((T, N))
         rhs[0] = init - clo
+        rhs += rec  # units ordered before slot 0 arrive as scheduled
         self._close(rhs.ravel(), rhs.ravel(), tn)
 
         # Expiry chains, rows in the order of the auxiliaries.
@@ -509,8 +524,8 @@ class _BalanceQP(_QP):
         self._entries(np.repeat(fr, span), is_[past], -1.0)
         had = recall[past]
         self._entries(np.repeat(fr, span)[had], ir[past][had], -1.0)
-        zr = np.zeros(k)
-        zr[first] = -init[fi]
+        zr = -rec[a, ie_]
+        zr[first] -= init[fi]
         self._close(zr, zr, k)
         # y rows, y_t = X[a] - S[a] - E[t] >= 0 (no unit younger than its shelf life expires:
         # what expires by t arrived by a and was not served by a): y_t - y_{t-1} - x_a + s_a
@@ -522,8 +537,8 @@ class _BalanceQP(_QP):
         self._entries(r[~first], iy[te[~first] - 1, ie_[~first]], -1.0)
         gone = recall[a, ie_]  # + r_a: recalled units left before they could expire
         self._entries(r[gone], ir[a[gone], ie_[gone]], 1.0)
-        yr = np.zeros(k)
-        yr[first] = init[fi]
+        yr = rec[a, ie_].copy()
+        yr[first] += init[fi]
         self._close(yr, yr, k)
 
         # Storage just after arrival: sum_i u_i (v_{t-1} + x_t) <= V, v_{-1} = init (with a
@@ -535,6 +550,7 @@ class _BalanceQP(_QP):
             self._entries(slot[1:], blk[:-1], sign * u)
         cap = np.full(T, c.storage_capacity - float(u @ clo))
         cap[0] = c.storage_capacity - float(u @ init)
+        cap -= pending @ u  # what is still in transit is in the position
         self._close(-_INF, cap, T)
         # Total budget: sum_t sum_i p_t x_t <= B.
         self._entries(0, ix, price)
@@ -546,7 +562,7 @@ class _BalanceQP(_QP):
             self._position(r, 1.0, 1)
             for blk, sign in ((iw[:-1], 1.0), (ihi[:-1], 1.0), (ilo[:-1], -1.0)):
                 self._entries(r, blk, sign)
-            self._close(-_INF, np.tile(c.band_hi - clo, T - 1), (T - 1) * N)
+            self._close(-_INF, (c.band_hi - clo - pending[1:]).ravel(), (T - 1) * N)
             # The refill minimum the capacity may cut (see _order_bounds):
             # x_t + k (w + hi - lo)_{t-1} >= floor - k knee_lo, k = floor / C_hi.
             cut = self.floor[1:] > 0
@@ -560,7 +576,7 @@ class _BalanceQP(_QP):
                     self._entries(r, blk[ts, ii], sign * kf)
                 if self.supply is not None:  # the position's orders in transit, times k
                     self._in_transit(r, ts + 1, ii, kf)
-                self._close(f - kf * clo[ii], _INF, len(f))
+                self._close(f - kf * (clo[ii] + pending[ts + 1, ii]), _INF, len(f))
 
         self._assemble()
 
@@ -724,6 +740,9 @@ def _simulate(qp: _QP, orders: np.ndarray | None = None) -> _Replay:
     the knees plus the slot's (known) demand, the warm start (less what is in transit)."""
     c, tr = qp.config, qp.trace
     state = dyn.FlowState(c, 1)
+    if qp.receipts.any():  # orders placed before slot 0, due as scheduled (K < H checked)
+        due = qp.receipts[: state.pipeline.shape[1]]
+        state.pipeline[0, : len(due)] = due
     target = 0.5 * (c.knee_lo + c.knee_hi)
     rows = {k: np.zeros((c.horizon, c.n_drugs)) for k in _Replay._fields[:-1]}
     alt = None if c.supply is None else c.supply.alt_markup * tr.base_price
@@ -807,6 +826,7 @@ def solve_hindsight(
     options: dict[str, Any] | None = None,
     formulation: str = "balance",
     solver: str = "ipopt",
+    in_transit: np.ndarray | None = None,
 ) -> HindsightSolution:
     """Solve one episode with the future known; the optimum lower-bounds every policy's cost.
 
@@ -834,6 +854,9 @@ def solve_hindsight(
         solver: ``"ipopt"`` (default; cyipopt, the reference the docs and tests use) or
             ``"clarabel"`` (Clarabel's interior point on the same matrices: several times
             faster, same optimum to ~1e-7, and a dual bound). Both from the ``solver`` extra.
+        in_transit: with a supply model, ``(K, N)`` units ordered before slot 0 that arrive at
+            the start of slots ``0 .. K-1`` (K at most the longest lead time; what MPC passes
+            for the pipeline it observes); ``None``: nothing in transit, as at an episode's start.
 
     Returns:
         A :class:`HindsightSolution`. It never raises for a hard instance: an infeasible one,
@@ -846,8 +869,10 @@ def solve_hindsight(
     _check_solve(tol, max_iter, solver)
     if formulation not in _FORMULATIONS:
         raise ValueError(f"formulation = {formulation!r} is not one of {sorted(_FORMULATIONS)}")
+    if in_transit is not None:
+        in_transit = _check_in_transit(in_transit, config)
     start = time.perf_counter()
-    qp = _FORMULATIONS[formulation](config, trace)
+    qp = _FORMULATIONS[formulation](config, trace, in_transit)
     plan = None if isinstance(warm_start, (bool, np.bool_)) else _check_plan(warm_start, config)
     z0 = None  # Clarabel takes no start
     if solver == "ipopt" and (plan is not None or warm_start):
@@ -862,6 +887,22 @@ def solve_hindsight(
     if solver == "clarabel" and sol.success:
         object.__setattr__(sol, "dual_bound", run.dual + qp.const)
     return sol
+
+
+def _check_in_transit(value: Any, config: ScenarioConfig) -> np.ndarray:
+    """``in_transit`` as ``(K, N)`` float64, or ``ValueError`` naming what is wrong."""
+    if config.supply is None:
+        raise ValueError("in_transit needs a scenario with a supply model (lead times)")
+    arr = np.asarray(value, dtype=np.float64)
+    lead = config.supply.max_lead(config.n_drugs)
+    if arr.ndim != 2 or arr.shape[1] != config.n_drugs or len(arr) > max(lead, 1):
+        raise ValueError(
+            f"in_transit has shape {arr.shape}; expected (K, {config.n_drugs}) with K <= {lead}, "
+            "the longest lead time"
+        )
+    if not np.isfinite(arr).all() or (arr < 0).any():
+        raise ValueError("in_transit must hold finite units >= 0")
+    return arr
 
 
 def _check_solve(tol: float, max_iter: int, solver: str) -> None:

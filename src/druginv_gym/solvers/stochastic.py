@@ -31,6 +31,7 @@ from druginv_gym.solvers.hindsight import (
     _FORMULATIONS,
     _QP,
     SUCCESS,
+    _check_in_transit,
     _check_solve,
     _run_solver,
     _warm_start,
@@ -137,6 +138,7 @@ def solve_two_stage(
     max_wall_time: float | None = None,
     print_level: int = 0,
     options: dict[str, Any] | None = None,
+    in_transit: np.ndarray | None = None,
 ) -> TwoStageSolution:
     """Solve the two-stage SAA of the module over ``scenarios`` (K traces of ``config``'s
     horizon and drugs).
@@ -151,7 +153,8 @@ def solve_two_stage(
             or a mapping of its four fields, ``(T, N)`` arrays.
         solver: ``"ipopt"`` (default) or ``"clarabel"`` (faster).
         tol: Ipopt's tolerance (Clarabel's are settings in ``options``).
-        max_iter, max_wall_time, print_level, options: as :func:`solve_hindsight`.
+        max_iter, max_wall_time, print_level, options, in_transit: as
+            :func:`solve_hindsight` (the pipeline is the same in every scenario).
 
     Returns:
         A :class:`TwoStageSolution`; a hard instance or a solver failure is reported through
@@ -167,8 +170,10 @@ def solve_two_stage(
             trace.check_shape(config.horizon, config.n_drugs)
         except ValueError as exc:
             raise ValueError(f"scenario {k}: {exc}") from None
+    if in_transit is not None:
+        in_transit = _check_in_transit(in_transit, config)
     start = time.perf_counter()
-    qp = _StackedQP([_FORMULATIONS["balance"](config, trace) for trace in traces])
+    qp = _StackedQP([_FORMULATIONS["balance"](config, trace, in_transit) for trace in traces])
     # Ipopt starts from each scenario's own order-up-to-band plan (Clarabel takes no start).
     z0 = np.concatenate([_warm_start(p) for p in qp.parts]) if solver == "ipopt" else None
     run = _run_solver(
