@@ -202,8 +202,26 @@ def test_tuning_uses_training_seeds_and_picks_the_cheapest():
     assert table.mean_cost.is_monotonic_increasing
     best = druginv_gym.evaluate(env, policy, 2, TRAIN_SEED_BASE).total_cost.mean()
     assert best == pytest.approx(table.iloc[0]["mean_cost"])
-    ss, table = tune_ss(env, s_levels=(0.5, 1.0), S_levels=(1.0, 2.0), n_episodes=2, progress=False)
+    ss, table = tune_ss(
+        env, s_levels=(0.5, 1.0), S_levels=(1.0, 2.0), n_episodes=2, progress=False, extend=False
+    )
     assert len(table) == 4 and ss.s_level <= ss.S_level  # pairs with s <= S
+
+
+def test_tuning_extends_a_grid_whose_best_is_its_largest():
+    """Outages need more stock than the default grid holds: the grid grows at its last step
+    until the best level is inside it; without ``extend`` it stays the edge."""
+    env = gym.make("DrugRefill-v0", scenario="shortage", n_drugs=5, horizon=16)
+    kw = {"n_episodes": 2, "progress": False}
+    edge, table = tune_base_stock(env, levels=(0.5, 1.0), extend=False, **kw)
+    assert edge.level == 1.0 and len(table) == 2
+    policy, table = tune_base_stock(env, levels=(0.5, 1.0), **kw)
+    assert policy.level > 1.0 and policy.level < table.level.max()  # interior now
+    steps = np.diff(np.sort(table.level.to_numpy()))
+    np.testing.assert_allclose(steps, 0.5)  # the grid's own step
+    assert table.level.is_unique  # no point played twice
+    ss, table = tune_ss(env, s_levels=(0.0, 0.5), S_levels=(0.5, 1.0), **kw)
+    assert ss.S_level > 1.0 and (table.s_level <= table.S_level).all()
 
 
 def test_random_policy_is_seeded():

@@ -135,3 +135,31 @@ def test_recipe_learns_with_the_order_up_to_wrapper(tmp_path):
     assert wrapped < 0.98 * df.loc["random", "cost_mean"]
     assert wrapped < df.loc["over-provisioning", "cost_mean"]
     assert wrapped < 0.6 * df.loc["sb3-ppo, box actions", "cost_mean"]
+
+
+def test_shortage(tmp_path):
+    """Both runs (announced and not) and the comparison: every policy in both, the optimum
+    below each, the announcement worth nothing to a rule that cannot see it."""
+    run("shortage.py", tmp_path)
+    table = pd.read_csv(tmp_path / "comparison.csv").set_index("policy")
+    assert {"hindsight-optimal", "mpc", "saa", "base-stock"} <= set(table.index)
+    for run_name in ("unannounced", "announced"):
+        assert (table[f"{run_name}_gap_to_optimum"] >= -1e-6).all()
+        assert (table[f"{run_name}_total_cost"] > 0).all()
+    # base-stock reads no announcement: the same orders, the same cost
+    assert table.loc["base-stock", "announcement_announce_value"] == pytest.approx(0.0, abs=1e-12)
+    assert "What the supply model did" in (tmp_path / "comparison.md").read_text()
+
+
+def test_supply_step(tmp_path):
+    """Runs every case against a worktree of HEAD (always present, also in a shallow clone)."""
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "supply_step.py"), "--quick", "--out",
+         str(tmp_path), "--before", "HEAD"],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    df = pd.read_csv(tmp_path / "supply_step.csv")
+    assert set(df.case) == {"paper", "paper@HEAD", "off", "shortage"}
+    assert set(df.env) == {"single", "vector"} and (df.steps_per_s > 0).all()
+    assert (df[df.case == "paper"].ratio_to_paper == 1.0).all()

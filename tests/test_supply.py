@@ -483,3 +483,15 @@ def test_expected_and_sampled_fills_follow_the_chain():
     assert known[:2, 0].tolist() == [0.2, 1.0]
     draws = m.sample_fill(np.random.default_rng(0), 20_000, 1, 3, last_fill=np.array([0.2]))
     np.testing.assert_allclose(draws.mean(axis=0), out[:3], atol=0.01)
+
+
+def test_the_ansi_render_shows_the_pipeline_and_outages():
+    c = one_drug_config(horizon=3, supply=SupplyModel(lead_time=1, outage_fill=0.5,
+                                                      mean_time_between=5.0))  # fmt: skip
+    env = gym.make("DrugRefill-v0", config=c, render_mode="ansi")
+    env.reset(options={"exogenous": _trace(c, demand=1.0, fill=[[0.5], [1.0], [1.0]], lead=1)})
+    env.step(np.array([0.4], dtype=np.float32))  # 4 units asked, 2 filled, due next slot
+    text = env.render()
+    assert "transit" in text and "OUT" in text
+    row = text.splitlines()[2].split()
+    assert float(row[-3]) == pytest.approx(2.0) and float(row[-2]) == 0.5

@@ -580,39 +580,22 @@ def summary_markdown(
         "",
         f"Rows by cost. Shortage, stockout and unexpected rates as defined in {METRICS_DOC}.",
     ]
-    binding = [m for m in table_metrics("binding") if m.name in summary.columns]
-    if binding:
-        lines += [
-            "",
-            "## How often each limit binds",
-            "",
-            "Share of slots (total budget, total storage) or drug-slots (the others) in which "
-            "the limit is active at the accepted order, and in which units expire.",
-            "",
-            "| " + " | ".join(["policy", *(m.header for m in binding)]) + " |",
-            "|" + "---|" * (1 + len(binding)),
-        ]
-        for name, r in by_cost(summary).iterrows():
-            lines.append(
-                "| " + " | ".join([str(name), *(markdown_cell(m, r) for m in binding)]) + " |"
-            )
-    supply = [m for m in table_metrics("supply") if m.name in summary.columns]
-    if cfg.supply is not None and supply:
-        lines += [
-            "",
-            "## What the supply model did",
-            "",
+    lines += _metric_table(
+        summary,
+        "binding",
+        "How often each limit binds",
+        "Share of slots (total budget, total storage) or drug-slots (the others) in which "
+        "the limit is active at the accepted order, and in which units expire.",
+    )
+    if cfg.supply is not None:
+        lines += _metric_table(
+            summary,
+            "supply",
+            "What the supply model did",
             "Per episode: ordered units a supplier outage left unfilled, units recalled, unmet "
             "units bought from the alternative source and their cost (in the shortage cost), "
             "and the longest run of slots with unmet demand of one drug.",
-            "",
-            "| " + " | ".join(["policy", *(m.header for m in supply)]) + " |",
-            "|" + "---|" * (1 + len(supply)),
-        ]
-        for name, r in by_cost(summary).iterrows():
-            lines.append(
-                "| " + " | ".join([str(name), *(markdown_cell(m, r) for m in supply)]) + " |"
-            )
+        )
     agents = [p for p in summary.index if registry.resolve(p)[0].kind == "agent"]
     bases = [b for b in _plain("baseline", default=True) if b in summary.index]
     if agents and bases:
@@ -646,6 +629,22 @@ def summary_markdown(
     for note in notes:
         lines += ["", f"Note: {note}"]
     return "\n".join(lines) + "\n"
+
+
+def _metric_table(summary: pd.DataFrame, table: str, title: str, intro: str) -> list[str]:
+    """The lines of a ``summary.md`` section: the shown metrics of ``table`` per policy,
+    cheapest first (none when the summary has none of them)."""
+    metrics = [m for m in table_metrics(table) if m.name in summary.columns]
+    if not metrics:
+        return []
+    lines = ["", f"## {title}", "", intro, ""]
+    lines += [
+        "| " + " | ".join(["policy", *(m.header for m in metrics)]) + " |",
+        "|" + "---|" * (1 + len(metrics)),
+    ]
+    for name, r in by_cost(summary).iterrows():
+        lines.append("| " + " | ".join([str(name), *(markdown_cell(m, r) for m in metrics)]) + " |")
+    return lines
 
 
 def _plt():

@@ -495,16 +495,25 @@ def flow_step(
     left = np.minimum(state.left + demand, arrived)
     served = left - state.left
     unmet = np.maximum(demand - served, 0.0)
-    # Expiry: whatever arrived up to slot t - L_i + 1 and is still here leaves now.
+    expired, level = _expire(state, arrived, left, spend, config)
+    flows = (requested, accepted, served, unmet, expired, level, spend)
+    return _outcome(state.spent, flows, price, storage_rate, config, emergency)
+
+
+def _expire(
+    state: FlowState, arrived: np.ndarray, left: np.ndarray, spend: np.ndarray,
+    config: ScenarioConfig,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """The end of a slot: whatever arrived up to slot ``t - L_i + 1`` and is still here
+    (``left`` after service) expires, and ``state`` moves to the next slot with the new
+    ``arrived``, ``left`` and spend. Returns ``(expired, end-of-slot stock)``."""
+    t = state.t
     state.t = t + 1  # arrived_by(t - L + 1) reads the ring: slot t is recorded
     out_of_date = state.arrived_by(t - config.shelf_life + 1)
     after = np.maximum(left, out_of_date)
-    expired = after - left
     state.arrived, state.left = arrived, after
-    level = arrived - after
     state.spent = state.spent + spend.sum(axis=-1)
-    flows = (requested, accepted, served, unmet, expired, level, spend)
-    return _outcome(state.spent, flows, price, storage_rate, config, emergency)
+    return after - left, arrived - after
 
 
 def _flow_step_supply(
@@ -546,13 +555,7 @@ def _flow_step_supply(
     unmet = np.maximum(demand - served, 0.0)
     alt_bought = c.supply.alt_fill * unmet
     alt_spend = supply.alt_price * alt_bought
-    state.t = t + 1
-    out_of_date = state.arrived_by(t - c.shelf_life + 1)
-    after = np.maximum(after_service, out_of_date)
-    expired = after - after_service
-    state.arrived, state.left = arrived, after
-    level = arrived - after
-    state.spent = state.spent + spend.sum(axis=-1)
+    expired, level = _expire(state, arrived, after_service, spend, c)
     flows = (requested, accepted, served, unmet - alt_bought, expired, level, spend)
     out = _outcome(state.spent, flows, price, storage_rate, c, emergency)
     rows = (received, pipe.sum(axis=1), outage_lost, recalled, alt_bought, alt_spend)

@@ -358,7 +358,7 @@ _BUILT_IN_METRICS = (
             ),
             (
                 "alt_units",
-                "alternative units",
+                "bought elsewhere",
                 "units",
                 "units of unmet demand bought from the alternative source",
                 lambda t: t.alt_bought,

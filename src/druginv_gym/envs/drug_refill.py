@@ -216,13 +216,21 @@ def _render_ansi(core: RefillCore, max_rows: int = 12) -> str:
         f"{c.total_budget:,.0f} USD  storage {volume:.2f} / {c.storage_capacity:.2f} ft^3",
         f"{'drug':>10} {'stock':>8} {'band':>15} {'last dem':>8} {'price':>8} {'expiring':>8}",
     ]
+    supply = c.supply is not None
+    if supply:  # the pipeline and the supplier's last fill (< 1: out)
+        lines[1] += f" {'transit':>8} {'fill':>5}"
+        transit = core.flow.in_transit[0]
+        fill = core.exo["fill"][0, core.t - 1] if core.t else np.ones(c.n_drugs)
     t = min(core.t, c.horizon - 1)
     for i in c.priority[:max_rows]:
         flag = "<" if level[i] < c.band_lo[i] else (">" if level[i] > c.band_hi[i] else " ")
-        lines.append(
+        line = (
             f"{c.drug_names[i]:>10} {level[i]:8.1f}{flag}[{c.band_lo[i]:6.1f},{c.band_hi[i]:6.1f}] "
             f"{core.last_demand[0, i]:8.1f} {core.price[0, t, i]:8.2f} {expiring[i]:8.1f}"
         )
+        if supply:
+            line += f" {transit[i]:8.1f} {fill[i]:5.2f}" + (" OUT" if fill[i] < 1 else "")
+        lines.append(line)
     if c.n_drugs > max_rows:
         lines.append(f"... {c.n_drugs - max_rows} more drugs (priority order)")
     return "\n".join(lines)
