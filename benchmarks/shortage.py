@@ -6,8 +6,9 @@ when they hit (``announce=0``, the scenario's default) and once shown ``--announ
 ahead, then writes ``comparison.csv`` and ``comparison.md``: each policy's cost, rates, supply
 columns and gap to the optimum in both runs, and what the announcement is worth (the cost
 change, with its 95 % interval over the paired episodes). The optimum knows the outages in
-hindsight either way, so its row is the same in both. Resumable: each run resumes from its
-folder.
+hindsight either way, so its row is the same in both. An agent trained without the
+announcement cannot read the announced run's observation and is in the first run only.
+Resumable: each run resumes from its folder.
 
 Usage::
 
@@ -36,6 +37,8 @@ from _common import machine, write_atomic, write_csv_atomic
 
 def _paired(a: pd.Series, b: pd.Series) -> tuple[float, float]:
     """Mean relative change ``b / a - 1`` over paired episodes and its 95 % half-width."""
+    if len(a) != len(b) or not len(a):  # a policy of one run only (an agent per layout)
+        return float("nan"), float("nan")
     change = (b.to_numpy() / a.to_numpy()) - 1.0
     if len(change) < 2:
         return float(change.mean()), float("nan")
@@ -74,7 +77,10 @@ def main(argv: list[str] | None = None) -> int:
         if m.name in runs["unannounced"].summary.columns
     ]
     rows = []
-    for policy in runs["unannounced"].summary.index:
+    policies = list(
+        dict.fromkeys([*runs["unannounced"].summary.index, *runs["announced"].summary.index])
+    )
+    for policy in policies:
         a = before[before.policy == policy].sort_values("seed")
         b = after[after.policy == policy].sort_values("seed")
         change, half = _paired(a.total_cost, b.total_cost)
@@ -107,15 +113,21 @@ def main(argv: list[str] | None = None) -> int:
         "|---|---|---|---|---|---|---|---|",
     ]
     m = {x.name: x for x in metrics}
+
+    def cell(name: str, row: pd.Series) -> str:
+        """The metric's cell, or a dash for a policy the run does not have."""
+        return "—" if pd.isna(row[name]) else markdown_cell(m[name], row)
+
     for policy, r in table.iterrows():
         u, an = r["unannounced"], r["announced"]
+        value = r["announcement", "announce_value"]
+        worth = "—" if pd.isna(value) else (
+            f"{100 * value:+.2f} % ± {100 * r['announcement', 'announce_value_ci95']:.2f}"
+        )  # fmt: skip
         lines.append(
-            f"| {policy} | {markdown_cell(m['total_cost'], u)} | "
-            f"{markdown_cell(m['total_cost'], an)} | "
-            f"{100 * r['announcement', 'announce_value']:+.2f} % ± "
-            f"{100 * r['announcement', 'announce_value_ci95']:.2f} | "
-            f"{markdown_cell(m['gap_to_optimum'], u)} | {markdown_cell(m['gap_to_optimum'], an)} | "
-            f"{markdown_cell(m['stockout_rate'], u)} | {markdown_cell(m['stockout_rate'], an)} |"
+            f"| {policy} | {cell('total_cost', u)} | {cell('total_cost', an)} | {worth} | "
+            f"{cell('gap_to_optimum', u)} | {cell('gap_to_optimum', an)} | "
+            f"{cell('stockout_rate', u)} | {cell('stockout_rate', an)} |"
         )
     supply = [x for x in metrics if x.table == "supply"]
     lines += [
@@ -126,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         "|" + "---|" * (1 + len(supply)),
     ]
     for policy, r in table.iterrows():
-        cells = [markdown_cell(x, r["unannounced"]) for x in supply]
+        cells = [cell(x.name, r["unannounced"]) for x in supply]
         lines.append("| " + " | ".join([str(policy), *cells]) + " |")
     for label, run in runs.items():
         for note in run.notes:

@@ -405,3 +405,34 @@ def test_training_killed_mid_way_resumes_from_its_last_checkpoint(tmp_path):
     meta = druginv_agents.load(last).meta
     assert meta["update"] == 50 and meta["global_step"] == 1600
     assert (logdir / "best.pt").is_file()
+
+
+#: Held-out costs of the shipped agents of scenario ``shortage`` on seeds 0 and 1, as
+#: ``benchmarks/shortage.py`` measured them (``benchmarks/RESULTS.md``, "Where real shortages
+#: come from"); greedy agents on a seeded trace replay them exactly.
+SHORTAGE_AGENTS = {
+    "ppo-shortage-70": (2624499.7899682526, 2600025.7370615704),
+    "dqn-shortage-70": (2521708.4606948257, 2428382.0889766742),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHORTAGE_AGENTS))
+def test_shipped_shortage_agents_reproduce_their_published_cost(name):
+    """Each loads on the scenario it was trained for (the supply model's features in its
+    observation) and costs what is published on the same held-out episodes; DQN's is below
+    max-min's, PPO's within 0.1 % of over-provisioning's, the rule it learned."""
+    from druginv_gym.baselines import MaxMin, OverProvisioning
+
+    policy = druginv_agents.load_pretrained(name)
+    assert policy.env_kwargs == {"scenario": "shortage", "n_drugs": 70}
+    assert "fill_last" in policy.meta["drug_feature_names"]
+    env = gym.make(policy.env_id, **policy.env_kwargs)
+    costs = druginv_gym.evaluate(env, policy, 2, seed=0).total_cost.to_numpy()
+    np.testing.assert_allclose(costs, SHORTAGE_AGENTS[name], rtol=1e-6)
+    box = gym.make("DrugRefill-v0", **policy.env_kwargs)
+    rule = MaxMin(box) if name.startswith("dqn") else OverProvisioning(box)
+    other = druginv_gym.evaluate(box, rule, 2, seed=0).total_cost.to_numpy()
+    if name.startswith("dqn"):
+        assert (costs < other).all()
+    else:
+        np.testing.assert_allclose(costs, other, rtol=1e-3)

@@ -144,8 +144,8 @@ def test_shortage(tmp_path):
     table = pd.read_csv(tmp_path / "comparison.csv").set_index("policy")
     assert {"hindsight-optimal", "mpc", "saa", "base-stock"} <= set(table.index)
     for run_name in ("unannounced", "announced"):
-        assert (table[f"{run_name}_gap_to_optimum"] >= -1e-6).all()
-        assert (table[f"{run_name}_total_cost"] > 0).all()
+        assert (table[f"{run_name}_gap_to_optimum"].dropna() >= -1e-6).all()
+        assert (table[f"{run_name}_total_cost"].dropna() > 0).all()
     # base-stock reads no announcement: the same orders, the same cost
     assert table.loc["base-stock", "announcement_announce_value"] == pytest.approx(0.0, abs=1e-12)
     assert "What the supply model did" in (tmp_path / "comparison.md").read_text()

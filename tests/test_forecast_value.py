@@ -164,8 +164,9 @@ def test_forecast_base_stock_orders_up_to_the_forecast():
 def test_tuned_forecast_base_stock_keeps_its_forecaster():
     env = gym.make("DrugRefill-v0", n_drugs=3, horizon=5)
     rule, table = tune_base_stock(
-        env, levels=(1.0, 2.0), n_episodes=1, progress=False, forecaster="moving_average"
-    )
+        env, levels=(1.0, 2.0), n_episodes=1, progress=False, extend=False,
+        forecaster="moving_average",
+    )  # fmt: skip
     assert rule.forecaster is not None and len(table) == 2
 
 

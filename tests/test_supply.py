@@ -495,3 +495,22 @@ def test_the_ansi_render_shows_the_pipeline_and_outages():
     assert "transit" in text and "OUT" in text
     row = text.splitlines()[2].split()
     assert float(row[-3]) == pytest.approx(2.0) and float(row[-2]) == 0.5
+
+
+def test_shortage_scenarios_are_registered_with_their_supply_model():
+    from druginv_gym.benchmark import BenchmarkSpec
+    from druginv_gym.scenarios import SHORTAGE_COST, held_out_options
+
+    c = make_scenario("shortage")
+    assert (c.n_drugs, c.horizon, c.name) == (70, 52, "shortage-70")
+    assert c.supply.n_suppliers(70) == 5 and c.supply.announce == 0
+    np.testing.assert_allclose(c.shortage_cost, SHORTAGE_COST * c.price_level)
+    assert make_scenario("shortage-30", announce=8).supply.announce == 8
+    p = make_scenario("pharma-shortage", split="test")
+    assert p.supply is not None and p.n_drugs == 8 and p.demand.split == "test"
+    assert held_out_options("pharma-shortage") == {"split": "test"}
+    spec = BenchmarkSpec(scenario="pharma-shortage", episodes=1)
+    env = spec.make_env("DrugRefill-v0")
+    assert env.unwrapped.config.demand.split == "test"
+    obs, _ = env.reset(seed=0)
+    assert env.observation_space.contains(obs)

@@ -10,8 +10,9 @@ and calls :func:`register` the first time it is asked about policies. That adds:
 
 * ``dqn`` and ``ppo`` to the benchmark's default set: the shipped agent of that algorithm for
   the scenario with the nearest number of drugs (the paper scenario's when the scenario has
-  none, unless it has a supply model: then left out, without a note); skipped with a note when
-  none can be loaded (no torch, nothing shipped);
+  none); left out, without a note, when that agent cannot read the scenario's observation (a
+  supply model, an announcement or a forecast it was not trained with); skipped with a note
+  when none can be loaded (no torch, nothing shipped);
 * ``ppo-forecast`` to the default set too: the shipped forecast-informed PPO agent of the
   scenario (``ppo-<scenario>-<N>-<forecaster>``) with the best validation score; left out,
   without a note, on a scenario that has none;
@@ -73,18 +74,26 @@ def _build_nearest(
     """``dqn``/``ppo``: the nearest shipped agent, on the env id it was trained for."""
     n = spec.config.n_drugs
     source = _nearest_pretrained(algo, spec.scenario, n)
-    if source is None and spec.config.supply is not None:
-        # the paper's agents do not read a supply model's features (pipeline, fills)
-        raise registry.NotApplicable(
-            f"no {algo} agent is shipped for scenario {spec.scenario!r}, whose supply model "
-            "the paper's agents cannot observe"
-        )
     if source is None:
         source = _nearest_pretrained(algo, "paper", n)
     if source is None:
         raise ValueError(f"no pretrained {algo} agent is shipped")
     agent = druginv_agents.load_pretrained(source)
-    return spec.make_env(agent.env_id, **agent.observation_kwargs), agent, source
+    env = spec.make_env(agent.env_id, **agent.observation_kwargs)
+    wrong = _feature_mismatch(agent, env)
+    if wrong:  # e.g. the paper's agents on a scenario with a supply model, or announce=8
+        raise registry.NotApplicable(f"{algo}: the shipped {source} {wrong}")
+    return env, agent, source
+
+
+def _feature_mismatch(agent: Any, env: gym.Env) -> str | None:
+    """Why ``agent`` cannot read ``env``'s observation (its per-drug features differ: another
+    supply model, announcement or forecast), or ``None`` when it can."""
+    want = agent.meta.get("drug_feature_names")
+    have = list(env.get_wrapper_attr("drug_feature_names"))
+    if want is None or list(want) == have:
+        return None
+    return f"reads the per-drug features {list(want)}, this scenario shows {have}"
 
 
 def _forecast_agents(scenario: str, n_drugs: int) -> list[str]:
@@ -133,7 +142,11 @@ def _build_agent(
         agent = druginv_agents.load(source)
     else:
         agent = druginv_agents.load_pretrained(source)
-    return spec.make_env(agent.env_id, **agent.observation_kwargs), agent, source
+    env = spec.make_env(agent.env_id, **agent.observation_kwargs)
+    wrong = _feature_mismatch(agent, env)
+    if wrong:
+        raise ValueError(f"agent {source} {wrong}")
+    return env, agent, source
 
 
 def _load_ppo() -> tuple[type, Any]:

@@ -705,11 +705,15 @@ def draw_figures(
 
 def _mark_outages(ax: Any, share: pd.Series) -> None:
     """Shade each slot by the share of drugs whose supplier was out in it (mean over the
-    episodes; every policy meets the same outages), darker for more."""
+    episodes; every policy meets the same outages), the darkest at the largest share."""
+    top = float(share.max())
+    if top <= 0:
+        return
     for t, value in share.items():
         if value > 0:
-            ax.axvspan(t + 0.5, t + 1.5, color="tab:red", alpha=0.35 * float(value), lw=0)
-    ax.plot([], [], color="tab:red", alpha=0.35, lw=6, label="supplier outages (shade: share)")
+            ax.axvspan(t + 0.5, t + 1.5, color="tab:red", alpha=0.3 * float(value) / top, lw=0)
+    ax.plot([], [], color="tab:red", alpha=0.3, lw=6,
+            label=f"drugs whose supplier is out (darkest: {100 * top:.0f} %)")  # fmt: skip
 
 
 def same_lines(per_slot: pd.DataFrame, order: Sequence[str]) -> list[list[str]]:

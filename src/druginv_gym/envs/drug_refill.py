@@ -295,7 +295,9 @@ class DrugRefillEnv(gym.Env[np.ndarray, np.ndarray]):
     storage-cost rates, last week's demand, its stock, budgets and storage, and orders each
     drug. Orders are clipped to refill bounds, per-drug and total budgets and free storage;
     stock arrives at once, serves demand FIFO (unmet demand is lost), and units past their
-    shelf life expire. See ``docs/model.md`` for every equation and default.
+    shelf life expire. See ``docs/model.md`` for every equation and default. A scenario with a
+    supply model (``shortage``) adds lead times, supplier outages, recalls and an alternative
+    source (``docs/model.md``, "Supply").
 
     ## Action Space
     ``Box(0, 1, (N,), float32)``: for each drug the fraction of its refill range,
@@ -307,7 +309,8 @@ class DrugRefillEnv(gym.Env[np.ndarray, np.ndarray]):
     ``Box(0, high, (11 N + 3,), float32)``: per drug (drug-major) ``price``,
     ``storage_rate``, ``last_demand``, ``drug_budget``, ``stock``, ``expiring`` (units with one
     slot of life left), ``band_lo``, ``band_hi``, ``refill_lo``, ``refill_hi``,
-    ``shelf_life``; then ``budget_left``, ``storage_used``, ``time_left`` (fractions).
+    ``shelf_life`` (with a supply model, then ``arriving_k``, ``fill_last`` and
+    ``fill_ahead_k``); then ``budget_left``, ``storage_used``, ``time_left`` (fractions).
     Prices are divided by the largest price level, quantities by the largest band top (or
     refill top), budgets by their product; values are clipped to the Box. ``feature_names``
     lists every entry.
