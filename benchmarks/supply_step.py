@@ -6,6 +6,8 @@ Times, in interleaved rounds of one run, random-action steps per second of ``Dru
 * ``paper``: scenario ``paper`` (no supply model), the code of this checkout;
 * ``paper@REV``: the same with the code of git revision ``--before`` (default: the commit
   before the supply model), from a temporary worktree: the "no slower than before" check;
+* ``paper/numpy``: ``paper`` on the numpy backend (``DRUGINV_BACKEND=numpy``), the code a
+  supply model always steps with;
 * ``off``: ``paper`` with ``SupplyModel()`` (every mechanism off: the same episodes, played by
   the numpy specification, which the supply path always takes);
 * ``shortage``: scenario ``shortage`` (lead times, outages, recalls, the alternative source).
@@ -77,6 +79,9 @@ print(json.dumps(out))
 
 def _run(case: str, src: Path, args: argparse.Namespace) -> dict[str, float]:
     env = dict(os.environ, PYTHONPATH=str(src))
+    case, _, backend = case.partition("/")
+    if backend:
+        env["DRUGINV_BACKEND"] = backend
     cmd = [sys.executable, "-c", WORKER, case, str(args.n_drugs), str(args.horizon),
            str(args.steps), str(args.num_envs)]  # fmt: skip
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
@@ -108,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             cases = {
                 "paper": ROOT / "src",
                 f"paper@{args.before}": tree / "src",
+                "paper/numpy": ROOT / "src",
                 "off": ROOT / "src",
                 "shortage": ROOT / "src",
             }
