@@ -412,6 +412,12 @@ def test_hindsight_takes_a_pipeline_ordered_before_slot_0():
     # five units due at slot 1: nothing to order, nothing unmet, only the storage of nothing
     sol = solve_hindsight(c, tr, in_transit=[[0.0], [5.0]])
     assert sol.objective == pytest.approx(0.0, abs=1e-4)
+    np.testing.assert_allclose(sol.stock[:, 0], [0.0, 0.0, 0.0], atol=1e-6)  # in, then served
+    # two units still on the way: they arrive at slot 1, one is served, one stays
+    tr2 = _trace(c, demand=[[0.0], [1.0], [0.0]], lead=2)
+    sol2 = solve_hindsight(c, tr2, in_transit=[[0.0], [2.0]])
+    np.testing.assert_allclose(sol2.stock[:, 0], [0.0, 1.0, 1.0], atol=1e-6)
+    assert sum(sol2.costs.values()) == pytest.approx(sol2.objective, rel=1e-6)
     assert sol.replayed_cost == pytest.approx(0.0, abs=1e-4)
     np.testing.assert_allclose(sol.orders, 0.0, atol=1e-6)
     late = solve_hindsight(c, tr, in_transit=[[0.0], [0.0]])

@@ -150,7 +150,7 @@ class _QP:
         self.price = dyn.order_price(config, trace.base_price, trace.premium)
         self.emergency = dyn.unmet_price(config, trace.base_price, trace.premium)
         # A supply model's events, known in hindsight: each order's fill and arrival slot
-        # (``docs/hindsight.md``, "Supply"); without one, every order arrives in full at once.
+        # (``docs/hindsight.md``, "A supply model"); without one, every order arrives in full.
         self.supply = config.supply
         if self.supply is not None and trace.fill is None:
             raise ValueError("the scenario has a supply model but the trace has no supply events")
@@ -687,10 +687,11 @@ class _BalanceQP(_QP):
         return X, np.cumsum(s, axis=0), np.cumsum(e, axis=0), lo, hi
 
     def _arrivals(self, x: np.ndarray) -> np.ndarray:
-        """(T, N) what arrives in each slot under the orders ``x``."""
+        """(T, N) what arrives in each slot under the orders ``x``, the pipeline ordered
+        before slot 0 (``in_transit``) included."""
         if self._by_arrival is None:
             return x
-        return (self._by_arrival @ x.ravel()).reshape(self.T, self.N)
+        return (self._by_arrival @ x.ravel()).reshape(self.T, self.N) + self.receipts
 
     def orders_of(self, z: np.ndarray) -> np.ndarray:
         return z[self.blocks[0].ravel()].reshape(self.T, self.N)
