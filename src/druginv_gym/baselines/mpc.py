@@ -14,7 +14,11 @@ the plan's first slot, and repeats at the next slot. What it puts in the QP:
   (``price_level`` times the price process's expected premium factor), the observed storage
   rate this slot and the process's mean later;
 * **budgets and storage**: the remaining total budget (observed), the per-drug budgets of the
-  slots ahead, the scenario's capacities.
+  slots ahead, the scenario's capacities;
+* **supply** (a scenario with a supply model): the observed pipeline, due as scheduled; each
+  drug's lead time without delay; no recall; the expected fill of each slot ahead given the
+  observed and announced fills (``SupplyModel.expected_fill``; :class:`StochasticMPC` draws
+  whole outages instead, ``SupplyModel.sample_fill``).
 
 If a solve fails (or its solver is not installed) the slot falls back to the base-stock rule
 ``max(C_lo + 1.5 D - U, 0)``; ``policy.failures`` counts those slots and ``policy.last_status``
