@@ -29,7 +29,7 @@ from scipy import stats
 
 from druginv_gym.benchmark import BenchmarkSpec, run_benchmark
 from druginv_gym.evaluation import table_metrics
-from druginv_gym.reporting import markdown_cell
+from druginv_gym.reporting import markdown_cell, markdown_table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, write_atomic, write_csv_atomic
@@ -129,17 +129,13 @@ def main(argv: list[str] | None = None) -> int:
             f"{cell('gap_to_optimum', u)} | {cell('gap_to_optimum', an)} | "
             f"{cell('stockout_rate', u)} | {cell('stockout_rate', an)} |"
         )
-    supply = [x for x in metrics if x.table == "supply"]
-    lines += [
-        "",
-        "What the supply model did (unannounced run):",
-        "",
-        "| " + " | ".join(["policy", *(x.header for x in supply)]) + " |",
-        "|" + "---|" * (1 + len(supply)),
-    ]
-    for policy, r in table.iterrows():
-        cells = [cell(x.name, r["unannounced"]) for x in supply]
-        lines.append("| " + " | ".join([str(policy), *cells]) + " |")
+    lines += markdown_table(
+        runs["unannounced"].summary,
+        "supply",
+        "What the supply model did (unannounced run)",
+        "Per episode: ordered units a supplier outage left unfilled, units recalled, unmet units "
+        "bought from the alternative source and their cost, the longest stockout run.",
+    )
     for label, run in runs.items():
         for note in run.notes:
             lines += ["", f"Note ({label}): {note}"]

@@ -7,12 +7,13 @@ message without either module importing the other (no import cycle, not even a l
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from typing import Any, NoReturn
 
 import numpy as np
 
-__all__ = ["check_array", "check_method_takes", "fail", "plain"]
+__all__ = ["check_array", "check_fields", "check_method_takes", "fail", "plain"]
 
 
 def plain(value: Any) -> Any:
@@ -57,3 +58,13 @@ def check_method_takes(cls: type, method: str, n_args: int, want: str) -> None:
         sig.bind(*[None] * (1 + n_args))
     except TypeError:
         raise TypeError(f"{cls.__name__}.{method}{sig} must take {want}") from None
+
+
+def check_fields(cls: type, data: Any, what: str) -> None:
+    """``ValueError`` unless ``data`` is a dict whose keys are fields of the dataclass ``cls``
+    (the JSON form of ``what``, named in the messages)."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{what} must be a dict, got {type(data).__name__}")
+    unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
+    if unknown:
+        raise ValueError(f"unknown {what} fields: {unknown}")

@@ -44,7 +44,7 @@ import pandas as pd
 from druginv_gym import registry
 from druginv_gym.evaluation import evaluate, summarize, summary_metrics, table_metrics
 from druginv_gym.io import atomic_write, atomic_write_text, make_out_dir
-from druginv_gym.reporting import by_cost, markdown_cell, pct
+from druginv_gym.reporting import by_cost, markdown_cell, markdown_table, pct
 
 __all__ = [
     "AGENTS",  # noqa: F822  (this and the three below: module __getattr__, from the registry)
@@ -580,7 +580,7 @@ def summary_markdown(
         "",
         f"Rows by cost. Shortage, stockout and unexpected rates as defined in {METRICS_DOC}.",
     ]
-    lines += _metric_table(
+    lines += markdown_table(
         summary,
         "binding",
         "How often each limit binds",
@@ -588,7 +588,7 @@ def summary_markdown(
         "the limit is active at the accepted order, and in which units expire.",
     )
     if cfg.supply is not None:
-        lines += _metric_table(
+        lines += markdown_table(
             summary,
             "supply",
             "What the supply model did",
@@ -629,22 +629,6 @@ def summary_markdown(
     for note in notes:
         lines += ["", f"Note: {note}"]
     return "\n".join(lines) + "\n"
-
-
-def _metric_table(summary: pd.DataFrame, table: str, title: str, intro: str) -> list[str]:
-    """The lines of a ``summary.md`` section: the shown metrics of ``table`` per policy,
-    cheapest first (none when the summary has none of them)."""
-    metrics = [m for m in table_metrics(table) if m.name in summary.columns]
-    if not metrics:
-        return []
-    lines = ["", f"## {title}", "", intro, ""]
-    lines += [
-        "| " + " | ".join(["policy", *(m.header for m in metrics)]) + " |",
-        "|" + "---|" * (1 + len(metrics)),
-    ]
-    for name, r in by_cost(summary).iterrows():
-        lines.append("| " + " | ".join([str(name), *(markdown_cell(m, r) for m in metrics)]) + " |")
-    return lines
 
 
 def _plt():

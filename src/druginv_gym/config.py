@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from druginv_gym._checks import check_array as _check_array
+from druginv_gym._checks import check_fields as _check_fields
 from druginv_gym._checks import fail as _fail
 from druginv_gym.exogenous import (
     PROCESS_ROLES,
@@ -389,12 +390,7 @@ class ScenarioConfig:
         (:func:`druginv_gym.exogenous.process_from_dict`); files of older versions, whose
         ``price`` and ``storage`` entries have no ``kind``, load as before.
         """
-        if not isinstance(data, dict):
-            raise ValueError(f"scenario config must be a dict, got {type(data).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown scenario config fields: {unknown}")
+        _check_fields(cls, data, "scenario config")
         kw = dict(data)
         for role in PROCESS_ROLES:
             if isinstance(kw.get(role), dict):

@@ -527,8 +527,7 @@ def _flow_step_supply(
     then FIFO service, the alternative source for what the stock cannot serve, expiry, costs."""
     t, c, pipe = state.t, config, state.pipeline
     horizon = pipe.shape[1]
-    level_before = state.arrived - state.left
-    position = level_before + pipe.sum(axis=1)
+    position = state.level + state.in_transit
     bounded = np.clip(requested, c.refill_lo, c.refill_hi)
     accepted = clip_orders(
         requested, price, drug_budget, position @ c.unit_volume, state.spent, c, position,

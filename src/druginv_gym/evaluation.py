@@ -424,16 +424,21 @@ def table_metrics(table: str = "main") -> tuple[Metric, ...]:
 def binding_table(summary: pd.DataFrame) -> pd.DataFrame:
     """How often each limit bound, per policy: the ``binding_*`` means of a summary (from
     :func:`summarize` or :func:`compare`), one column per limit, named by its label."""
-    metrics = [m for m in table_metrics("binding") if m.name in summary.columns]
-    return summary[[m.name for m in metrics]].rename(columns={m.name: m.label for m in metrics})
+    return _means(summary, "binding", lambda m: m.label)
 
 
 def supply_table(summary: pd.DataFrame) -> pd.DataFrame:
     """What a supply model did, per policy: the supply metrics' means of a summary (units lost
     to outages, recalled, bought from the alternative source, its spend, the longest
     stockout), one column per metric, named by its header."""
-    metrics = [m for m in table_metrics("supply") if m.name in summary.columns]
-    return summary[[m.name for m in metrics]].rename(columns={m.name: m.header for m in metrics})
+    return _means(summary, "supply", lambda m: m.header)
+
+
+def _means(summary: pd.DataFrame, table: str, name: Callable[[Metric], str]) -> pd.DataFrame:
+    """The means of a summary's shown metrics of ``table``, one column per metric, renamed by
+    ``name``."""
+    metrics = [m for m in table_metrics(table) if m.name in summary.columns]
+    return summary[[m.name for m in metrics]].rename(columns={m.name: name(m) for m in metrics})
 
 
 def summary_metrics() -> tuple[str, ...]:
@@ -551,8 +556,9 @@ def evaluate(
             level = _position(info)
             run = np.where(out, run + 1, 0)
             longest = max(longest, int(run.max()))
-            for key in supply if "recalled" in info else ():
-                supply[key] += float(np.sum(info[key]))
+            if "recalled" in info:  # a supply model
+                for key in supply:
+                    supply[key] += float(np.sum(info[key]))
             spent += float(info["spend"])
             n_short += int(below.sum())
             n_over += int(above.sum())

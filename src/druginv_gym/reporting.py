@@ -24,6 +24,7 @@ __all__ = [
     "by_cost",
     "console_cell",
     "markdown_cell",
+    "markdown_table",
     "pct",
     "print_table",
 ]
@@ -69,6 +70,23 @@ BINDING_TITLE = "how often each limit binds (share of slots or drug-slots)"
 #: The title of the supply table (``print_table(..., table="supply")``), printed for a scenario
 #: with a supply model.
 SUPPLY_TITLE = "what the supply model did (units and USD per episode)"
+
+
+def markdown_table(summary: pd.DataFrame, table: str, title: str, intro: str) -> list[str]:
+    """The lines of a ``summary.md`` section: a ``## title`` heading, ``intro``, and the shown
+    metrics of ``table`` (:func:`~druginv_gym.evaluation.table_metrics`) per policy, cheapest
+    first; none when the summary has none of those metrics."""
+    metrics = [m for m in table_metrics(table) if m.name in summary.columns]
+    if not metrics:
+        return []
+    lines = ["", f"## {title}", "", intro, ""]
+    lines += [
+        "| " + " | ".join(["policy", *(m.header for m in metrics)]) + " |",
+        "|" + "---|" * (1 + len(metrics)),
+    ]
+    for name, r in by_cost(summary).iterrows():
+        lines.append("| " + " | ".join([str(name), *(markdown_cell(m, r) for m in metrics)]) + " |")
+    return lines
 
 
 def by_cost(summary: pd.DataFrame) -> pd.DataFrame:

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from druginv_gym._checks import fail
+from druginv_gym._checks import check_fields, fail
 
 if TYPE_CHECKING:
     from druginv_gym.config import ScenarioConfig
@@ -311,12 +311,7 @@ class SupplyModel:
 
     @classmethod
     def from_dict(cls, data: Any) -> SupplyModel:
-        if not isinstance(data, dict):
-            raise ValueError(f"supply must be a dict, got {type(data).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown supply fields: {unknown}")
+        check_fields(cls, data, "supply")
         return cls(**data)
 
 

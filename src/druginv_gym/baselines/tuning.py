@@ -6,6 +6,7 @@ seeds (0, 1, ...) and the benchmarks' held-out seeds, so the two never meet.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -83,7 +84,10 @@ def _search_extending(
     for _ in range(MAX_EXTENSIONS + 1):
         points = [
             p
-            for p in (dict(zip(names, combo, strict=True)) for combo in _product(axes, names))
+            for p in (
+                dict(zip(names, map(float, combo), strict=True))
+                for combo in itertools.product(*(axes[k] for k in names))
+            )
             if allowed(p) and tuple(p.values()) not in done
         ]
         if not points:
@@ -98,13 +102,6 @@ def _search_extending(
         for k in edges:
             axes[k] = axes[k] + _beyond(axes[k])
     return make(env, **best), table
-
-
-def _product(axes: dict[str, list[float]], names: list[str]) -> list[tuple[float, ...]]:
-    combos: list[tuple[float, ...]] = [()]
-    for k in names:
-        combos = [(*c, float(v)) for c in combos for v in axes[k]]
-    return combos
 
 
 def tune_base_stock(
