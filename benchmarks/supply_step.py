@@ -6,11 +6,12 @@ Times, in interleaved rounds of one run, random-action steps per second of ``Dru
 * ``paper``: scenario ``paper`` (no supply model), the code of this checkout;
 * ``paper@REV``: the same with the code of git revision ``--before`` (default: the commit
   before the supply model), from a temporary worktree: the "no slower than before" check;
-* ``paper/numpy``: ``paper`` on the numpy backend (``DRUGINV_BACKEND=numpy``), the code a
-  supply model always steps with;
+* ``paper/numpy``: ``paper`` on the numpy backend (``DRUGINV_BACKEND=numpy``);
 * ``off``: ``paper`` with ``SupplyModel()`` (every mechanism off: the same episodes, played by
-  the numpy specification, which the supply path always takes);
-* ``shortage``: scenario ``shortage`` (lead times, outages, recalls, the alternative source).
+  the supply model's code);
+* ``shortage``: scenario ``shortage`` (lead times, outages, recalls, the alternative source),
+  on the compiled backend (its flow kernel and observation kernel);
+* ``shortage/numpy``: ``shortage`` on the numpy backend, the speed-up of the compiled path.
 
 Every case runs in its own process (``python -c``), one round after another, so each round
 sees the same machine load; a round's ratio to ``paper`` is taken inside the round. BLAS is
@@ -116,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
                 "paper/numpy": ROOT / "src",
                 "off": ROOT / "src",
                 "shortage": ROOT / "src",
+                "shortage/numpy": ROOT / "src",
             }
             for case, src in cases.items():  # warm-up: numba's compile caches
                 _run(case.split("@")[0], src, argparse.Namespace(**{**vars(args), "steps": 50}))

@@ -47,3 +47,19 @@ ENV_IDS = ("DrugRefill-v0", "DrugRefillDiscrete-v0", "DrugRefillSequential-v0")
 def small_config() -> ScenarioConfig:
     """Paper scenario with 5 drugs over 8 slots."""
     return make_scenario("paper", n_drugs=5, horizon=8)
+
+
+@pytest.fixture(params=["numpy", "numba"])
+def each_backend(request):
+    """Run the test on each backend of the dynamics (the numba one only where numba is
+    installed, which CI requires), restoring the default afterwards."""
+    from druginv_gym import dynamics
+
+    if request.param == "numba" and not dynamics.numba_available():
+        if os.environ.get("CI"):
+            pytest.fail("CI installs the `fast` extra, but numba is not installed")
+        pytest.skip('numba not installed (pip install "druginv-gym[fast]")')
+    before = dynamics.get_backend()
+    dynamics.set_backend(request.param)
+    yield request.param
+    dynamics.set_backend(before)

@@ -10,10 +10,13 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import druginv_gym  # noqa: F401
 from druginv_gym import dynamics as dyn
 from druginv_gym.envs.drug_refill import DrugRefillVectorEnv
+from druginv_gym.scenarios import make_scenario
+from druginv_gym.supply import SupplyModel
 
 from .test_properties import episodes
 
@@ -86,6 +89,7 @@ def _play(backend, env_id, seed, steps, **kwargs):
         obs, reward, term, trunc, info = env.step(env.action_space.sample())
         out += [obs, np.array([reward]), info["accepted"], info["stock"], info["expired"]]
         out.append(np.array([info["costs"][k] for k in sorted(info["costs"])]))
+        out += [info[k] for k in dyn.SUPPLY_INFO if k in info]  # a supply model's arrays
         if term or trunc:
             obs, _ = env.reset()
             out.append(obs)
@@ -101,6 +105,9 @@ def _play(backend, env_id, seed, steps, **kwargs):
         ("DrugRefillSequential-v0", {"n_drugs": 5, "horizon": 6}),
         ("DrugRefill-v0", {"scenario": "pharma", "n_drugs": 8, "horizon": 52}),
         ("DrugRefill-v0", {"scenario": "seasonal", "n_drugs": 12}),
+        ("DrugRefill-v0", {"scenario": "shortage", "n_drugs": 12}),
+        ("DrugRefillSequential-v0", {"scenario": "shortage", "n_drugs": 4, "horizon": 8}),
+        ("DrugRefillDiscrete-v0", {"scenario": "pharma-shortage", "n_drugs": 8, "horizon": 52}),
     ],
 )
 def test_single_envs_agree_across_backends(restore_backend, env_id, kwargs):
@@ -137,6 +144,46 @@ def test_vector_env_agrees_across_backends(case):
                 obs, reward, _, _, info = env.step(actions[t])
                 seen += [obs, reward, info["accepted"], info["served"], info["unmet"]]
                 seen += [info["expired"], info["stock"], info["drug_costs"], info["spend"]]
+            runs.append(seen)
+    finally:
+        dyn.set_backend(before)
+    for x, y in zip(*runs, strict=True):
+        _close(y, x)
+
+
+@needs_numba
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    lead=st.lists(st.integers(0, 3), min_size=3, max_size=3),
+    delay=st.floats(0.0, 0.5),
+    fill=st.floats(0.0, 1.0),
+    recall=st.floats(0.0, 0.4),
+    alt=st.floats(0.0, 1.0),
+    hard=st.booleans(),
+    scale=st.floats(0.0, 1.0),
+)
+def test_supply_model_agrees_across_backends(seed, lead, delay, fill, recall, alt, hard, scale):
+    model = SupplyModel(
+        lead_time=lead, delay_prob=delay, max_delay=2, supplier=[0, 1, 0],
+        mean_time_between=4.0, mean_duration=2.0, outage_fill=fill, announce=1,
+        recall_rate=recall, alt_fill=alt, alt_markup=3.0,
+    )  # fmt: skip
+    cfg = make_scenario("paper", n_drugs=3, horizon=10, supply=model, hard_capacity=hard)
+    actions = (scale * np.random.default_rng(seed).random((10, 2, 3))).astype(np.float32)
+    before = dyn.get_backend()
+    try:
+        runs = []
+        for backend in ("numpy", "numba"):
+            dyn.set_backend(backend)
+            env = DrugRefillVectorEnv(num_envs=2, config=cfg)
+            obs, _ = env.reset(seed=seed)
+            seen = [obs]
+            for t in range(cfg.horizon):
+                obs, reward, _, _, info = env.step(actions[t])
+                seen += [obs, reward, info["drug_costs"], info["spend"]]
+                seen += [info[k] for k in ("accepted", "served", "unmet", "expired", "stock")]
+                seen += [info[k] for k in dyn.SUPPLY_INFO]
             runs.append(seen)
     finally:
         dyn.set_backend(before)

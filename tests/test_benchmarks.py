@@ -160,6 +160,13 @@ def test_supply_step(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     df = pd.read_csv(tmp_path / "supply_step.csv")
-    assert set(df.case) == {"paper", "paper@HEAD", "paper/numpy", "off", "shortage"}
+    assert set(df.case) == {
+        "paper",
+        "paper@HEAD",
+        "paper/numpy",
+        "off",
+        "shortage",
+        "shortage/numpy",
+    }
     assert set(df.env) == {"single", "vector"} and (df.steps_per_s > 0).all()
     assert (df[df.case == "paper"].ratio_to_paper == 1.0).all()

@@ -53,6 +53,7 @@ def _play(config, trace, orders):
     return infos
 
 
+@pytest.mark.usefixtures("each_backend")
 def test_lead_time_two_arrives_two_slots_later_and_is_paid_on_order():
     c = one_drug_config(horizon=5, shelf_life=[6], supply=SupplyModel(lead_time=2))
     tr = _trace(c, demand=0.0, lead=2)
@@ -75,6 +76,7 @@ def test_lead_time_two_arrives_two_slots_later_and_is_paid_on_order():
     assert obs[names.index("arriving_1")] * units == pytest.approx(5.0)
 
 
+@pytest.mark.usefixtures("each_backend")
 def test_shelf_life_counts_from_arrival():
     c = one_drug_config(
         horizon=6, shelf_life=[2], initial_stock=[0.0], supply=SupplyModel(lead_time=3)
@@ -86,6 +88,7 @@ def test_shelf_life_counts_from_arrival():
     assert expired == pytest.approx([0, 0, 0, 0, 4.0, 0])
 
 
+@pytest.mark.usefixtures("each_backend")
 def test_outage_fill_half_delivers_half():
     c = one_drug_config(horizon=2, supply=SupplyModel(outage_fill=0.5, mean_time_between=10.0))
     tr = _trace(c, demand=0.0, fill=[[0.5], [1.0]])
@@ -96,6 +99,7 @@ def test_outage_fill_half_delivers_half():
     assert float(infos[2]["accepted"][0]) == pytest.approx(4.0)  # the supplier is back
 
 
+@pytest.mark.usefixtures("each_backend")
 def test_recall_removes_exactly_the_oldest_lot():
     c = one_drug_config(
         horizon=4, shelf_life=[4], band_hi=[20.0], initial_stock=[3.0],
@@ -107,12 +111,19 @@ def test_recall_removes_exactly_the_oldest_lot():
     recalled = [float(i["recalled"][0]) for i in infos[1:]]
     assert recalled == pytest.approx([0.0, 0.0, 4.0, 0.0])  # the first lot less the unit served
     assert float(infos[3]["stock"][0]) == pytest.approx(5.0)  # the second lot stays
+    # a lot served to its last unit is not in stock: the recall takes the next one
+    tr = _trace(c, demand=[[5.5], [0.0], [0.0], [0.0]], recall=[[0], [0], [1], [0]])
+    infos = _play(c, tr, [2.5, 5.0, 0.0, 0.0])  # exact in float32 actions
+    recalled = [float(i["recalled"][0]) for i in infos[1:]]
+    assert recalled == pytest.approx([0.0, 0.0, 5.0, 0.0])
+    assert float(infos[3]["stock"][0]) == pytest.approx(0.0)
     # nothing to recall in an empty stock
     c0 = c.replace(initial_stock=[0.0])
     infos = _play(c0, _trace(c0, demand=0.0, recall=1.0), [0.0] * 4)
     assert all(float(i["recalled"][0]) == 0.0 for i in infos)
 
 
+@pytest.mark.usefixtures("each_backend")
 def test_alternative_source_covers_unmet_demand_at_its_premium():
     supply = SupplyModel(alt_fill=0.5, alt_markup=7.5)
     c = one_drug_config(horizon=1, initial_stock=[1.0], supply=supply)
@@ -126,6 +137,7 @@ def test_alternative_source_covers_unmet_demand_at_its_premium():
     assert info["spend"] == 0.0  # the alternative does not use the budget
 
 
+@pytest.mark.usefixtures("each_backend")
 def test_storage_is_checked_on_the_inventory_position():
     c = one_drug_config(
         horizon=3, band_hi=[100.0], refill_hi=[100.0], storage_capacity=0.5, initial_stock=[10.0],

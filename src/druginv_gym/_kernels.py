@@ -13,6 +13,13 @@ imports numba, so ``import druginv_gym`` does not pay for it.
   :meth:`~druginv_gym.envs.core.RefillCore.observe` and ``decode`` (box actions).
 * :func:`step_box_kernel` chains the three for one env step of the box ids: one compiled call a
   step instead of three, plus the state copies, so a single env's step is mostly Python-free.
+* With a supply model (:mod:`druginv_gym.supply`): :func:`supply_flow_kernel` is
+  ``dynamics._flow_step_supply`` (the pipeline, outages, recalls, the alternative source),
+  :func:`observe_supply_kernel` the supply model's observation features, and
+  :func:`step_box_supply_kernel` chains decode, the supply flow and both observation kernels.
+* :func:`drug_costs` is the per-drug cost formula of :func:`supply_flow_kernel`;
+  :func:`flow_kernel` keeps the same lines inline (calling it there ran at 0.94-0.96 of the
+  old step speed, `benchmarks/RESULTS.md`).
 
 The kernels live in one file because numba's disk cache checks only the file of the function it
 compiled: a kernel that calls another must share its file to be recompiled when it changes.
@@ -44,6 +51,18 @@ SUM_ROWS = ("purchase", "storage", "penalty", "shortage", "total", "spend")
 #: The rows of :func:`step_box_kernel`'s ``block``: the requested units, the flow outputs, the
 #: slot's demand.
 STEP_BLOCK = ("ordered", *FLOW_OUTPUTS, "demand")
+
+
+def drug_costs(static, i, price, accepted, rate, level, shortage):
+    """Drug ``i``'s four cost terms and their sum (USD), as
+    :func:`druginv_gym.dynamics.slot_costs`: ``alpha p x``, ``r * unit_volume * v``, the band
+    penalty ``phi(v)`` and ``shortage`` (given: what unmet demand costs)."""
+    purchase = static[4, i] * price * accepted
+    storage = rate * static[2, i] * level
+    below = max(static[5, i] - level, 0.0)
+    above = max(level - static[6, i], 0.0)
+    penalty = static[7, i] * below * below + static[8, i] * above * above
+    return purchase, storage, penalty, shortage, purchase + storage + penalty + shortage
 
 
 def flow_kernel(
@@ -147,6 +166,144 @@ def flow_kernel(
         sums[5, b] = paid
 
 
+#: The rows of :func:`supply_flow_kernel`'s ``out`` block: the :data:`FLOW_OUTPUTS`, the
+#: slot's demand, then the supply model's per-drug arrays
+#: (:data:`druginv_gym.dynamics.SUPPLY_INFO`). ``("ordered", *SUPPLY_OUTPUTS)`` is
+#: :func:`step_box_supply_kernel`'s block: its first rows are :data:`STEP_BLOCK`'s.
+SUPPLY_OUTPUTS = (
+    *FLOW_OUTPUTS, "demand", "received", "pipeline", "outage_lost", "recalled", "alt_bought",
+    "alt_spend",
+)  # fmt: skip
+
+
+def supply_flow_kernel(
+    arrived, left, ring, pipe, spent, t, requested, demand, price, rate, budget, emergency,
+    static, limits, fill, lead, recall, alt_price, alt_fill, out, sums, b0, b1,
+):  # fmt: skip
+    """:func:`druginv_gym.dynamics.flow_step` with a supply model (the numpy code is
+    ``dynamics._flow_step_supply``) for envs ``b0 <= b < b1``: the order is clipped with its
+    supplier's ``fill`` against the inventory position (stock plus the (B, H, N) ``pipe``),
+    paid and put in the pipeline ``lead`` slots ahead; the oldest lot is recalled where
+    ``recall`` is set; the slot's arrivals join the stock; FIFO service, the alternative source
+    (``alt_fill`` of the unmet demand at ``alt_price``), expiry, costs. ``out``: (18, B, N), the
+    :data:`SUPPLY_OUTPUTS` rows, all written; the other arguments as :func:`flow_kernel`'s."""
+    refill_lo, refill_hi, unit_volume, shelf_life = static[0], static[1], static[2], static[3]
+    short_cost, stock_cap = static[9], static[10]
+    total_budget, capacity, safety = limits[0], limits[1], limits[2]
+    accepted, served, unmet, expired, level, spend = out[0], out[1], out[2], out[3], out[4], out[5]
+    purchase, storage, penalty, shortage, drug_total = out[6], out[7], out[8], out[9], out[10]
+    demand_row, received, transit, outage_lost, recalled, alt_bought, alt_spend = (
+        out[11], out[12], out[13], out[14], out[15], out[16], out[17],
+    )  # fmt: skip
+    n = requested.shape[1]
+    big_l = ring.shape[1]
+    horizon = pipe.shape[1]
+    slot = t % big_l
+    here = t % horizon
+    first = max(t - big_l + 1, 0)  # the oldest slot whose lot may still be in stock
+    source = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        a = t - int(shelf_life[i]) + 1
+        source[i] = a % big_l if a >= 0 else -1
+    for b in range(b0, b1):
+        used = 0.0
+        total = 0.0
+        volume = 0.0
+        for i in range(n):  # clip_orders on the inventory position, with the supplier's fill
+            position = arrived[b, i] - left[b, i]
+            in_transit = 0.0
+            for h in range(horizon):
+                in_transit += pipe[b, h, i]
+            position = position + in_transit
+            bounded = min(max(requested[b, i], refill_lo[i]), refill_hi[i])
+            outage_lost[b, i] = bounded * (1.0 - fill[b, i])
+            x = bounded * fill[b, i]
+            x = min(x, max(stock_cap[i] - position, 0.0))
+            p = price[b, i]
+            if p > 0.0:
+                x = min(x, budget[i] / p)
+            accepted[b, i] = x
+            total += p * x
+            volume += x * unit_volume[i]
+            used += position * unit_volume[i]
+        remaining = max(total_budget - spent[b], 0.0)
+        free = max(capacity - used, 0.0)
+        factor = remaining / total if total > remaining else 1.0
+        if volume > free:
+            factor = min(factor, free / volume)
+        factor = factor * safety if factor < 1.0 else 1.0
+        paid = 0.0
+        s_purchase = 0.0
+        s_storage = 0.0
+        s_penalty = 0.0
+        s_shortage = 0.0
+        s_total = 0.0
+        for i in range(n):  # order, recall, receive, serve FIFO, alternative source, expire
+            x = accepted[b, i] * factor
+            accepted[b, i] = x
+            p = price[b, i]
+            spend[b, i] = p * x
+            paid += p * x
+            pipe[b, (t + int(lead[b, i])) % horizon, i] += x
+            gone = left[b, i]
+            recalled[b, i] = 0.0
+            if recall[b, i] > 0.0:  # left jumps over the rest of the oldest lot
+                end = arrived[b, i]
+                for a in range(first, t):
+                    after_lot = ring[b, a % big_l, i]
+                    if after_lot > gone:
+                        end = after_lot
+                        break
+                recalled[b, i] = end - gone
+                gone = end
+            demand_row[b, i] = demand[b, i]
+            got = pipe[b, here, i]
+            pipe[b, here, i] = 0.0
+            received[b, i] = got
+            now = arrived[b, i] + got
+            ring[b, slot, i] = now
+            after_service = min(gone + demand[b, i], now)
+            served[b, i] = after_service - gone
+            short = max(demand[b, i] - served[b, i], 0.0)
+            unmet[b, i] = short
+            bought = alt_fill * short
+            alt_bought[b, i] = bought
+            alt_cost = alt_price[b, i] * bought
+            alt_spend[b, i] = alt_cost
+            old = ring[b, source[i], i] if source[i] >= 0 else 0.0
+            after = max(after_service, old)
+            expired[b, i] = after - after_service
+            arrived[b, i] = now
+            left[b, i] = after
+            v = now - after
+            level[b, i] = v
+            lost = (short_cost[i] + emergency[b, i]) * (short - bought)
+            c_purchase, c_storage, c_penalty, c_shortage, c_total = drug_costs(
+                static, i, p, x, rate[b, i], v, lost + alt_cost
+            )
+            purchase[b, i] = c_purchase
+            storage[b, i] = c_storage
+            penalty[b, i] = c_penalty
+            shortage[b, i] = c_shortage
+            drug_total[b, i] = c_total
+            s_purchase += c_purchase
+            s_storage += c_storage
+            s_penalty += c_penalty
+            s_shortage += c_shortage
+            s_total += c_total
+            in_transit = 0.0
+            for h in range(horizon):
+                in_transit += pipe[b, h, i]
+            transit[b, i] = in_transit
+        spent[b] += paid
+        sums[0, b] = s_purchase
+        sums[1, b] = s_storage
+        sums[2, b] = s_penalty
+        sums[3, b] = s_shortage
+        sums[4, b] = s_total
+        sums[5, b] = paid
+
+
 def observe_kernel(
     obs, template, nf, layout, price, rate, last_demand, budget, arrived, left, ring, played,
     spent, static, limits, scales, time_left, b0, b1,
@@ -197,6 +354,28 @@ def observe_kernel(
         obs[b, g_budget] = left_budget / total_budget if total_budget > 0 else 0.0
         obs[b, g_storage] = min(volume / capacity, 1.0)
         obs[b, g_time] = time_left
+
+
+def observe_supply_kernel(obs, nf, columns, pipe, played, fill, per_unit, hi, b0, b1):
+    """``RefillCore._observe_supply`` for envs ``b0 <= b < b1``: a supply model's features,
+    written into ``obs`` from drug-row column ``columns[0]`` on: ``columns[1]`` arriving units
+    (``pipe[:, (played + k) % H]``, scaled by ``per_unit``, clipped at ``hi``), the last slot's
+    fill (``fill``: the (B, T, N) trace; 1 before slot 0), then ``columns[2]`` announced fills
+    (1 after the horizon)."""
+    n = pipe.shape[2]
+    big_h = pipe.shape[1]
+    horizon = fill.shape[1]
+    first, n_arriving, n_ahead = columns[0], columns[1], columns[2]
+    for b in range(b0, b1):
+        for i in range(n):
+            col = i * nf + first
+            for k in range(n_arriving):
+                obs[b, col + k] = min(pipe[b, (played + k) % big_h, i] * per_unit, hi)
+            col += n_arriving
+            obs[b, col] = fill[b, played - 1, i] if played > 0 else 1.0
+            for k in range(n_ahead):
+                slot = played + k
+                obs[b, col + 1 + k] = fill[b, slot, i] if slot < horizon else 1.0
 
 
 def decode_box_kernel(frac, refill_lo, span, tol, out):
@@ -255,6 +434,50 @@ def step_box_kernel(
     return -1
 
 
+def step_box_supply_kernel(
+    frac, refill_lo, span, tol, arrived, left, ring, pipe, spent, t, demand, price, rate, budget,
+    emergency, static, limits, fill, lead, recall, alt_price, alt_fill, block, sums, new_state,
+    new_spent, obs, template, nf, layout, price_next, rate_next, budget_next, scales, time_left,
+    fill_trace, columns,
+):  # fmt: skip
+    """:func:`step_box_kernel` with a supply model: decode, then, :data:`STEP_CHUNK` envs at a
+    time, :func:`supply_flow_kernel` (outputs in ``block[1:]``, rows
+    ``("ordered", *SUPPLY_OUTPUTS)``; the pipeline changes in place), the next observation
+    (:func:`observe_kernel`) and the supply features (:func:`observe_supply_kernel`, from the
+    (B, T, N) ``fill_trace``, drug-row ``columns``). Returns as :func:`step_box_kernel`."""
+    bad = decode_box_kernel(frac, refill_lo, span, tol, block[0])
+    if bad >= 0:
+        return bad
+    n_env, n = demand.shape
+    new_arrived, new_left = new_state[0], new_state[1]
+    for b0 in range(0, n_env, STEP_CHUNK):
+        b1 = min(b0 + STEP_CHUNK, n_env)
+        for b in range(b0, b1):
+            new_spent[b] = spent[b]
+            for i in range(n):
+                new_arrived[b, i] = arrived[b, i]
+                new_left[b, i] = left[b, i]
+        supply_flow_kernel(
+            new_arrived, new_left, ring, pipe, new_spent, t, block[0], demand, price, rate,
+            budget, emergency, static, limits, fill, lead, recall, alt_price, alt_fill,
+            block[1:], sums, b0, b1,
+        )  # fmt: skip
+        observe_kernel(
+            obs, template, nf, layout, price_next, rate_next, demand, budget_next, new_arrived,
+            new_left, ring, t + 1, new_spent, static, limits, scales, time_left, b0, b1,
+        )  # fmt: skip
+        observe_supply_kernel(
+            obs, nf, columns, pipe, t + 1, fill_trace, 1.0 / scales[1], scales[4], b0, b1
+        )
+    return -1
+
+
 #: Kernels that call other kernels: :func:`druginv_gym.dynamics.compiled` compiles the callees
 #: first and hands them to the caller under the same names.
-CALLS = {step_box_kernel: (decode_box_kernel, flow_kernel, observe_kernel)}
+CALLS = {
+    supply_flow_kernel: (drug_costs,),
+    step_box_kernel: (decode_box_kernel, flow_kernel, observe_kernel),
+    step_box_supply_kernel: (
+        decode_box_kernel, supply_flow_kernel, observe_kernel, observe_supply_kernel,
+    ),
+}  # fmt: skip

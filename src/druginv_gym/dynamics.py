@@ -429,7 +429,7 @@ class SupplyInputs(NamedTuple):
 #: The per-drug arrays a slot with a supply model reports (:attr:`SlotOutcome.supply`), in
 #: order: received, in transit, lost to an outage, recalled, bought from the alternative source
 #: (units) and its cost (USD).
-SUPPLY_INFO = ("received", "pipeline", "outage_lost", "recalled", "alt_bought", "alt_spend")
+SUPPLY_INFO = _kernels.SUPPLY_OUTPUTS[len(_kernels.FLOW_OUTPUTS) + 1 :]
 
 
 def flow_step(
@@ -464,19 +464,20 @@ def flow_step(
     drugs (tested to 1e-9).
 
     ``supply``: the slot's :class:`SupplyInputs` with a supply model (the state then holds a
-    pipeline); always played by the numpy code (:func:`_flow_step_supply`).
+    pipeline): :func:`_flow_step_supply` in numpy, :func:`druginv_gym._kernels.supply_flow_kernel`
+    compiled.
     """
+    if (backend or _BACKEND) == "numba":
+        kernel = compiled(_kernels.flow_kernel if supply is None else _kernels.supply_flow_kernel)
+        if kernel is not None:  # None: numba cannot be imported (warned once), numpy below
+            return _flow_step_compiled(
+                kernel, state, requested, demand, price, storage_rate, drug_budget, config,
+                emergency, supply,
+            )  # fmt: skip
     if supply is not None:
         return _flow_step_supply(
             state, requested, demand, price, storage_rate, drug_budget, config, emergency, supply
         )
-    if (backend or _BACKEND) == "numba":
-        kernel = compiled(_kernels.flow_kernel)
-        if kernel is not None:  # None: numba cannot be imported (warned once), numpy below
-            return _flow_step_compiled(
-                kernel, state, requested, demand, price, storage_rate, drug_budget, config,
-                emergency,
-            )  # fmt: skip
     t = state.t
     level_before = state.arrived - state.left
     accepted = clip_orders(
@@ -624,14 +625,16 @@ _KERNELS: dict[Any, Any] = {}
 
 def _flow_step_compiled(
     kernel: Any, state: FlowState, requested: Any, demand: Any, price: Any, storage_rate: Any,
-    drug_budget: Any, config: ScenarioConfig, emergency: Any,
+    drug_budget: Any, config: ScenarioConfig, emergency: Any, supply: SupplyInputs | None = None,
 ) -> SlotOutcome:  # fmt: skip
-    """:func:`flow_step` on the compiled ``kernel`` (:func:`_kernels.flow_kernel`)."""
+    """:func:`flow_step` on the compiled ``kernel`` (:func:`_kernels.flow_kernel`, or
+    :func:`_kernels.supply_flow_kernel` with ``supply``)."""
     c = config
     requested = np.asarray(requested, dtype=np.float64)
-    # One allocation for the eleven (B, N) outputs.
+    # One allocation for the (B, N) outputs.
     shape = requested.shape
-    block = np.empty((11, *shape))
+    rows = _kernels.FLOW_OUTPUTS if supply is None else _kernels.SUPPLY_OUTPUTS
+    block = np.empty((len(rows), *shape))
     sums = np.empty((6, shape[0]))
     # New state arrays (the numpy path rebinds them too): earlier outcomes keep their values.
     arrived, left, spent = state.arrived.copy(), state.left.copy(), state.spent.copy()
@@ -640,15 +643,29 @@ def _flow_step_compiled(
     if budget.shape != (static.shape[1],):
         budget = np.broadcast_to(budget, (static.shape[1],))
     extra = _no_emergency(shape) if emergency is None else np.asarray(emergency, dtype=np.float64)
-    kernel(
-        arrived, left, state.ring, spent, state.t, requested, demand, price, storage_rate,
-        budget, extra, static, limits, block, sums, True, 0, shape[0],
-    )  # fmt: skip
+    if supply is None:
+        kernel(
+            arrived, left, state.ring, spent, state.t, requested, demand, price, storage_rate,
+            budget, extra, static, limits, block, sums, True, 0, shape[0],
+        )  # fmt: skip
+        reported = None
+    else:  # the pipeline is updated in place, as by the numpy code
+        f64 = np.float64
+        kernel(
+            arrived, left, state.ring, state.pipeline, spent, state.t, requested, demand, price,
+            storage_rate, budget, extra, static, limits, np.asarray(supply.fill, dtype=f64),
+            np.asarray(supply.lead_time, dtype=f64), np.asarray(supply.recall, dtype=f64),
+            np.asarray(supply.alt_price, dtype=f64), float(c.supply.alt_fill), block, sums, 0,
+            shape[0],
+        )  # fmt: skip
+        flows = len(_kernels.FLOW_OUTPUTS)  # then the demand, then the SUPPLY_INFO rows
+        reported = dict(zip(SUPPLY_INFO, block[flows + 1 :], strict=True))
+        block = block[:flows]
     state.arrived, state.left, state.spent = arrived, left, spent
     state.t += 1
     # positional for speed: the fields after ``spent`` and ``ordered`` are _OUTCOME_ROWS, then
-    # ``env_sums`` (tests/test_dynamics.py checks the order)
-    return SlotOutcome(spent, requested, *block, sums)
+    # ``env_sums`` and ``supply`` (tests/test_dynamics.py checks the order)
+    return SlotOutcome(spent, requested, *block, sums, reported)
 
 
 #: The :class:`SlotOutcome` fields of :data:`druginv_gym._kernels.FLOW_OUTPUTS`, in order.

@@ -74,6 +74,13 @@ _COST_VALUES = operator.itemgetter(*(i for _, i in _COST_ROWS))
 #: arrays of :data:`INFO_SOURCES`, found by name in the block's row list.
 _BLOCK_INFO_ROWS = tuple(_kernels.STEP_BLOCK.index(src) for src in INFO_SOURCES.values())
 _N_BLOCK = len(_kernels.STEP_BLOCK)
+#: With a supply model, the block of :func:`druginv_gym._kernels.step_box_supply_kernel`: the
+#: same first rows, then the :data:`SUPPLY_INFO` rows.
+_SUPPLY_BLOCK = ("ordered", *_kernels.SUPPLY_OUTPUTS)
+if _SUPPLY_BLOCK[:_N_BLOCK] != _kernels.STEP_BLOCK:
+    raise AssertionError("the supply step's block must start with STEP_BLOCK's rows")
+_N_SUPPLY_BLOCK = len(_SUPPLY_BLOCK)
+_SUPPLY_ROWS = slice(_SUPPLY_BLOCK.index(SUPPLY_INFO[0]), _N_SUPPLY_BLOCK)
 #: The positions of the per-drug info arrays and of ``drug_costs`` in a list of rows in
 #: :data:`INFO_SOURCES` order, and in the compiled step's block.
 _INFO_KEYS = tuple(INFO_SOURCES)
@@ -209,9 +216,18 @@ class RefillCore:
         self.n_global_features = len(self.global_features)
         self.obs_dim = n * self.n_drug_features + self.n_global_features
         self._layout = kernel_layout(mode == "sequential", config)
-        # a supply model (lead times, outages, recalls): the numpy path plays and observes it
+        # a supply model (lead times, outages, recalls): flow_step or the one-call box step
+        # plays it, observe shows its features
         self.supply = config.supply
         self.supply_features = supply_feature_names(config)
+        self._supply_columns = np.zeros(3, dtype=np.int64)  # observe_supply_kernel's columns
+        if self.supply_features:
+            cols = [self._drug_col[f] for f in self.supply_features]
+            if cols != list(range(cols[0], cols[0] + len(cols))):  # the kernel writes a run
+                raise AssertionError(f"supply features not contiguous: {cols}")
+            arriving = sum(f.startswith("arriving_") for f in self.supply_features)
+            self._supply_columns[:] = (cols[0], arriving, self.supply.announce)
+        self._alt_fill = 0.0 if self.supply is None else float(self.supply.alt_fill)
         self._static_cols = [self._drug_col[f] for f in STATIC_DRUG_FEATURES]
         # One observation row with the static features (<= 1 by construction), zeros elsewhere:
         # ``observe`` starts from it and writes the dynamic features.
@@ -363,8 +379,10 @@ class RefillCore:
         """
         if self.flow.t >= self.config.horizon:
             raise RuntimeError("episode is over: call reset() before step()")
-        if self.mode == "box" and self.supply is None and dynamics.get_backend() == "numba":
-            kernel = dynamics.compiled(_kernels.step_box_kernel)
+        if self.mode == "box" and dynamics.get_backend() == "numba":
+            kernel = dynamics.compiled(
+                _kernels.step_box_kernel if self.supply is None else _kernels.step_box_supply_kernel
+            )
             if kernel is not None:
                 done = self._step_box_compiled(kernel, action)
                 if done is not None:
@@ -398,10 +416,11 @@ class RefillCore:
         self, kernel: Any, action: Any
     ) -> tuple[np.ndarray, np.ndarray, bool, StepInfo] | None:
         """:meth:`step` for box actions in one compiled call (``kernel``:
-        :func:`druginv_gym._kernels.step_box_kernel` compiled): the same decoding, slot and
-        observation as the general path, and the same values. Returns ``None``, with nothing
-        changed, when the action is not a float array of the right shape or has a bad value
-        (the general path then names the problem)."""
+        :func:`druginv_gym._kernels.step_box_kernel` compiled, or ``step_box_supply_kernel``
+        with a supply model): the same decoding, slot and observation as the general path, and
+        the same values. Returns ``None``, with nothing changed, when the action is not a float
+        array of the right shape or has a bad value (the general path then names the
+        problem)."""
         if isinstance(action, np.ndarray):
             arr = action
         else:
@@ -418,27 +437,44 @@ class RefillCore:
         # the observation after the last slot shows the last slot's prices
         shown = t + 1 if t + 1 < horizon else horizon - 1
         static, limits = self._kernel_rows
-        block = np.empty((_N_BLOCK, b, n))
+        block = np.empty((_N_BLOCK, b, n) if self.supply is None else (_N_SUPPLY_BLOCK, b, n))
         sums = np.empty((6, b))
         state = np.empty((2, b, n))
         spent = np.empty(b)
         obs = np.empty((b, self.obs_dim), dtype=np.float32)
-        demand, rate = self.exo["demand"], self.exo["storage_rate"]
-        bad = kernel(
-            arr, c.refill_lo, self._range, ACTION_TOL, flow.arrived, flow.left, flow.ring,
-            flow.spent, t, demand[:, t], self.price[:, t], rate[:, t], c.drug_budget[t],
-            self._emergency_at(t), static, limits, block, sums, state, spent, obs,
-            self._template, self.n_drug_features,
-            self._layout, self.price[:, shown], rate[:, shown], c.drug_budget[shown],
-            self._obs_scales, (horizon - t - 1) / horizon,
-        )  # fmt: skip
+        exo = self.exo
+        demand, rate = exo["demand"], exo["storage_rate"]
+        if self.supply is None:  # the arguments written out: this call is the paper's hot path
+            bad = kernel(
+                arr, c.refill_lo, self._range, ACTION_TOL, flow.arrived, flow.left, flow.ring,
+                flow.spent, t, demand[:, t], self.price[:, t], rate[:, t], c.drug_budget[t],
+                self._emergency_at(t), static, limits, block, sums, state, spent, obs,
+                self._template, self.n_drug_features,
+                self._layout, self.price[:, shown], rate[:, shown], c.drug_budget[shown],
+                self._obs_scales, (horizon - t - 1) / horizon,
+            )  # fmt: skip
+        else:  # the pipeline changes in place, and only with a valid action
+            bad = kernel(
+                arr, c.refill_lo, self._range, ACTION_TOL, flow.arrived, flow.left, flow.ring,
+                flow.pipeline, flow.spent, t, demand[:, t], self.price[:, t], rate[:, t],
+                c.drug_budget[t], self._emergency_at(t), static, limits, exo["fill"][:, t],
+                exo["lead_time"][:, t], exo["recall"][:, t], self.alt_price[:, t],
+                self._alt_fill, block, sums, state, spent, obs, self._template,
+                self.n_drug_features, self._layout, self.price[:, shown], rate[:, shown],
+                c.drug_budget[shown], self._obs_scales, (horizon - t - 1) / horizon,
+                exo["fill"], self._supply_columns,
+            )  # fmt: skip
         if bad >= 0:
             return None
         flow.arrived, flow.left, flow.spent = state[0], state[1], spent
         flow.t = t + 1
         self.last_demand = demand[:, t]  # a view: the trace is never written
         reward = -sums[_TOTAL] / c.reward_scale
-        info = StepInfo(block, _BLOCK_PER_DRUG, _BLOCK_DRUG_COSTS, sums, flow.t)
+        if self.supply is None:
+            info = StepInfo(block, _BLOCK_PER_DRUG, _BLOCK_DRUG_COSTS, sums, flow.t)
+        else:
+            supply = tuple(zip(SUPPLY_INFO, block[_SUPPLY_ROWS], strict=True))
+            info = StepInfo(block, _BLOCK_PER_DRUG, _BLOCK_DRUG_COSTS, sums, flow.t, (), supply)
         return obs, reward, flow.t >= horizon, info
 
     def _emergency_at(self, t: int) -> np.ndarray:
@@ -488,7 +524,7 @@ class RefillCore:
     # ------------------------------------------------------------------ observation
     def observe(self) -> np.ndarray:
         """(B, D) float32 normalised observation (see ``docs/model.md``, "Observation")."""
-        if self.supply is None and dynamics.get_backend() == "numba":
+        if dynamics.get_backend() == "numba":
             kernel = dynamics.compiled(_kernels.observe_kernel)
             if kernel is not None:
                 return self._observe_compiled(kernel)
@@ -577,6 +613,12 @@ class RefillCore:
             flow.left, flow.ring, flow.t, flow.spent, static, limits, self._obs_scales,
             (c.horizon - self.t) / c.horizon, 0, self.num_envs,
         )  # fmt: skip
+        if self.supply is not None:
+            kernel = dynamics.compiled(_kernels.observe_supply_kernel)
+            kernel(
+                obs, self.n_drug_features, self._supply_columns, flow.pipeline, flow.t,
+                self.exo["fill"], 1.0 / self.scales.units, OBS_HIGH, 0, self.num_envs,
+            )  # fmt: skip
         if self.mode == "sequential":
             self._observe_sequential(obs, t)
         return obs
