@@ -127,28 +127,38 @@ def _close(y, x):
         np.testing.assert_allclose(y, x, rtol=1e-9, atol=1e-9 * max(1.0, float(np.abs(x).max())))
 
 
-@needs_numba
-@settings(max_examples=60, deadline=None)
-@given(case=episodes())
-def test_vector_env_agrees_across_backends(case):
-    cfg, traces, actions = case
+#: The per-drug info arrays the vector-env comparisons check (a supply model's come on top).
+_VECTOR_KEYS = ("accepted", "served", "unmet", "expired", "stock", "drug_costs", "spend")
+
+
+def _agree_on_vector_env(cfg, actions, reset, keys=_VECTOR_KEYS):
+    """Play ``actions`` ((T, 2, N)) on a 2-env vector env of ``cfg`` on each backend, reset
+    with ``reset`` (keyword arguments), and check the observations, rewards and the info
+    arrays named in ``keys`` agree (:func:`_close`)."""
     before = dyn.get_backend()
     try:
         runs = []
         for backend in ("numpy", "numba"):
             dyn.set_backend(backend)
             env = DrugRefillVectorEnv(num_envs=2, config=cfg)
-            obs, _ = env.reset(options={"exogenous": traces})
+            obs, _ = env.reset(**reset)
             seen = [obs]
             for t in range(cfg.horizon):
                 obs, reward, _, _, info = env.step(actions[t])
-                seen += [obs, reward, info["accepted"], info["served"], info["unmet"]]
-                seen += [info["expired"], info["stock"], info["drug_costs"], info["spend"]]
+                seen += [obs, reward, *(info[k] for k in keys)]
             runs.append(seen)
     finally:
         dyn.set_backend(before)
     for x, y in zip(*runs, strict=True):
         _close(y, x)
+
+
+@needs_numba
+@settings(max_examples=60, deadline=None)
+@given(case=episodes())
+def test_vector_env_agrees_across_backends(case):
+    cfg, traces, actions = case
+    _agree_on_vector_env(cfg, actions, {"options": {"exogenous": traces}})
 
 
 @needs_numba
@@ -171,24 +181,7 @@ def test_supply_model_agrees_across_backends(seed, lead, delay, fill, recall, al
     )  # fmt: skip
     cfg = make_scenario("paper", n_drugs=3, horizon=10, supply=model, hard_capacity=hard)
     actions = (scale * np.random.default_rng(seed).random((10, 2, 3))).astype(np.float32)
-    before = dyn.get_backend()
-    try:
-        runs = []
-        for backend in ("numpy", "numba"):
-            dyn.set_backend(backend)
-            env = DrugRefillVectorEnv(num_envs=2, config=cfg)
-            obs, _ = env.reset(seed=seed)
-            seen = [obs]
-            for t in range(cfg.horizon):
-                obs, reward, _, _, info = env.step(actions[t])
-                seen += [obs, reward, info["drug_costs"], info["spend"]]
-                seen += [info[k] for k in ("accepted", "served", "unmet", "expired", "stock")]
-                seen += [info[k] for k in dyn.SUPPLY_INFO]
-            runs.append(seen)
-    finally:
-        dyn.set_backend(before)
-    for x, y in zip(*runs, strict=True):
-        _close(y, x)
+    _agree_on_vector_env(cfg, actions, {"seed": seed}, (*_VECTOR_KEYS, *dyn.SUPPLY_INFO))
 
 
 @needs_numba
