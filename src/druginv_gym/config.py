@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,9 +28,14 @@ from druginv_gym.exogenous import (
     process_from_dict,
     process_to_dict,
 )
+from druginv_gym.substitution import Substitution
 from druginv_gym.supply import SupplyModel
 
-__all__ = ["PER_DRUG_FIELDS", "PREMIUM_MODES", "ScenarioConfig"]
+__all__ = ["CRITICALITY", "PER_DRUG_FIELDS", "PREMIUM_MODES", "ScenarioConfig"]
+
+#: The criticality classes of ``ScenarioConfig.criticality``, most critical first: VEN's vital,
+#: essential and non-essential (:mod:`druginv_gym.classify` maps CVA's classes onto them).
+CRITICALITY = ("V", "E", "N")
 
 #: How the emergency premium ``beta_i(t)`` of eq. 1 is paid (``ScenarioConfig.premium_mode``):
 #: ``"exogenous"``, on every order of a slot with a premium (revealed before the decision);
@@ -96,6 +102,18 @@ class ScenarioConfig:
         supply: a :class:`~druginv_gym.supply.SupplyModel` (lead times, supplier outages,
             recalls, an alternative source), or ``None`` (default): every order arrives in full
             in the slot it is placed, as in the paper.
+        criticality: one class of :data:`CRITICALITY` per drug (``"V"`` vital, ``"E"``
+            essential, ``"N"`` non-essential), or ``None`` (default): no classes. Classes order
+            the sequential id's decisions (``priority``), the substitution rule and the
+            per-class metrics; their weights are in ``shortage_cost`` and ``alpha``
+            (:func:`druginv_gym.classify.with_classes` writes them).
+        service_level: criticality class -> fill-rate target of the class over an episode, in
+            ``[0, 1]`` (its units served from stock or by a substitute over its units
+            demanded); ``None`` or ``{}`` (default): none. Needs ``criticality``. The
+            hindsight solver and MPC enforce the targets as constraints; evaluation reports
+            each class's as met or missed.
+        substitution: a :class:`~druginv_gym.substitution.Substitution` (drugs of a group
+            serve each other's unmet demand), or ``None`` (default): none.
         refill_lo, refill_hi: refill bounds ``[rho_lo_i, rho_hi_i]`` (units/slot).
         drug_budget: per-drug, per-slot purchase budget ``B_i(t)`` (USD), ``(N,)`` or ``(T, N)``;
             stored as ``(T, N)``.
@@ -109,7 +127,9 @@ class ScenarioConfig:
         storage_capacity: total storage volume ``V`` (ft^3), shared by all drugs.
         total_budget: total purchase budget ``B`` over the horizon (USD).
         priority: the order in which the sequential env decides drugs (a permutation of
-            ``0..N-1``, highest priority first).
+            ``0..N-1``, highest priority first). ``None``: by criticality class (vital first)
+            and, within a class, by nominal weighted spend ``alpha * price_level *
+            demand_mean``, largest first.
         demand, price, storage: the exogenous processes (see :mod:`druginv_gym.exogenous`):
             by default ``UniformDemand()``, ``PriceProcess()`` and ``StorageRateProcess()``;
             any process of the field's role works, and one registered with
@@ -153,6 +173,9 @@ class ScenarioConfig:
     penalty_zone_hi: Any = 0.0
     premium_mode: str = "exogenous"
     supply: Any = None
+    criticality: tuple[str, ...] | None = None
+    service_level: Mapping[str, float] | None = None
+    substitution: Any = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -281,10 +304,37 @@ class ScenarioConfig:
                 f"storage_capacity = {self.storage_capacity!r} ft^3"
             )
 
+        criticality = self.criticality
+        if criticality is not None:
+            criticality = tuple(criticality) if not isinstance(criticality, str) else None
+            if criticality is None or len(criticality) != n:
+                _fail("criticality", None, self.criticality, f"must be {n} classes, one per drug")
+            for i, label in enumerate(criticality):
+                if label not in CRITICALITY:
+                    _fail("criticality", i, label, f"must be one of {list(CRITICALITY)}")
+            set_(self, "criticality", criticality)
+        service = {} if self.service_level is None else self.service_level
+        if not isinstance(service, Mapping):
+            _fail("service_level", None, self.service_level, "must be a mapping class -> target")
+        checked = {}
+        for label, target in service.items():
+            if label not in CRITICALITY:
+                _fail("service_level", label, target, f"is for no class of {list(CRITICALITY)}")
+            try:
+                value = float(target)
+            except (TypeError, ValueError):
+                _fail("service_level", label, target, "is not a number")
+            if isinstance(target, bool) or not 0.0 <= value <= 1.0:
+                _fail("service_level", label, target, "must be in [0, 1] (a fill-rate target)")
+            checked[label] = value
+        if any(v > 0 for v in checked.values()) and criticality is None:
+            _fail("service_level", None, dict(service), "needs criticality classes")
+        set_(self, "service_level", checked)
+
         if self.priority is None:
-            prio = np.argsort(
-                -(arrays["alpha"] * arrays["price_level"] * arrays["demand_mean"]), kind="stable"
-            )
+            spend = arrays["alpha"] * arrays["price_level"] * arrays["demand_mean"]
+            rank = [0] * n if criticality is None else [CRITICALITY.index(c) for c in criticality]
+            prio = np.lexsort((-spend, rank))  # stable: ties keep the drugs' order
         else:
             prio = np.array(self.priority)
             if prio.shape != (n,) or not np.array_equal(np.sort(prio), np.arange(n)):
@@ -301,6 +351,10 @@ class ScenarioConfig:
             if not isinstance(self.supply, SupplyModel):
                 _fail("supply", None, self.supply, "must be a SupplyModel or None")
             self.supply.check(n)
+        if self.substitution is not None:
+            if not isinstance(self.substitution, Substitution):
+                _fail("substitution", None, self.substitution, "must be a Substitution or None")
+            self.substitution.check(n)
 
         if not isinstance(self.demand, DemandProcess):
             _fail("demand", None, self.demand, "has no sample(rng, batch, horizon, n_drugs)")
@@ -346,6 +400,24 @@ class ScenarioConfig:
         return self._derived["stock_cap"]
 
     @property
+    def criticality_rank(self) -> np.ndarray:
+        """(N,) each drug's class as its index in :data:`CRITICALITY` (0 vital, 1 essential,
+        2 non-essential); zeros without classes."""
+        if self.criticality is None:
+            return np.zeros(self.n_drugs, dtype=np.int64)
+        return np.array([CRITICALITY.index(c) for c in self.criticality], dtype=np.int64)
+
+    def class_targets(self) -> list[tuple[str, float, np.ndarray]]:
+        """``(class, target, (N,) bool members)`` for each class with a fill-rate target > 0,
+        most critical first."""
+        rank = self.criticality_rank
+        return [
+            (label, self.service_level[label], rank == k)
+            for k, label in enumerate(CRITICALITY)
+            if self.service_level.get(label, 0.0) > 0
+        ]
+
+    @property
     def n_drugs(self) -> int:
         """Number of drugs ``N``."""
         return int(self.unit_volume.shape[0])
@@ -374,10 +446,12 @@ class ScenarioConfig:
                 out[f.name] = value.tolist()
             elif f.name in PROCESS_ROLES:
                 out[f.name] = process_to_dict(value, f.name)
-            elif f.name == "supply":
+            elif f.name in ("supply", "substitution"):
                 out[f.name] = None if value is None else value.to_dict()
-            elif f.name == "drug_names":
-                out[f.name] = list(value)
+            elif f.name in ("drug_names", "criticality"):
+                out[f.name] = None if value is None else list(value)
+            elif f.name == "service_level":
+                out[f.name] = dict(value)
             else:
                 out[f.name] = value
         return out
@@ -397,6 +471,8 @@ class ScenarioConfig:
                 kw[role] = process_from_dict(kw[role], role)
         if isinstance(kw.get("supply"), dict):
             kw["supply"] = SupplyModel.from_dict(kw["supply"])
+        if isinstance(kw.get("substitution"), dict):
+            kw["substitution"] = Substitution.from_dict(kw["substitution"])
         try:
             return cls(**kw)
         except TypeError as exc:

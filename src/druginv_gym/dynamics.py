@@ -13,7 +13,9 @@ Within a slot (see ``docs/model.md``, "Order of events"):
    and the free storage volume
    (:func:`clip_orders`); the accepted quantity is kept apart from the requested one;
 2. the accepted units arrive (lead time 0) with full shelf life;
-3. demand is served first-in-first-out from the oldest units; unmet demand is lost;
+3. demand is served first-in-first-out from the oldest units; with therapeutic substitution
+   (``config.substitution``) the other drugs of a group serve what is left from their spare
+   stock (:mod:`druginv_gym.substitution`); unmet demand is lost;
 4. units at the end of their shelf life expire;
 5. the slot cost of eq. 3 plus the unmet-demand cost is charged on the end-of-slot stock
    ``v_i(t)`` (:func:`slot_costs`); with ``premium_mode="emergency"`` unmet demand is bought at
@@ -35,6 +37,7 @@ import numpy as np
 
 from druginv_gym import _kernels
 from druginv_gym.config import ScenarioConfig
+from druginv_gym.substitution import SUBSTITUTION_INFO
 
 __all__ = [
     "BACKENDS",
@@ -90,6 +93,10 @@ class SlotOutcome(NamedTuple):
     #: it, units an outage left unfilled, units recalled, units bought from the alternative
     #: source and what they cost (USD, in ``shortage``); ``None`` without one
     supply: dict[str, np.ndarray] | None = None
+    #: with therapeutic substitution (:mod:`druginv_gym.substitution`), the (B, N) arrays named
+    #: by :data:`~druginv_gym.substitution.SUBSTITUTION_INFO`: units of each drug's demand served
+    #: by a substitute, units it gave, and their cost (USD, in ``shortage``); else ``None``
+    substitution: dict[str, np.ndarray] | None = None
 
     @property
     def total(self) -> np.ndarray:
@@ -466,8 +473,13 @@ def flow_step(
     ``supply``: the slot's :class:`SupplyInputs` with a supply model (the state then holds a
     pipeline): :func:`_flow_step_supply` in numpy, :func:`druginv_gym._kernels.supply_flow_kernel`
     compiled.
+
+    With therapeutic substitution (``config.substitution``) the slot always runs in numpy (the
+    kernels do not model it): after the drugs' own service, :meth:`Substitution.serve
+    <druginv_gym.substitution.Substitution.serve>` serves what they could not from their
+    group's spare stock.
     """
-    if (backend or _BACKEND) == "numba":
+    if (backend or _BACKEND) == "numba" and config.substitution is None:
         kernel = compiled(_kernels.flow_kernel if supply is None else _kernels.supply_flow_kernel)
         if kernel is not None:  # None: numba cannot be imported (warned once), numpy below
             return _flow_step_compiled(
@@ -496,9 +508,35 @@ def flow_step(
     left = np.minimum(state.left + demand, arrived)
     served = left - state.left
     unmet = np.maximum(demand - served, 0.0)
+    left, unmet, substituted = _substitute(config, arrived, left, unmet)
     expired, level = _expire(state, arrived, left, spend, config)
     flows = (requested, accepted, served, unmet, expired, level, spend)
-    return _outcome(state.spent, flows, price, storage_rate, config, emergency)
+    out = _outcome(state.spent, flows, price, storage_rate, config, emergency)
+    return out if substituted is None else _with_substitution(out, substituted)
+
+
+def _substitute(
+    config: ScenarioConfig, arrived: np.ndarray, left: np.ndarray, unmet: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray] | None]:
+    """Therapeutic substitution after the drugs' own FIFO service (``left``: after it):
+    ``(left, unmet, reported)`` with the donated units gone from the donors' stock and the
+    substituted ones from the unmet demand; unchanged and ``None`` without substitution."""
+    model = config.substitution
+    if model is None:
+        return left, unmet, None
+    rank = config.criticality_rank if config.criticality is not None else None
+    substituted, donated = model.serve(unmet, arrived - left, rank)
+    reported = dict(
+        zip(SUBSTITUTION_INFO, (substituted, donated, model.cost * substituted), strict=True)
+    )
+    return left + donated, np.maximum(unmet - substituted, 0.0), reported
+
+
+def _with_substitution(out: SlotOutcome, reported: dict[str, np.ndarray]) -> SlotOutcome:
+    """``out`` with substitution's arrays and its cost in the shortage term."""
+    return out._replace(
+        shortage=out.shortage + reported["substitution_cost"], substitution=reported
+    )
 
 
 def _expire(
@@ -553,17 +591,19 @@ def _flow_step_supply(
     after_service = np.minimum(left + demand, arrived)
     served = after_service - left
     unmet = np.maximum(demand - served, 0.0)
+    after_service, unmet, substituted = _substitute(c, arrived, after_service, unmet)
     alt_bought = c.supply.alt_fill * unmet
     alt_spend = supply.alt_price * alt_bought
     expired, level = _expire(state, arrived, after_service, spend, c)
     flows = (requested, accepted, served, unmet - alt_bought, expired, level, spend)
     out = _outcome(state.spent, flows, price, storage_rate, c, emergency)
     rows = (received, pipe.sum(axis=1), outage_lost, recalled, alt_bought, alt_spend)
-    return out._replace(
+    out = out._replace(
         unmet=unmet,
         shortage=out.shortage + alt_spend,
         supply=dict(zip(SUPPLY_INFO, rows, strict=True)),
     )
+    return out if substituted is None else _with_substitution(out, substituted)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -33,10 +33,13 @@ __all__ = [
     "PAPER_CALIBRATION",
     "SCENARIOS",
     "Calibration",
+    "atc_groups",
     "held_out_options",
+    "hospital_scenario",
     "make_scenario",
     "paper_band_scenario",
     "paper_scenario",
+    "pharma_atc_scenario",
     "pharma_scenario",
     "pharma_shortage_scenario",
     "register_scenario",
@@ -443,6 +446,135 @@ def pharma_shortage_scenario(
     return pharma_scenario(n, horizon, scenario_seed, split, calibration=calibration, **overrides)
 
 
+#: The criticality classes of scenario ``"hospital"``, drawn per drug with these shares (ours,
+#: of the order the ABC-VEN analyses of hospital medical stores report: a small vital class,
+#: about half essential, the rest non-essential).
+HOSPITAL_VEN_SHARES = {"V": 0.15, "E": 0.55, "N": 0.30}
+#: The factor on each class's shortage cost (ours: the literature gives no money value of a
+#: missed vital dose; a vital unit lost costs three times an essential one, a non-essential one
+#: half).
+HOSPITAL_SHORTAGE_WEIGHT = {"V": 3.0, "E": 1.0, "N": 0.5}
+#: The fill-rate targets of each class (the vital drugs' 99 % and the essential ones' 95 % of
+#: the issue that asked for service levels; a data-driven hospital inventory study set 90-92 %
+#: for its whole formulary). Non-essential drugs have none.
+HOSPITAL_SERVICE_LEVEL = {"V": 0.99, "E": 0.95}
+#: Drugs per therapeutic substitution group of scenario ``"hospital"`` and the share of drugs
+#: that have no substitute (ours).
+HOSPITAL_GROUP_SIZE = 5
+HOSPITAL_NO_SUBSTITUTE = 0.3
+#: A substitution's cost per unit of demand served, as a multiple of the recipient's price level
+#: (ours: a pharmacist's review and the switch of regimen; dearer than buying the drug itself,
+#: far cheaper than a lost dose).
+HOSPITAL_SUBSTITUTION_COST = 0.5
+#: The spread ``sigma`` of the log-normal mean demands of scenario ``"hospital"`` (ours): with
+#: the paper's U(5, 100) prices, 25-29 % of 100 drugs are class A (scenario seeds 0-1), taking
+#: 80 % of the spend; ABC analyses of hospital stores find 10-20 %, which would need mean
+#: demands below a unit a year for the slowest drugs. Means range from 0.1 to 170 units/week.
+HOSPITAL_DEMAND_SIGMA = 1.5
+
+
+def hospital_scenario(
+    n_drugs: int = 100,
+    horizon: int = 52,
+    scenario_seed: int = 0,
+    announce: int = 0,
+    **overrides: Any,
+) -> ScenarioConfig:
+    """A hospital formulary: criticality classes, service levels, substitution and shortages.
+
+    Each value, with its reason (``docs/scenarios.md``, "hospital"):
+
+    * the paper's hospital (:func:`paper_scenario`'s static draws and calibration) with the
+      supply model and shortage cost of ``"shortage"`` (:func:`shortage_supply`,
+      :data:`SHORTAGE_COST`); one year of weeks; 100 drugs by default (70-300 is the size of
+      the formularies this scenario stands for);
+    * demand: Poisson around a seasonal mean (:class:`SeasonalDemand`, the ``seasonal``
+      scenario's swing and shocks, no trend), each drug's mean drawn log-normal around the
+      paper's 12.5 units/week (:data:`HOSPITAL_DEMAND_SIGMA`): spend is concentrated as in a
+      real formulary;
+    * criticality drawn per drug (:data:`HOSPITAL_VEN_SHARES`), independent of spend; shortage
+      weights :data:`HOSPITAL_SHORTAGE_WEIGHT`, service levels :data:`HOSPITAL_SERVICE_LEVEL`
+      (:func:`druginv_gym.classify.with_classes`); the sequential id decides vital drugs first;
+    * substitution groups of :data:`HOSPITAL_GROUP_SIZE` drugs,
+      :data:`HOSPITAL_NO_SUBSTITUTE` of the drugs without a substitute, dose ratio 1,
+      cost :data:`HOSPITAL_SUBSTITUTION_COST` x the recipient's price level.
+
+    ``announce``: weeks ahead an outage is shown (as ``"shortage"``).
+    """
+    from druginv_gym.classify import with_classes
+    from druginv_gym.substitution import Substitution
+
+    n = _check_n(n_drugs)
+    rng = np.random.default_rng(np.random.SeedSequence([20210318, int(scenario_seed), 19]))
+    sigma = HOSPITAL_DEMAND_SIGMA
+    mean = 12.5 * np.exp(sigma * rng.standard_normal(n) - 0.5 * sigma**2)
+    labels = rng.choice(
+        list(HOSPITAL_VEN_SHARES), size=n, p=list(HOSPITAL_VEN_SHARES.values())
+    ).tolist()
+    group = np.arange(n) // HOSPITAL_GROUP_SIZE
+    group[rng.random(n) < HOSPITAL_NO_SUBSTITUTE] = -1
+    calibration = PAPER_CALIBRATION.replace(shortage_cost=SHORTAGE_COST)
+    demand = overrides.pop("demand", SeasonalDemand(mean=tuple(mean), amplitude=0.3, period=52))
+    supply = overrides.pop("supply", shortage_supply(n, announce))
+    config = _hospital(
+        n, horizon, scenario_seed, demand, mean, overrides.pop("name", f"hospital-{n}"),
+        overrides.pop("drug_names", tuple(f"drug{i:03d}" for i in range(n))),
+        {"supply": supply}, calibration,
+    )  # fmt: skip
+    config = with_classes(
+        config, labels, shortage_weight=HOSPITAL_SHORTAGE_WEIGHT,
+        service_level=HOSPITAL_SERVICE_LEVEL,
+    )  # fmt: skip
+    overrides.setdefault(
+        "substitution",
+        Substitution(group, cost=HOSPITAL_SUBSTITUTION_COST * config.price_level),
+    )
+    return config.replace(**overrides)
+
+
+#: The therapeutic substitution groups of scenario ``"pharma-atc"``: the ATC groups of the
+#: pharmacy sales data that share a pharmacological subgroup (the first four characters of the
+#: ATC code): M01A (M01AB, M01AE: non-steroidal anti-inflammatories) and N02B (N02BA, N02BE:
+#: other analgesics and antipyretics); N05B (anxiolytics), N05C (hypnotics), R03 and R06 have
+#: no substitute among the eight.
+def atc_groups(columns: tuple[str, ...]) -> np.ndarray:
+    """``(N,)`` substitution group of each ATC column: the index of its four-character ATC
+    subgroup among those shared by two columns or more, ``-1`` for the others."""
+    codes = [c[:4] for c in columns]
+    shared = sorted({c for c in codes if codes.count(c) > 1})
+    return np.array([shared.index(c) if c in shared else -1 for c in codes], dtype=np.int64)
+
+
+def pharma_atc_scenario(
+    n_drugs: int = 8,
+    horizon: int = PAPER_HORIZON,
+    scenario_seed: int = 0,
+    split: str = "train",
+    **overrides: Any,
+) -> ScenarioConfig:
+    """Scenario ``"pharma"`` (real weekly demand) with classes and substitution: each ATC
+    group's VEN class (:data:`druginv_gym.classify.PHARMA_VEN`), the shortage weights and
+    service levels of ``"hospital"``, and the groups of one ATC pharmacological subgroup as
+    substitution groups (:func:`atc_groups`), at ``"hospital"``'s substitution cost."""
+    from druginv_gym.classify import PHARMA_VEN, with_classes
+    from druginv_gym.substitution import Substitution
+
+    config = pharma_scenario(
+        n_drugs, horizon, scenario_seed, split,
+        name=overrides.pop("name", f"pharma-atc-{split}"),
+    )  # fmt: skip
+    columns = config.drug_names
+    config = with_classes(
+        config, [PHARMA_VEN[c] for c in columns], shortage_weight=HOSPITAL_SHORTAGE_WEIGHT,
+        service_level=HOSPITAL_SERVICE_LEVEL,
+    )  # fmt: skip
+    overrides.setdefault(
+        "substitution",
+        Substitution(atc_groups(columns), cost=HOSPITAL_SUBSTITUTION_COST * config.price_level),
+    )
+    return config.replace(**overrides)
+
+
 ScenarioFactory = Callable[..., ScenarioConfig]
 
 #: Scenario name -> factory taking ``(n_drugs=..., horizon=..., scenario_seed=..., **overrides)``.
@@ -453,6 +585,8 @@ SCENARIOS: dict[str, ScenarioFactory] = {
     "pharma": pharma_scenario,
     "shortage": shortage_scenario,
     "pharma-shortage": pharma_shortage_scenario,
+    "hospital": hospital_scenario,
+    "pharma-atc": pharma_atc_scenario,
 }
 
 
@@ -463,6 +597,7 @@ SCENARIOS: dict[str, ScenarioFactory] = {
 HELD_OUT_OPTIONS: dict[str, dict[str, Any]] = {
     "pharma": {"split": "test"},
     "pharma-shortage": {"split": "test"},
+    "pharma-atc": {"split": "test"},
 }
 
 

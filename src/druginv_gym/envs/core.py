@@ -38,6 +38,7 @@ from druginv_gym.observation import (
     kernel_layout,
     observation_scales,
 )
+from druginv_gym.substitution import SUBSTITUTION_INFO
 from druginv_gym.supply import supply_feature_names
 
 ActionMode = Literal["box", "discrete", "sequential"]
@@ -130,7 +131,8 @@ class StepInfo(NamedTuple):
     #: more per-env arrays ``(B,)`` (the sequential id's ``drug`` and ``slot_done``)
     extra: tuple[tuple[str, np.ndarray], ...] = ()
     #: a supply model's per-drug arrays ``(B, N)``, named by
-    #: :data:`druginv_gym.dynamics.SUPPLY_INFO` (empty without one)
+    #: :data:`druginv_gym.dynamics.SUPPLY_INFO`, then substitution's, named by
+    #: :data:`druginv_gym.substitution.SUBSTITUTION_INFO` (empty without either)
     supply: tuple[tuple[str, np.ndarray], ...] = ()
 
     def batched(self) -> dict[str, Any]:
@@ -228,6 +230,8 @@ class RefillCore:
             arriving = sum(f.startswith("arriving_") for f in self.supply_features)
             self._supply_columns[:] = (cols[0], arriving, self.supply.announce)
         self._alt_fill = 0.0 if self.supply is None else float(self.supply.alt_fill)
+        # therapeutic substitution: the numpy slot (the compiled kernels do not model it)
+        self._substitution = config.substitution is not None
         self._static_cols = [self._drug_col[f] for f in STATIC_DRUG_FEATURES]
         # One observation row with the static features (<= 1 by construction), zeros elsewhere:
         # ``observe`` starts from it and writes the dynamic features.
@@ -379,7 +383,7 @@ class RefillCore:
         """
         if self.flow.t >= self.config.horizon:
             raise RuntimeError("episode is over: call reset() before step()")
-        if self.mode == "box" and dynamics.get_backend() == "numba":
+        if self.mode == "box" and dynamics.get_backend() == "numba" and not self._substitution:
             kernel = dynamics.compiled(
                 _kernels.step_box_kernel if self.supply is None else _kernels.step_box_supply_kernel
             )
@@ -409,6 +413,8 @@ class RefillCore:
             self.cursor = 0
             self.pending = np.zeros_like(self.pending)
         supply = () if outcome.supply is None else tuple(outcome.supply.items())
+        if outcome.substitution is not None:
+            supply += tuple(outcome.substitution.items())
         info = StepInfo(rows, _LIST_PER_DRUG, _LIST_DRUG_COSTS, sums, self.t, extra, supply)
         return self.observe(), reward, self.t >= self.config.horizon, info
 
@@ -648,8 +654,10 @@ class RefillCore:
         if self.mode == "sequential":
             extra = (("drug", np.full(b, drug)), ("slot_done", np.zeros(b, dtype=bool)))
         supply: tuple[tuple[str, np.ndarray], ...] = ()
+        zero = np.zeros((b, n))
         if self.supply is not None:
-            zero = np.zeros((b, n))
             supply = tuple((k, self.flow.in_transit if k == "pipeline" else zero)
                            for k in SUPPLY_INFO)  # fmt: skip
+        if self._substitution:
+            supply += tuple((k, zero) for k in SUBSTITUTION_INFO)
         return StepInfo(list(rows.values()), _LIST_PER_DRUG, None, None, self.t, extra, supply)
