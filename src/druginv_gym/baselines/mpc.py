@@ -20,6 +20,13 @@ the plan's first slot, and repeats at the next slot. What it puts in the QP:
   observed and announced fills (``SupplyModel.expected_fill``; :class:`StochasticMPC` draws
   whole outages instead, ``SupplyModel.sample_fill``).
 
+* **service levels** (``ScenarioConfig.service_level``): each class's fill-rate target over
+  the episode: the demand seen so far and an estimate of the units filled so far
+  (:meth:`MPC._service_history`), then the forecast demand of the planned window. A target
+  that cannot be met is missed by as little as the plan can (``docs/hindsight.md``,
+  "Classes");
+* **substitution**: as the hindsight solver models it (``docs/hindsight.md``, "Classes").
+
 If a solve fails (or its solver is not installed) the slot falls back to the base-stock rule
 ``max(C_lo + 1.5 D - U, 0)``; ``policy.failures`` counts those slots and ``policy.last_status``
 names the last solve's status.
@@ -94,6 +101,9 @@ class MPC(OrderPolicy):
         super().reset()
         self.failures = 0
         self.iterations = 0
+        n = self.config.n_drugs
+        self._asked, self._filled = np.zeros(n), np.zeros(n)
+        self._available: np.ndarray | None = None
         self.last_status = ""
         self._plan: np.ndarray | None = None
 
@@ -205,17 +215,49 @@ class MPC(OrderPolicy):
         trace = ExogenousTrace(
             demand=demand, base_price=base_t, premium=premium_t, storage_rate=rates, **supply
         )
+
+        history = self._service_history(view)
+
         sol, fallback = self._solved(
             lambda: solve_hindsight(
                 sub, trace, solver=self.solver, warm_start=self._start(horizon),
-                in_transit=in_transit,
+                in_transit=in_transit, service_history=history,
             ),
             usable,
         )  # fmt: skip
         if sol is None:
-            return fallback
+            return self._remember(view, fallback)
         self._plan = sol.orders
-        return sol.orders[0]
+        return self._remember(view, sol.orders[0])
+
+    def _service_history(self, view: ObservationView) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(demand, filled)`` so far this episode for the class targets (``None`` without
+        targets). The demand is observed; the units filled in a slot are estimated as
+        ``min(demand, units available)``, the units available being the stock, the arrivals
+        due and the order (with no lead time) of :meth:`_remember` (the observation does not
+        show unmet demand; what substitutes served is not counted)."""
+        if not self.config.class_targets():
+            return None
+        if view.t > 0 and self._available is not None:
+            self._asked += view.last_demand
+            self._filled += np.minimum(view.last_demand, self._available)
+        return self._asked.copy(), self._filled.copy()
+
+    def _remember(self, view: ObservationView, orders: np.ndarray) -> np.ndarray:
+        """Keep what is available to serve this slot's demand (:meth:`_service_history`);
+        returns ``orders``."""
+        c = self.config
+        if c.class_targets():
+            available = view.stock.copy()
+            if view.arriving is not None and len(view.arriving):
+                available += view.arriving[0]
+            now = (
+                np.ones(c.n_drugs, dtype=bool)
+                if c.supply is None
+                else c.supply.lead_times(c.n_drugs) == 0
+            )
+            self._available = available + np.where(now, np.clip(orders, c.refill_lo, None), 0.0)
+        return orders
 
     def _solved(self, solve: Any, usable: np.ndarray) -> tuple[Any, np.ndarray | None]:
         """``(solution, None)`` when ``solve()`` succeeded (its status and iterations kept),
@@ -330,11 +372,15 @@ class StochasticMPC(MPC):
         mean0 = np.mean([f.demand[0] for f in futures], axis=0)
         sub, usable = self._subproblem(view, horizon, mean0)
         in_transit = self._supply(view, horizon)[1]
+        history = self._service_history(view)
         sol, fallback = self._solved(
-            lambda: solve_two_stage(sub, futures, solver=self.solver, in_transit=in_transit),
+            lambda: solve_two_stage(
+                sub, futures, solver=self.solver, in_transit=in_transit,
+                service_history=history,
+            ),
             usable,
-        )
-        return fallback if sol is None else sol.orders
+        )  # fmt: skip
+        return self._remember(view, fallback if sol is None else sol.orders)
 
 
 class TrueFuture:

@@ -87,6 +87,9 @@ class HindsightSolution:
             uses a freedom of the relaxation (``docs/hindsight.md``) and below it by the
             solver's tolerance (about 1e-7 relative) otherwise.
         solver: ``"ipopt"`` or ``"clarabel"``.
+        extra: with class fill-rate targets (``config.service_level``), ``"service_shortfall"``:
+            class -> units of demand by which the plan falls short of the class's target
+            (0 where the target can be met; their price in the QP is not in ``objective``).
         dual_bound: a lower bound from the solver's dual (Clarabel's dual objective; ``nan``
             for Ipopt): below ``objective`` by the duality gap the solver stopped at.
     """
@@ -275,15 +278,33 @@ class _QP:
         """(T, N) the units served in each slot at the point ``z``."""
         return np.diff(self.unpack(z)[1], axis=0, prepend=0.0)
 
+    def shortfall(self, z: np.ndarray) -> np.ndarray:
+        """(K,) units each class with a fill-rate target falls short of it at ``z``."""
+        return np.zeros(0)
+
+    def model_cost(self, z: np.ndarray) -> float:
+        """The objective at ``z`` without the price of the shortfalls: the model's cost."""
+        return self.objective(z) - getattr(self, "shortfall_price", 0.0) * float(
+            self.shortfall(z).sum()
+        )
+
+    def substituted_of(self, z: np.ndarray) -> np.ndarray:
+        """(T, N) units of each drug's demand served by a substitute at the point ``z``."""
+        return np.zeros((self.T, self.N))
+
     def costs(self, z: np.ndarray) -> dict[str, float]:
         c, tr = self.config, self.trace
         lo, hi = self.unpack(z)[3:5]
         x, v, served = self.orders_of(z), self.stock_of(z), self.served_of(z)
+        shortage = self._shortage_unit() * (tr.demand - served)
+        if c.substitution is not None:  # a substitute's units are not lost; they cost ``cost``
+            sub = self.substituted_of(z)
+            shortage = shortage - self._shortage_unit() * sub + c.substitution.cost * sub
         return {
             "purchase": float((c.alpha * self.price * x).sum()),
             "storage": float((tr.storage_rate * c.unit_volume * v).sum()),
             "penalty": float((c.penalty_lo * lo**2 + c.penalty_hi * hi**2).sum()),
-            "shortage": float((self._shortage_unit() * (tr.demand - served)).sum()),
+            "shortage": float(shortage.sum()),
         }
 
 
@@ -296,12 +317,21 @@ class _CumulativeQP(_QP):
     """
 
     def __init__(
-        self, config: ScenarioConfig, trace: ExogenousTrace, in_transit: Any = None
+        self,
+        config: ScenarioConfig,
+        trace: ExogenousTrace,
+        in_transit: Any = None,
+        service_history: Any = None,
     ) -> None:
         if config.supply is not None or in_transit is not None:
             raise ValueError(
                 "formulation = 'cumulative' does not model a supply model (lead times, outages, "
                 "recalls); use the default formulation = 'balance'"
+            )
+        if config.substitution is not None or config.class_targets():
+            raise ValueError(
+                "formulation = 'cumulative' does not model substitution or service levels; use "
+                "the default formulation = 'balance'"
             )
         super().__init__(config, trace)
         c, T, N = config, self.T, self.N
@@ -457,10 +487,16 @@ class _BalanceQP(_QP):
     """
 
     def __init__(
-        self, config: ScenarioConfig, trace: ExogenousTrace, in_transit: np.ndarray | None = None
+        self,
+        config: ScenarioConfig,
+        trace: ExogenousTrace,
+        in_transit: np.ndarray | None = None,
+        service_history: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:
         super().__init__(config, trace, in_transit)
         c, T, N = config, self.T, self.N
+        # (demand, filled) per drug before slot 0: the class targets hold with them included
+        self.history = (np.zeros(N), np.zeros(N)) if service_history is None else service_history
         tn = T * N
         price, demand, init = self.price, trace.demand, c.initial_stock
         rec, pending = self.receipts, self.pending
@@ -485,6 +521,24 @@ class _BalanceQP(_QP):
         ir = np.full((T, N), -1)
         ir[recall] = self.n + np.arange(int(recall.sum()))
         self.n += int(recall.sum())
+        # Therapeutic substitution: for each drug with a substitute, s is every unit issued
+        # from its stock (its own service and what it gives), ``d`` what it gives and ``c``
+        # its demand served by a substitute (``docs/hindsight.md``, "Classes").
+        model = c.substitution
+        subst = np.zeros(N, dtype=bool) if model is None else model.substitutable
+        k_sub = int(subst.sum()) * T
+        i_d = np.full((T, N), -1)
+        i_c = np.full((T, N), -1)
+        i_d[:, subst] = (self.n + np.arange(k_sub)).reshape(T, -1)
+        i_c[:, subst] = (self.n + k_sub + np.arange(k_sub)).reshape(T, -1)
+        self.n += 2 * k_sub
+        self.sub_vars = (subst, i_d, i_c)
+        # one shortfall variable per class target (``_class_rows``)
+        targets = c.class_targets()
+        self.i_short = self.n + np.arange(len(targets))
+        self.n += len(targets)
+        self.i_run = [self.n + k * T + np.arange(T) for k in range(len(targets))]
+        self.n += len(targets) * T
 
         # Stock balance, one row per (t, i): (w + hi - lo)_t - (w + hi - lo)_{t-1} - x + s + e
         # = 0, and for t = 0: (w + hi - lo)_0 - x + s + e = init - C_lo.
@@ -577,6 +631,7 @@ class _BalanceQP(_QP):
                 if self.supply is not None:  # the position's orders in transit, times k
                     self._in_transit(r, ts + 1, ii, kf)
                 self._close(f - kf * (clo[ii] + pending[ts + 1, ii]), _INF, len(f))
+        self._class_rows(is_, demand, (iw, ihi, ilo))
 
         self._assemble()
 
@@ -587,6 +642,7 @@ class _BalanceQP(_QP):
         self.lb[ix.ravel()] = x_lo.ravel()
         self.ub[ix.ravel()] = np.minimum(x_hi, _INF).ravel()
         self.ub[is_.ravel()] = demand.ravel()
+        self.ub[is_[:, subst]] = _INF  # own service and donations: rows bound them
         self.ub[ie[~expires]] = 0.0
         self.ub[iw.ravel()] = np.tile(np.minimum(c.knee_hi - clo, _INF), T)
         self.ub[ilo.ravel()] = np.tile(clo, T)
@@ -605,6 +661,14 @@ class _BalanceQP(_QP):
             unit = self._shortage_unit()  # (T, N): shortage + the slot's premium price
             g[is_.ravel()] = -unit.ravel()
             shortage_const = (unit * demand).sum()
+        self.shortfall_price = SHORTFALL_PRICE * float(
+            max(np.max(-g[is_], initial=1.0), np.max(price, initial=1.0))
+        )
+        g[self.i_short] = self.shortfall_price
+        if subst.any():  # shortage = unit (A - (s - d) - c) + cost c
+            unit = np.broadcast_to(-g[is_], (T, N))
+            g[i_d[:, subst]] = unit[:, subst]
+            g[i_c[:, subst]] = -unit[:, subst] + model.cost[subst]
         self.g = g
         self.const = float(shortage_const + (rate * clo).sum())
         self.q = np.zeros(self.n)
@@ -614,6 +678,109 @@ class _BalanceQP(_QP):
         self.blocks = (ix, is_, ie, iw, ilo, ihi)
         self.expires, self.first_a = expires, (te, ie_, a)
         self.recall_vars = (recall, ir)
+
+    # -------------------------------------------------------------- classes
+    def _class_rows(
+        self, is_: np.ndarray, demand: np.ndarray, stock: tuple[np.ndarray, ...]
+    ) -> None:
+        """Substitution's rows and the service levels' (``docs/hindsight.md``, "Classes").
+
+        With a substitute, per slot and drug: own service ``s - d`` in ``[0, A - c]`` (two
+        rows), and per slot and group: what the donors give equals what the recipients need,
+        ``sum d - sum ratio c = 0``. Per criticality class with a target ``q > 0``
+        (``config.service_level``): its drugs' own service and substitutes over the horizon
+        serve at least ``q`` of their demand, ``sum_{t, i in class} (s - d + c) + u >= q sum A``
+        (the sum as a running total ``F_t``, one short row per slot), with ``u >= 0`` the
+        units the class falls short, each costing :data:`SHORTFALL_PRICE` times the largest
+        shortage unit cost or order price: above what serving one more unit costs in every
+        case tested, so the optimum meets a target that can be met, and misses one that
+        cannot (a long outage) by as little as it can. ``HindsightSolution.extra`` reports
+        the shortfall, and ``objective`` is the model's cost without its price.
+
+        The env serves a drug from a substitute only once its own stock is gone, so a slot
+        that substitutes ends with no stock of the drug: ``c v = 0``, and then ``lo = K_lo``
+        and ``w = hi = 0``. That is not convex; over ``0 <= c <= A`` and ``0 <= v <= M``
+        (``M`` the largest stock the drug can hold: ``C_hi`` with hard capacity, else what
+        fills the storage) two rows hold for every play of the env: ``A lo >= K_lo c`` (the
+        penalty of an empty shelf, in proportion) and ``A (w + hi) + (M - K_lo) c <= A (M -
+        K_lo)``. They keep the relaxation from holding a drug's stock idle, clear of the
+        penalty, while a substitute serves its demand.
+        """
+        c, T = self.config, self.T
+        subst, i_d, i_c = self.sub_vars
+        if subst.any():
+            cols = np.flatnonzero(subst)
+            k = T * len(cols)
+            r = np.arange(k)
+            own, give, got = is_[:, cols].ravel(), i_d[:, cols].ravel(), i_c[:, cols].ravel()
+            self._entries(r, own, 1.0)
+            self._entries(r, give, -1.0)
+            self._close(0.0, _INF, k)
+            self._entries(r, own, 1.0)
+            self._entries(r, give, -1.0)
+            self._entries(r, got, 1.0)
+            self._close(-_INF, demand[:, cols].ravel(), k)
+            # an empty shelf when a substitute serves (see above)
+            iw, ihi, ilo = stock
+            most = c.storage_capacity / c.unit_volume
+            if c.hard_capacity:
+                most = np.minimum(most, c.band_hi)
+            a = demand[:, cols].ravel()
+            knee = np.broadcast_to(c.knee_lo[cols], (T, len(cols))).ravel()
+            room = np.broadcast_to(np.maximum(most - c.knee_lo, 0.0)[cols], (T, len(cols)))
+            room = room.ravel()
+            self._entries(r, ilo[:, cols].ravel(), a)
+            self._entries(r, got, -knee)
+            self._close(0.0, _INF, k)
+            self._entries(r, iw[:, cols].ravel(), a)
+            self._entries(r, ihi[:, cols].ravel(), a)
+            self._entries(r, got, room)
+            self._close(-_INF, a * room, k)
+            member = c.substitution.members  # (G, N)
+            ratio = c.substitution.ratio
+            for g_row in member:
+                drugs = np.flatnonzero(g_row)
+                rows = np.broadcast_to(np.arange(T)[:, None], (T, len(drugs)))
+                self._entries(rows, i_d[:, drugs], 1.0)
+                self._entries(rows, i_c[:, drugs], -ratio[drugs])
+                self._close(0.0, 0.0, T)
+        for (_label, target, members), short, run in zip(
+            c.class_targets(), self.i_short, self.i_run, strict=True
+        ):
+            # the class's units filled by the end of each slot, a chain of T equality rows
+            # (one dense row over every drug-slot would fill the KKT factor in):
+            # F_t - F_{t-1} - sum_i (s - d + c)_{t, i} = 0
+            drugs = np.flatnonzero(members)
+            slots = np.broadcast_to(np.arange(T)[:, None], (T, len(drugs)))
+            self._entries(np.arange(T), run, 1.0)
+            self._entries(np.arange(1, T), run[:-1], -1.0)
+            self._entries(slots, is_[:, drugs], -1.0)
+            sub = drugs[subst[drugs]]
+            if len(sub):
+                self._entries(slots[:, : len(sub)], i_d[:, sub], 1.0)
+                self._entries(slots[:, : len(sub)], i_c[:, sub], -1.0)
+            self._close(0.0, 0.0, T)
+            # F_{T-1} + u >= q (demand before and in the horizon) - filled before
+            self._entries(0, run[-1], 1.0)
+            self._entries(0, short, 1.0)
+            asked, filled = (h[drugs].sum() for h in self.history)
+            self._close(target * (asked + demand[:, drugs].sum()) - filled, _INF, 1)
+
+    def shortfall(self, z: np.ndarray) -> np.ndarray:
+        return np.maximum(z[self.i_short], 0.0)
+
+    def substituted_of(self, z: np.ndarray) -> np.ndarray:
+        subst, _i_d, i_c = self.sub_vars
+        out = np.zeros((self.T, self.N))
+        out[:, subst] = z[i_c[:, subst]]
+        return out
+
+    def donated_of(self, z: np.ndarray) -> np.ndarray:
+        """(T, N) units each drug gives to substitute for others at the point ``z``."""
+        subst, i_d, _i_c = self.sub_vars
+        out = np.zeros((self.T, self.N))
+        out[:, subst] = z[i_d[:, subst]]
+        return out
 
     # -------------------------------------------------------------- supply
     def _arrival_matrix(self) -> sp.csr_matrix:
@@ -663,7 +830,8 @@ class _BalanceQP(_QP):
 
     def pack(self, replay: _Replay) -> np.ndarray:
         c = self.config
-        x, s, e, v = replay.accepted, replay.served, replay.expired, replay.level
+        x, e, v = replay.accepted, replay.expired, replay.level
+        s = replay.served + replay.donated  # every unit issued from the stock
         X = c.initial_stock + np.cumsum(replay.received, axis=0)
         S, E = np.cumsum(s, axis=0), np.cumsum(e, axis=0)
         R = np.cumsum(replay.recalled, axis=0)
@@ -674,8 +842,20 @@ class _BalanceQP(_QP):
         z = S[te, ie_] + E[te, ie_] + R[te, ie_] - X[a, ie_]
         y = X[a, ie_] - S[a, ie_] - R[a, ie_] - E[te, ie_]
         recall, _ = self.recall_vars
+        subst = self.sub_vars[0]
+        filled = replay.served + replay.substituted
+        demand = self.trace.demand
+        asked, before = self.history
+        short = [
+            max(q * (asked[m].sum() + demand[:, m].sum()) - before[m].sum() - filled[:, m].sum(), 0)
+            for _label, q, m in c.class_targets()
+        ]
+        runs = [np.cumsum(filled[:, m].sum(axis=1)) for _label, _q, m in c.class_targets()]
         return np.concatenate(
-            [b.ravel() for b in (x, s, e, w, lo, hi)] + [z, y, replay.recalled[recall]]
+            [b.ravel() for b in (x, s, e, w, lo, hi)]
+            + [z, y, replay.recalled[recall]]
+            + [replay.donated[:, subst].ravel(), replay.substituted[:, subst].ravel()]
+            + [np.array(short), *runs]
         )
 
     def unpack(self, z: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -706,7 +886,8 @@ class _BalanceQP(_QP):
         return v
 
     def served_of(self, z: np.ndarray) -> np.ndarray:
-        return z[self.blocks[1].ravel()].reshape(self.T, self.N)
+        """(T, N) each drug's own service (units issued from its stock less what it gave)."""
+        return z[self.blocks[1].ravel()].reshape(self.T, self.N) - self.donated_of(z)
 
 
 def _ragged_range(lengths: np.ndarray) -> np.ndarray:
@@ -721,6 +902,13 @@ def _ragged_range(lengths: np.ndarray) -> np.ndarray:
 
 _FORMULATIONS = {"balance": _BalanceQP, "cumulative": _CumulativeQP}
 
+#: The price of a unit a class falls short of its fill-rate target in the hindsight QP, as a
+#: multiple of the largest shortage unit cost or order price, whichever is larger
+#: (``_BalanceQP._class_rows``). 10 meets every target that can be met in the tests and on
+#: ``hospital``; 100 made Ipopt's iterations six times slower (hospital-40: 42 s against 7 s)
+#: by the conditioning of the KKT system.
+SHORTFALL_PRICE = 10.0
+
 
 class _Replay(NamedTuple):
     """A plan played through the env's own dynamics: per-slot arrays ``(T, N)`` (units) and
@@ -732,6 +920,8 @@ class _Replay(NamedTuple):
     expired: np.ndarray
     recalled: np.ndarray
     level: np.ndarray  #: end-of-slot stock
+    donated: np.ndarray  #: units given to substitute for other drugs
+    substituted: np.ndarray  #: units of demand served by a substitute
     cost: float
 
 
@@ -777,6 +967,12 @@ def _simulate(qp: _QP, orders: np.ndarray | None = None) -> _Replay:
             flows.update(received=o.accepted, recalled=np.zeros_like(o.accepted))
         else:
             flows.update(received=o.supply["received"], recalled=o.supply["recalled"])
+        sub = o.substitution
+        zero = np.zeros_like(o.accepted)
+        flows.update(
+            donated=zero if sub is None else sub["donated"],
+            substituted=zero if sub is None else sub["substituted"],
+        )
         for k, v in flows.items():
             rows[k][t] = v[0]
         cost += float(o.total.sum())
@@ -828,6 +1024,7 @@ def solve_hindsight(
     formulation: str = "balance",
     solver: str = "ipopt",
     in_transit: np.ndarray | None = None,
+    service_history: tuple[Any, Any] | None = None,
 ) -> HindsightSolution:
     """Solve one episode with the future known; the optimum lower-bounds every policy's cost.
 
@@ -858,6 +1055,10 @@ def solve_hindsight(
         in_transit: with a supply model, ``(K, N)`` units ordered before slot 0 that arrive at
             the start of slots ``0 .. K-1`` (K at most the longest lead time; what MPC passes
             for the pipeline it observes); ``None``: nothing in transit, as at an episode's start.
+        service_history: ``(demand, filled)``, each ``(N,)``: units demanded and units served
+            (from stock or by a substitute) before slot 0, so that the class fill-rate targets
+            (``config.service_level``) hold over the whole episode (what MPC passes at a later
+            slot); ``None``: nothing before, as at an episode's start.
 
     Returns:
         A :class:`HindsightSolution`. It never raises for a hard instance: an infeasible one,
@@ -873,7 +1074,8 @@ def solve_hindsight(
     if in_transit is not None:
         in_transit = _check_in_transit(in_transit, config)
     start = time.perf_counter()
-    qp = _FORMULATIONS[formulation](config, trace, in_transit)
+    history = _check_history(service_history, config)
+    qp = _FORMULATIONS[formulation](config, trace, in_transit, history)
     plan = None if isinstance(warm_start, (bool, np.bool_)) else _check_plan(warm_start, config)
     z0 = None  # Clarabel takes no start
     if solver == "ipopt" and (plan is not None or warm_start):
@@ -885,7 +1087,9 @@ def solve_hindsight(
     if run.z is None:
         return _failed(qp, solver, run.message, start)
     sol = _solution(qp, run.z, run.status, run.code, run.message, run.iterations, start, solver)
-    if solver == "clarabel" and sol.success:
+    shortfall = sum(sol.extra.get("service_shortfall", {}).values())
+    if solver == "clarabel" and sol.success and shortfall <= 1e-9:
+        # (a plan short of a target: the dual bounds the cost with the shortfall's price)
         object.__setattr__(sol, "dual_bound", run.dual + qp.const)
     return sol
 
@@ -904,6 +1108,23 @@ def _check_in_transit(value: Any, config: ScenarioConfig) -> np.ndarray:
     if not np.isfinite(arr).all() or (arr < 0).any():
         raise ValueError("in_transit must hold finite units >= 0")
     return arr
+
+
+def _check_history(value: Any, config: ScenarioConfig) -> tuple[np.ndarray, np.ndarray] | None:
+    """``service_history`` as two ``(N,)`` float64 arrays, or ``ValueError`` naming it."""
+    if value is None:
+        return None
+    try:
+        demand, filled = (np.asarray(v, dtype=np.float64) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError("service_history must be a pair (demand, filled) of (N,) arrays") from None
+    n = config.n_drugs
+    for name, arr in (("demand", demand), ("filled", filled)):
+        if arr.shape != (n,) or not np.isfinite(arr).all() or (arr < 0).any():
+            raise ValueError(
+                f"service_history's {name} must be ({n},) finite units >= 0, got shape {arr.shape}"
+            )
+    return demand, filled
 
 
 def _check_solve(tol: float, max_iter: int, solver: str) -> None:
@@ -1115,9 +1336,17 @@ def _solution(
     orders, stock = qp.plan(z)
     seconds = time.perf_counter() - start
     point = status != "error"  # after an error z is no point the solver iterated on
+    extra: dict[str, Any] = {}
+    objective = qp.model_cost(z) if point else float("nan")  # no price of a shortfall
+    targets = qp.config.class_targets()
+    if targets and point:
+        extra["service_shortfall"] = {
+            label: float(u) for (label, _q, _m), u in zip(targets, qp.shortfall(z), strict=True)
+        }
     return HindsightSolution(
         orders=orders,
-        objective=qp.objective(z) if point else float("nan"),
+        extra=extra,
+        objective=objective,
         costs=qp.costs(z) if point else {},
         stock=stock,
         status=status,

@@ -31,6 +31,7 @@ from druginv_gym.solvers.hindsight import (
     _FORMULATIONS,
     _QP,
     SUCCESS,
+    _check_history,
     _check_in_transit,
     _check_solve,
     _run_solver,
@@ -139,6 +140,7 @@ def solve_two_stage(
     print_level: int = 0,
     options: dict[str, Any] | None = None,
     in_transit: np.ndarray | None = None,
+    service_history: tuple[Any, Any] | None = None,
 ) -> TwoStageSolution:
     """Solve the two-stage SAA of the module over ``scenarios`` (K traces of ``config``'s
     horizon and drugs).
@@ -153,8 +155,9 @@ def solve_two_stage(
             or a mapping of its four fields, ``(T, N)`` arrays.
         solver: ``"ipopt"`` (default) or ``"clarabel"`` (faster).
         tol: Ipopt's tolerance (Clarabel's are settings in ``options``).
-        max_iter, max_wall_time, print_level, options, in_transit: as
-            :func:`solve_hindsight` (the pipeline is the same in every scenario).
+        max_iter, max_wall_time, print_level, options, in_transit, service_history: as
+            :func:`solve_hindsight` (the pipeline and the history are the same in every
+            scenario; each scenario meets the class targets on its own demand).
 
     Returns:
         A :class:`TwoStageSolution`; a hard instance or a solver failure is reported through
@@ -173,7 +176,10 @@ def solve_two_stage(
     if in_transit is not None:
         in_transit = _check_in_transit(in_transit, config)
     start = time.perf_counter()
-    qp = _StackedQP([_FORMULATIONS["balance"](config, trace, in_transit) for trace in traces])
+    history = _check_history(service_history, config)
+    qp = _StackedQP(
+        [_FORMULATIONS["balance"](config, trace, in_transit, history) for trace in traces]
+    )
     # Ipopt starts from each scenario's own order-up-to-band plan (Clarabel takes no start).
     z0 = np.concatenate([_warm_start(p) for p in qp.parts]) if solver == "ipopt" else None
     run = _run_solver(
@@ -188,7 +194,7 @@ def solve_two_stage(
         costs = np.empty(K)
         for k, (part, z) in enumerate(zip(qp.parts, qp.split(run.z), strict=True)):
             plans[k] = part.plan(z)[0]
-            costs[k] = part.objective(z)
+            costs[k] = part.model_cost(z)
         objective = float(costs.mean())
     return TwoStageSolution(
         orders=plans[:, 0].mean(axis=0) if run.z is not None else np.zeros(N),
