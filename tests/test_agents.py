@@ -181,6 +181,45 @@ def test_shortage_penalty_charges_each_drug_slot_below_c_lo():
         dqn.DQNConfig(shortage_penalty=float("nan"))
 
 
+def test_shortage_penalty_per_criticality_class():
+    from druginv_agents.common import penalty_weights, shortage_penalty
+
+    config = druginv_gym.make_scenario("paper", n_drugs=3, horizon=5)
+    classed = config.replace(criticality=["N", "V", "E"])
+    weights = {"V": 4.0, "E": 1.0}
+    assert penalty_weights(weights, classed).tolist() == [0.0, 4.0, 1.0]
+    stock = np.stack([classed.band_lo - 1.0, classed.band_lo + 1.0])
+    unit = classed.reward_scale / 3
+    np.testing.assert_allclose(
+        shortage_penalty(stock, classed, weights), [[0.0, 4 * unit, unit], [0.0, 0.0, 0.0]]
+    )
+    with pytest.raises(ValueError, match="has no criticality classes"):
+        penalty_weights(weights, config)
+    with pytest.raises(ValueError, match="'X' is not a class"):
+        ppo.PPOConfig(shortage_penalty={"X": 1.0})
+    with pytest.raises(ValueError, match="must be >= 0"):
+        dqn.DQNConfig(shortage_penalty={"V": -1.0})
+
+
+def test_ppo_validation_score_adds_the_class_shortage_penalty(tmp_path):
+    # one vital drug kept under C_lo: the score adds 3 per vital drug-slot below it
+    config = one_drug_config(horizon=6, refill_hi=[1.0], initial_stock=[0.0], criticality=["V"])
+    cfg = ppo.PPOConfig(
+        env_kwargs={"config": config.to_dict()},
+        total_steps=8 * 6 * 2,
+        num_envs=8,
+        eval_every=1,
+        eval_episodes=2,
+        shortage_penalty={"V": 3.0, "N": 100.0},
+    )
+    ppo.train(cfg, logdir=tmp_path, progress=False)
+    cost = np.array(_scalars(tmp_path, "eval/episode_cost"))
+    rate = np.array(_scalars(tmp_path, "eval/shortage_rate"))
+    score = np.array(_scalars(tmp_path, "eval/score"))
+    assert (rate > 0).all()
+    np.testing.assert_allclose(score, cost + 3.0 * config.reward_scale * 6 * rate, rtol=1e-5)
+
+
 def test_ppo_validation_score_adds_the_shortage_penalty(tmp_path):
     # Refills of at most 1 unit against a demand of about 3 keep the stock under C_lo = 2.
     config = one_drug_config(horizon=6, refill_hi=[1.0], initial_stock=[0.0])

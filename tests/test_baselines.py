@@ -163,10 +163,12 @@ def test_baselines_on_every_id(name):
     assert np.allclose(costs["DrugRefillDiscrete-v0"], costs["DrugRefillSequential-v0"])
 
 
+@pytest.mark.parametrize("scenario", ["paper", "hospital"])
 @pytest.mark.parametrize("name", sorted(BASELINES))
-def test_baselines_never_read_the_future(name):
-    """Changing the trace after slot t leaves every action up to t unchanged."""
-    env = gym.make("DrugRefill-v0", n_drugs=4, horizon=8)
+def test_baselines_never_read_the_future(name, scenario):
+    """Changing the trace after slot t leaves every action up to t unchanged (also with
+    classes, service levels, substitution and a supply model: scenario hospital)."""
+    env = gym.make("DrugRefill-v0", scenario=scenario, n_drugs=4, horizon=8)
     env.reset(seed=5)
     trace = env.unwrapped.exogenous.as_dict()
     altered = {k: v.copy() for k, v in trace.items()}

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 
 import druginv_agents
+import pandas as pd
 import pytest
 
 from druginv_gym.cli import main
@@ -30,6 +32,10 @@ def test_help_lists_subcommands_with_examples(capsys):
         (["train", "dqn", "--set", "gamma=high"], "gamma takes a float, not 'high'"),
         (["train", "ppo", "--set", "gamma=7"], "gamma = 7.0 must be in [0, 1]"),
         (["train", "ppo", "--shortage-penalty", "-1"], "shortage_penalty = -1.0 must be >= 0"),
+        (
+            ["train", "ppo", "--shortage-penalty", "V=-1"],
+            "shortage_penalty = {'V': -1.0} must be >= 0",
+        ),
     ],
 )
 def test_user_errors_are_one_line_exit_2(argv, message, capsys):
@@ -125,6 +131,7 @@ def test_every_option_of_every_subcommand_shows_its_default():
         ("evaluate", ["(default: 10)", "(default: 0)", "the table only)", "(default: paper)"]),
         ("solve", ["(default: 0)", "(default: the scenario's)", "the summary only)"]),
         ("forecast", ["(default: 52)", "(default: 1)", "(default: all 8)"]),
+        ("classify", ["(default: 0.8 0.95)", "(default: 30)", "print only)"]),
         ("sweep", ["(default: 0-4)", "(default: 50000)", "(default: results/sweep)"]),
     ],
 )
@@ -545,3 +552,36 @@ def test_train_prints_the_steps_it_runs_and_runs_them(tmp_path, capsys):
         "--total-steps 64 runs 2)"
     ) in out
     assert druginv_agents.load(tmp_path / "last.pt").meta["global_step"] == 32
+
+
+def test_classify_a_scenario_and_the_sales_data(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "classes"
+    args = ["classify", "--scenario", "hospital", "--n-drugs", "20", "--rows", "3"]
+    assert main([*args, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "ABC x criticality" in printed and "17 more drugs" in printed
+    table = pd.read_csv(out / "classes.csv")
+    assert len(table) == 20 and set(table.abc) <= {"A", "B", "C"}
+    assert (out / "pareto.png").stat().st_size > 10_000
+    assert main(["classify", "--data", "pharma"]) == 0
+    printed = capsys.readouterr().out
+    assert "by units sold" in printed and "N02BE" in printed
+    # a paper scenario has no classes: ABC only
+    assert main(["classify", "--n-drugs", "5"]) == 0
+    assert "ABC x criticality" not in capsys.readouterr().out
+
+
+def test_classify_names_bad_cutoffs(capsys):
+    assert main(["classify", "--cutoffs", "0.9", "0.5"]) == 2
+    assert "cutoffs = (0.9, 0.5)" in capsys.readouterr().err
+
+
+def test_train_reads_a_shortage_penalty_per_class():
+    from druginv_gym.cli import _penalty
+
+    assert _penalty("2.5") == 2.5
+    assert _penalty("V=2,E=0.5, N=0") == {"V": 2.0, "E": 0.5, "N": 0.0}
+    for bad, why in (("X=1", "not a class"), ("V=a", "not a number"), ("x", "not a number")):
+        with pytest.raises(argparse.ArgumentTypeError, match=why):
+            _penalty(bad)

@@ -267,5 +267,12 @@ def test_slot_outcome_fields_follow_the_compiled_kernel_rows():
     from druginv_gym import _kernels
 
     rows = tuple("drug_total" if f == "total" else f for f in _kernels.FLOW_OUTPUTS)
-    assert dyn.SlotOutcome._fields == ("spent", "ordered", *rows, "env_sums", "supply")
+    assert dyn.SlotOutcome._fields == (
+        "spent",
+        "ordered",
+        *rows,
+        "env_sums",
+        "supply",
+        "substitution",
+    )
     assert rows == dyn._OUTCOME_ROWS

@@ -81,8 +81,9 @@ def test_compare_gives_mean_and_interval():
     )
     assert list(summary.index) == ["maxmin", "over", "maxmin-seq"]
     assert (summary.episodes == 4).all() and len(episodes) == 12
-    for m in METRICS:
-        assert (summary[f"{m}_ci95"] >= 0).all()
+    for m in METRICS:  # the class metrics are nan without classes
+        assert ((summary[f"{m}_ci95"] >= 0) | summary[m].isna()).all()
+    assert summary.fill_rate_V.isna().all()
     mm = episodes[episodes.policy == "maxmin"].total_cost
     assert summary.loc["maxmin", "total_cost"] == pytest.approx(mm.mean())
     half = 3.182446305284263 * mm.std(ddof=1) / 2  # t(0.975, 3) * sd / sqrt(4)
@@ -113,6 +114,12 @@ BINDING = (
 )
 #: What a supply model did, in table order (zeros without one but the longest stockout).
 SUPPLY = ("outage_lost_units", "recalled_units", "alt_units", "alt_spend", "longest_stockout")
+#: Per criticality class (nan without classes), then substitution's units and cost.
+CLASSES = (
+    *(f"{m}_{c}" for c in "VEN" for m in ("fill_rate", "shortage_rate", "service_met")),
+    "substituted_units",
+    "substitution_cost",
+)
 
 
 def test_the_metric_table_gives_the_columns_every_table_had():
@@ -136,6 +143,7 @@ def test_the_metric_table_gives_the_columns_every_table_had():
             "budget_used",
             *BINDING,
             *SUPPLY,
+            *CLASSES,
         )
     )
     assert summary_metrics() == (
@@ -149,9 +157,11 @@ def test_the_metric_table_gives_the_columns_every_table_had():
         "expired_units",
         *BINDING,
         *SUPPLY,
+        *CLASSES,
     )
     assert [m.name for m in table_metrics("binding")] == list(BINDING)
     assert [m.name for m in table_metrics("supply")] == list(SUPPLY)
+    assert [m.name for m in table_metrics("classes")] == list(CLASSES)
     shown = table_metrics()
     assert [m.short_header for m in shown] == [
         "cost (USD)",
@@ -203,9 +213,9 @@ def test_a_registered_metric_reaches_evaluate_summaries_and_tables(metric_table,
     )
     assert metric_table.METRICS[-1] == "cost_per_slot"
     # computed on access: shown metrics first, then expired_units (summarised, not shown),
-    # then the binding and supply tables'
-    assert benchmark.SUMMARY_METRICS[-14:] == (
-        "waste_rate", "cost_per_slot", "expired_units", *BINDING, *SUPPLY,
+    # then the binding, supply and class tables'
+    assert benchmark.SUMMARY_METRICS[-25:] == (
+        "waste_rate", "cost_per_slot", "expired_units", *BINDING, *SUPPLY, *CLASSES,
     )  # fmt: skip
     env = gym.make("DrugRefill-v0", n_drugs=3, horizon=4)
     episodes = druginv_gym.evaluate(env, MaxMin(env), 2, seed=0)

@@ -4,6 +4,7 @@ policy returned at the end of training."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -99,18 +100,36 @@ class StepPlan:
 VALIDATION_SEED = 500_000
 
 
-def shortage_penalty(stock: np.ndarray, config: Any, weight: float) -> np.ndarray:
+def penalty_weights(weight: Any, config: Any) -> np.ndarray:
+    """``(N,)`` the shortage penalty's weight of each drug: ``weight`` itself for a number, or
+    for a mapping criticality class -> weight (``{"V": 2, "E": 0.5}``; missing classes 0) the
+    weight of each drug's class (``config.criticality``; ``ValueError`` without classes)."""
+    n = config.n_drugs
+    if not isinstance(weight, Mapping):
+        return np.full(n, float(weight))
+    if config.criticality is None:
+        raise ValueError(
+            f"shortage_penalty = {dict(weight)!r} is per class, but scenario {config.name!r} "
+            "has no criticality classes"
+        )
+    return np.array([float(weight.get(c, 0.0)) for c in config.criticality])
+
+
+def shortage_penalty(stock: np.ndarray, config: Any, weight: Any) -> np.ndarray:
     """The training-only cost of ending a slot below the shortage level ``C_lo``.
 
     ``weight`` is in units of the per-drug reward scale (``reward_scale / N``, one drug's
     nominal spend in a slot): each drug-slot whose end stock is below ``C_lo`` costs
-    ``weight * reward_scale / N`` on top of the model's own cost. Every drug-slot weighs the
-    same, as in the shortage-rate metric. Returns an array shaped like ``stock``.
+    ``weight * reward_scale / N`` on top of the model's own cost. A number weighs every
+    drug-slot the same, as in the shortage-rate metric; a mapping criticality class -> weight
+    weighs each drug by its class (:func:`penalty_weights`). Returns an array shaped like
+    ``stock``.
     """
-    if weight == 0.0:
+    w = penalty_weights(weight, config)
+    if not w.any():
         return np.zeros(np.shape(stock))
     below = np.asarray(stock) < np.asarray(config.band_lo) - 1e-9
-    return weight * config.reward_scale / config.n_drugs * below
+    return w * config.reward_scale / config.n_drugs * below
 
 
 def check_config(
@@ -120,7 +139,8 @@ def check_config(
     unit: tuple[str, ...],
 ) -> None:
     """Validate a trainer's hyper-parameters: ``integers`` >= 1, ``positive`` finite and > 0,
-    ``unit`` in [0, 1], ``shortage_penalty`` finite and >= 0, ``env_kwargs`` JSON-storable.
+    ``unit`` in [0, 1], ``shortage_penalty`` finite and >= 0 (a number, or a mapping of
+    criticality classes to such numbers), ``env_kwargs`` JSON-storable.
     ``ValueError`` names the field and its value."""
     for name in integers:
         v = getattr(cfg, name)
@@ -133,8 +153,19 @@ def check_config(
     for name in unit:
         if not 0.0 <= getattr(cfg, name) <= 1.0:
             raise ValueError(f"{name} = {getattr(cfg, name)!r} must be in [0, 1]")
-    if not (np.isfinite(cfg.shortage_penalty) and cfg.shortage_penalty >= 0):
-        raise ValueError(f"shortage_penalty = {cfg.shortage_penalty!r} must be >= 0")
+    penalty = cfg.shortage_penalty
+    values = list(penalty.values()) if isinstance(penalty, Mapping) else [penalty]
+    if isinstance(penalty, Mapping):
+        bad = [k for k in penalty if k not in ("V", "E", "N")]
+        if bad:
+            raise ValueError(f"shortage_penalty = {penalty!r}: {bad[0]!r} is not a class V, E, N")
+    for v in values:
+        if (
+            isinstance(v, bool)
+            or not isinstance(v, (int, float))
+            or not (np.isfinite(v) and v >= 0)
+        ):
+            raise ValueError(f"shortage_penalty = {penalty!r} must be >= 0 (or class -> >= 0)")
     json.dumps(cfg.env_kwargs)  # must be storable in a checkpoint
 
 
@@ -168,14 +199,14 @@ def validate(
     env: gym.Env,
     episodes: int,
     global_step: int,
-    penalty_weight: float = 0.0,
+    penalty_weight: Any = 0.0,
 ) -> float:
     """Score the greedy policy on the validation seeds, log ``eval/*``, return its score.
 
-    The score is the mean episode cost plus, when ``penalty_weight`` > 0, the
+    The score is the mean episode cost plus, when a ``penalty_weight`` is > 0, the
     :func:`shortage_penalty` the training objective adds (``weight * reward_scale / N`` per
-    drug-slot below ``C_lo``), so the best checkpoint is the best on the objective trained
-    for. The model is left in training mode afterwards.
+    drug-slot below ``C_lo``, the weight per class for a mapping), so the best checkpoint is
+    the best on the objective trained for. The model is left in training mode afterwards.
     """
     df = druginv_gym.evaluate(env, AgentPolicy(algo, model, meta), episodes, VALIDATION_SEED)
     cost = float(df.total_cost.mean())
@@ -183,8 +214,19 @@ def validate(
     writer.add_scalar("eval/episode_cost", cost, global_step)
     writer.add_scalar("eval/shortage_rate", rate, global_step)
     config = env.unwrapped.config
-    score = cost + penalty_weight * config.reward_scale * config.horizon * rate
-    if penalty_weight > 0:
+    weights = penalty_weights(penalty_weight, config)
+    scale = config.reward_scale / config.n_drugs * config.horizon  # per drug, over an episode
+    if isinstance(penalty_weight, Mapping):  # each class's drug-slots below C_lo, by weight
+        rank = config.criticality_rank
+        extra = sum(
+            weights[rank == k].sum() * float(df[f"shortage_rate_{c}"].mean())
+            for k, c in enumerate(("V", "E", "N"))
+            if (rank == k).any()
+        )
+    else:
+        extra = weights.sum() * rate
+    score = cost + scale * extra
+    if weights.any():
         writer.add_scalar("eval/score", score, global_step)
     model.train()
     return score

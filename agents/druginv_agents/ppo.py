@@ -73,8 +73,9 @@ class PPOConfig:
     target_kl: float | None = 0.05
     hidden: int = 64
     # Training-only cost per drug-slot ending below C_lo, in per-drug reward-scale units
-    # (see common.shortage_penalty); 0 trains on the model's cost alone.
-    shortage_penalty: float = 0.0
+    # (see common.shortage_penalty); a number, or class -> number ({"V": 2.0, "E": 0.5}) on a
+    # scenario with criticality classes; 0 trains on the model's cost alone.
+    shortage_penalty: Any = 0.0
     seed: int = 0
     device: str = "cpu"
     eval_every: int = 25  # updates

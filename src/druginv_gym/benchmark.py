@@ -44,7 +44,7 @@ import pandas as pd
 from druginv_gym import registry
 from druginv_gym.evaluation import evaluate, summarize, summary_metrics, table_metrics
 from druginv_gym.io import atomic_write, atomic_write_text, make_out_dir
-from druginv_gym.reporting import by_cost, markdown_cell, markdown_table, pct
+from druginv_gym.reporting import by_cost, has_classes, markdown_cell, markdown_table, pct
 
 __all__ = [
     "AGENTS",  # noqa: F822  (this and the three below: module __getattr__, from the registry)
@@ -378,6 +378,8 @@ def run_benchmark(
     atomic_write_text(out / "summary.md", summary_markdown(spec, summary, results, manifest, notes))
     if plots:
         files += draw_figures(spec, slots, manifest, out)
+        if has_classes(spec.config):
+            files += class_figure(spec, summary, out)
     files.append(manifest_path)
     return BenchmarkResult(spec, results, slots, summary, out, files, notes)
 
@@ -596,6 +598,17 @@ def summary_markdown(
             "units bought from the alternative source and their cost (in the shortage cost), "
             "and the longest run of slots with unmet demand of one drug.",
         )
+    if has_classes(cfg):
+        lines += markdown_table(
+            summary,
+            "classes",
+            "By criticality class and substitution",
+            "Per class of drugs (vital, essential, non-essential; n/a for a class with no drug "
+            "or no target): units served from stock or by a substitute over units demanded, "
+            "the share of drug-slots below C_lo, and the share of episodes in which that fill "
+            "rate met the class's target (`service_level`); then the units of demand "
+            "substitutes served and what that cost (in the shortage cost).",
+        )
     agents = [p for p in summary.index if registry.resolve(p)[0].kind == "agent"]
     bases = [b for b in _plain("baseline", default=True) if b in summary.index]
     if agents and bases:
@@ -685,6 +698,50 @@ def draw_figures(
         plt.close(fig)
     files.append(_convergence(plt, spec, manifest, out))
     return files
+
+
+def class_figure(spec: BenchmarkSpec, summary: pd.DataFrame, out: Path) -> list[Path]:
+    """``fig_classes.png``: per policy, the fill rate and the shortage rate of each
+    criticality class (grouped bars, 95 % intervals), the service targets as lines; nothing
+    without classes or matplotlib."""
+    plt = _plt()
+    cfg = spec.config
+    if plt is None or cfg.criticality is None:
+        return []
+    labels = [c for c in ("V", "E", "N") if c in cfg.criticality]
+    names = {"V": "vital", "E": "essential", "N": "non-essential"}
+    policies = list(by_cost(summary).index)
+    fig, axes = plt.subplots(1, 2, figsize=(max(8.0, 1.1 * len(policies) + 4), 4.2))
+    width = 0.8 / len(labels)
+    x = np.arange(len(policies))
+    for ax, (metric, title) in zip(
+        axes,
+        (("fill_rate", "fill rate (%)"), ("shortage_rate", "shortage rate (%)")),
+        strict=True,
+    ):
+        for k, label in enumerate(labels):
+            col = f"{metric}_{label}"
+            means = 100 * summary.loc[policies, col].to_numpy(dtype=np.float64)
+            half = 100 * summary.loc[policies, f"{col}_ci95"].to_numpy(dtype=np.float64)
+            ax.bar(x + (k - (len(labels) - 1) / 2) * width, means, width, yerr=half,
+                   label=names[label], capsize=2)  # fmt: skip
+        if metric == "fill_rate":
+            targets = cfg.service_level
+            for k, label in enumerate(labels):
+                if targets.get(label, 0.0) > 0:
+                    ax.axhline(100 * targets[label], color=f"C{k}", ls="--", lw=1)
+            low = np.nanmin([100 * summary[f"fill_rate_{c}"].min() for c in labels])
+            ax.set_ylim(max(0.0, min(low, 100 * min(targets.values(), default=1.0)) - 5), 100.5)
+        ax.set_xticks(x, policies, rotation=40, ha="right", fontsize=8)
+        ax.set_ylabel(title)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].legend(fontsize=8, title="class (dashed: target)", title_fontsize=8)
+    fig.suptitle(f"By criticality class — {cfg.name}: {cfg.n_drugs} drugs, {spec.episodes} "
+                 "episodes")  # fmt: skip
+    fig.tight_layout()
+    path = _save(fig, out / "fig_classes.png")
+    plt.close(fig)
+    return [path]
 
 
 def _mark_outages(ax: Any, share: pd.Series) -> None:

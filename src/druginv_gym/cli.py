@@ -8,6 +8,8 @@ Examples::
     druginv evaluate base-stock --scenario seasonal --n-drugs 20
     druginv solve --n-drugs 70 --seed 3 --out orders.csv  # hindsight optimum of one episode
     druginv forecast moving_average --test-weeks 52     # forecasters on the real data
+    druginv classify --scenario hospital --out results/classes-hospital  # ABC x VEN, Pareto
+    druginv classify --data pharma                      # the real sales data's 8 ATC groups
     druginv train ppo --scenario paper --n-drugs 70 --total-steps 600000 --logdir runs/ppo-70
     druginv train dqn --scenario paper --n-drugs 70 --set gamma=0.9 --set learning_rate=1e-3
     druginv train ppo --resume runs/ppo-70/last.pt --total-steps 900000 --logdir runs/ppo-70
@@ -32,7 +34,14 @@ from typing import Any
 
 from druginv_gym import registry
 from druginv_gym.preflight import check_checkpoint, check_out_dir, check_out_file, check_policy_file
-from druginv_gym.reporting import BINDING_TITLE, SUPPLY_TITLE, UserError, print_table
+from druginv_gym.reporting import (
+    BINDING_TITLE,
+    CLASS_TITLE,
+    SUPPLY_TITLE,
+    UserError,
+    has_classes,
+    print_table,
+)
 
 __all__ = ["HelpFormatter", "UserError", "build_parser", "main"]
 
@@ -123,6 +132,28 @@ def _forecast_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return kw
 
 
+def _penalty(text: str) -> float | dict[str, float]:
+    """``--shortage-penalty``: a number, or ``V=2,E=0.5`` (class -> number); the trainer's
+    config checks the values."""
+    if "=" not in text:
+        return _number(text)
+    out: dict[str, float] = {}
+    for part in text.split(","):
+        label, _, value = part.partition("=")
+        label = label.strip()
+        if label not in ("V", "E", "N"):
+            raise argparse.ArgumentTypeError(f"{label!r} in {text!r} is not a class V, E or N")
+        out[label] = _number(value)
+    return out
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
 def _set_overrides(config_cls: type, items: list[str]) -> dict[str, Any]:
     """``--set KEY=VALUE`` pairs as typed hyper-parameters (VALUE read as JSON)."""
     defaults = {f.name: f.default for f in dataclasses.fields(config_cls) if f.name != "env_kwargs"}
@@ -183,7 +214,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if callable(plan):
         print(plan().describe("--total-steps"))
     policy = train(cfg, logdir=args.logdir, resume=args.resume, progress=None)
-    what = "cost + shortage penalty" if getattr(cfg, "shortage_penalty", 0) > 0 else "cost"
+    penalty = getattr(cfg, "shortage_penalty", 0)
+    weights = penalty.values() if isinstance(penalty, dict) else [penalty]
+    what = "cost + shortage penalty" if any(w > 0 for w in weights) else "cost"
     print(
         f"{args.algo}: best validation {what} {policy.meta['best_eval_cost']:,.0f} USD after "
         f"{policy.meta['global_step']:,} steps; checkpoints in {args.logdir}"
@@ -263,6 +296,8 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     print_table(BINDING_TITLE, result.summary, table="binding")
     if cfg.supply is not None:
         print_table(SUPPLY_TITLE, result.summary, table="supply")
+    if has_classes(cfg):
+        print_table(CLASS_TITLE, result.summary, table="classes")
     for note in result.notes:
         print(f"note: {note}")
     print(f"wrote {', '.join(f.name for f in result.files)} to {out}")
@@ -375,6 +410,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print_table(BINDING_TITLE, summary, table="binding")
     if cfg.supply is not None:
         print_table(SUPPLY_TITLE, summary, table="supply")
+    if has_classes(cfg):
+        print_table(CLASS_TITLE, summary, table="classes")
     if args.out is not None:
         from druginv_gym.io import atomic_write_text
 
@@ -414,6 +451,59 @@ def cmd_solve(args: argparse.Namespace) -> int:
             raise UserError(f"--out {args.out}: cannot write it ({exc.strerror})") from None
         print(f"wrote the optimal orders (units, slot x drug) to {args.out}")
     return 0 if sol.success else 1
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    from druginv_gym import classify
+
+    if args.out is not None:
+        out = check_out_dir(args.out, "--out")
+    try:
+        if args.data == "pharma":
+            table = classify.pharma_sales_table(cutoffs=tuple(args.cutoffs))
+            what, measure = "the pharmacy sales data's ATC groups (by units sold)", "units sold"
+        else:
+            from druginv_gym.scenarios import make_scenario
+
+            cfg = make_scenario(args.scenario, n_drugs=args.n_drugs, horizon=args.horizon)
+            table = classify.classify(cfg, cutoffs=tuple(args.cutoffs))
+            what, measure = f"{cfg.name} (nominal spend over {cfg.horizon} slots)", "spend"
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    counts = table.groupby("abc").agg(drugs=("drug", "size"), share=("share", "sum"))
+    print(f"ABC classes of {what}, cut-offs {args.cutoffs[0]:g} / {args.cutoffs[1]:g}:")
+    for label, row in counts.iterrows():
+        print(f"  {label}: {int(row.drugs)} drugs, {100 * row.share:.1f} % of the {measure}")
+    if table.criticality.any():
+        matrix = pd_crosstab(table)
+        print("ABC x criticality (drugs):")
+        print("  " + matrix.to_string().replace("\n", "\n  "))
+    shown = table if len(table) <= args.rows else table.head(args.rows)
+    print(shown.to_string(index=False, float_format=lambda x: f"{x:,.4g}"))
+    if len(table) > args.rows:
+        print(f"... {len(table) - args.rows} more drugs (--rows, or --out for the whole table)")
+    if args.out is not None:
+        from druginv_gym.io import atomic_write_text
+
+        atomic_write_text(out / "classes.csv", table.to_csv(index=False))
+        written = ["classes.csv"]
+        try:
+            classify.pareto_figure(table, out / "pareto.png", f"ABC analysis: {what}", measure)
+            written.append("pareto.png")
+        except ImportError as exc:
+            print(f"note: no plot ({exc})")
+        print(f"wrote {', '.join(written)} to {out}")
+    return 0
+
+
+def pd_crosstab(table: Any) -> Any:
+    """Drugs per ABC class (rows) and criticality (columns, most critical first)."""
+    import pandas as pd
+
+    from druginv_gym.classify import VEN
+
+    matrix = pd.crosstab(table.abc, table.criticality)
+    return matrix.reindex(columns=[c for c in VEN if c in matrix.columns])
 
 
 def cmd_forecast(args: argparse.Namespace) -> int:
@@ -537,10 +627,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--shortage-penalty",
-        type=float,
+        type=_penalty,
         default=None,
-        help="training-only cost per drug-slot below C_lo, in per-drug reward-scale units "
-        "(default: the algorithm's)",
+        help="training-only cost per drug-slot below C_lo, in per-drug reward-scale units: a "
+        "number, or one per criticality class, V=2,E=0.5,N=0 (default: the algorithm's)",
     )
     train.add_argument(
         "--forecaster",
@@ -735,6 +825,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fc.add_argument("--horizon", type=_positive(int), default=1, help="weeks ahead")
     fc.set_defaults(func=cmd_forecast)
+
+    cl = sub.add_parser(
+        "classify",
+        help="ABC by share of spend crossed with VEN criticality, with a Pareto plot",
+        formatter_class=HelpFormatter,
+    )
+    scenario_args(cl)
+    cl.add_argument(
+        "--data",
+        choices=("pharma",),
+        default=None,
+        help="classify the shipped pharmacy sales data's 8 ATC groups instead of a scenario "
+        "(default: the scenario)",
+    )
+    cl.add_argument(
+        "--cutoffs",
+        type=float,
+        nargs=2,
+        default=(0.8, 0.95),
+        metavar=("A", "B"),
+        help="ABC cut-offs on the cumulative share of spend",
+    )
+    cl.add_argument("--rows", type=_positive(int), default=30, help="drugs printed")
+    cl.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="write classes.csv and pareto.png to this folder (default: none, print only)",
+    )
+    cl.set_defaults(func=cmd_classify)
 
     from druginv_gym.sweep import add_sweep_parser
 

@@ -58,6 +58,7 @@ __all__ = [
     "EpisodeTally",
     "Metric",
     "binding_table",
+    "class_table",
     "compare",
     "episode_metrics",
     "evaluate",
@@ -95,6 +96,11 @@ class EpisodeTally:
             recalled and units bought from the alternative source (a supply model; else 0).
         alt_spend: what the alternative source cost (USD).
         longest_stockout: the longest run of consecutive slots with unmet demand of one drug.
+        substituted: units of demand served by a substitute (therapeutic substitution; else
+            0), counted as served in the fill rate; ``substitution_cost`` what they cost (USD).
+        per_drug: ``(N,)`` arrays over the episode, for the per-class metrics: ``served``
+            (from stock or by a substitute), ``demand``, ``below_band`` (slots below
+            ``C_lo``); empty when not counted.
     """
 
     config: ScenarioConfig
@@ -117,6 +123,9 @@ class EpisodeTally:
     alt_bought: float = 0.0
     alt_spend: float = 0.0
     longest_stockout: int = 0
+    substituted: float = 0.0
+    substitution_cost: float = 0.0
+    per_drug: Mapping[str, np.ndarray] = field(default_factory=dict)
 
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -139,8 +148,9 @@ class Metric:
         short_label: its header in the console tables (default: ``label``), kept short because
             that table must fit a terminal.
         table: the table it is a column of: ``"main"`` (the console tables and ``summary.md``'s
-            first table), ``"binding"`` (:func:`binding_table`) or ``"supply"`` (what a supply
-            model's outages, recalls and alternative source did, :func:`supply_table`).
+            first table), ``"binding"`` (:func:`binding_table`), ``"supply"`` (what a supply
+            model's outages, recalls and alternative source did, :func:`supply_table`) or
+            ``"classes"`` (per criticality class, and substitution, :func:`class_table`).
     """
 
     name: str
@@ -189,7 +199,7 @@ def _with_unit(label: str, unit: str) -> str:
 
 
 #: The tables a metric can be a column of (:attr:`Metric.table`).
-METRIC_TABLES = ("main", "binding", "supply")
+METRIC_TABLES = ("main", "binding", "supply", "classes")
 
 
 def _bound(limit: str, per_drug: bool) -> Callable[[EpisodeTally], float]:
@@ -280,8 +290,9 @@ _BUILT_IN_METRICS = (
         "fill_rate",
         "fill rate",
         "%",
-        "served over demanded units (1 when nothing was demanded)",
-        lambda t: t.served / t.demand if t.demand > 0 else 1.0,
+        "units served (from stock or by a substitute) over demanded units (1 when nothing was "
+        "demanded)",
+        lambda t: (t.served + t.substituted) / t.demand if t.demand > 0 else 1.0,
         summarised=True,
         shown=True,
         short_label="fill",
@@ -380,6 +391,91 @@ _BUILT_IN_METRICS = (
         )
     ),
 )
+_CLASS_NAMES = {"V": "vital", "E": "essential", "N": "non-essential"}
+
+
+def _of_class(label: str, what: str) -> Callable[[EpisodeTally], float]:
+    """A per-class metric of the drugs of criticality ``label`` (``nan`` for a scenario
+    without classes or a class without drugs): ``"fill"`` the class's units served over its
+    units demanded, ``"shortage"`` its share of drug-slots below ``C_lo``, ``"service"`` 1 when
+    that fill rate met the class's target (``service_level``), else 0 (``nan``: no target)."""
+
+    def compute(t: EpisodeTally) -> float:
+        c = t.config
+        if c.criticality is None or not t.per_drug:
+            return float("nan")
+        mine = np.array(c.criticality) == label
+        if not mine.any():
+            return float("nan")
+        served, demand = t.per_drug["served"][mine], t.per_drug["demand"][mine]
+        if what == "fill":
+            return float(served.sum() / demand.sum()) if demand.sum() > 0 else 1.0
+        if what == "shortage":
+            return float(t.per_drug["below_band"][mine].sum() / (mine.sum() * max(t.slots, 1)))
+        target = c.service_level.get(label, 0.0)
+        if target <= 0:
+            return float("nan")
+        fill = served.sum() / demand.sum() if demand.sum() > 0 else 1.0
+        return float(fill >= target - 1e-9)
+
+    return compute
+
+
+_BUILT_IN_METRICS += (
+    *(
+        Metric(
+            f"{what}_{label}",
+            f"{_CLASS_NAMES[label]} {desc}",
+            "%",
+            f"{long} of the {_CLASS_NAMES[label]} drugs (criticality {label!r}; nan without "
+            "classes)",
+            _of_class(label, key),
+            summarised=True,
+            shown=True,
+            short_label=f"{label} {short}",
+            table="classes",
+        )
+        for label in ("V", "E", "N")
+        for what, key, desc, short, long in (
+            ("fill_rate", "fill", "fill rate", "fill", "units served over units demanded"),
+            (
+                "shortage_rate",
+                "shortage",
+                "shortage rate",
+                "short.",
+                "share of drug-slots below C_lo",
+            ),
+            (
+                "service_met",
+                "service",
+                "service met",
+                "met",
+                "1 when the fill rate met the class's target (service_level; mean: the share "
+                "of episodes), nan without one",
+            ),
+        )
+    ),
+    Metric(
+        "substituted_units",
+        "substituted",
+        "units",
+        "units of demand served by a substitute (therapeutic substitution)",
+        lambda t: t.substituted,
+        summarised=True,
+        shown=True,
+        table="classes",
+    ),
+    Metric(
+        "substitution_cost",
+        "substitution cost",
+        "USD",
+        "what substitution cost (part of the shortage cost)",
+        lambda t: t.substitution_cost,
+        summarised=True,
+        shown=True,
+        table="classes",
+    ),
+)
 for _metric in _BUILT_IN_METRICS:
     _TABLE.add(_metric.name, _metric)
 _TABLE.seal()
@@ -434,6 +530,13 @@ def supply_table(summary: pd.DataFrame) -> pd.DataFrame:
     return _means(summary, "supply", lambda m: m.header)
 
 
+def class_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Per criticality class, per policy: fill rate, shortage rate and the share of service
+    targets met for the vital, essential and non-essential drugs, and what substitution
+    served and cost; the means of a summary, one column per metric, named by its header."""
+    return _means(summary, "classes", lambda m: m.header)
+
+
 def _means(summary: pd.DataFrame, table: str, name: Callable[[Metric], str]) -> pd.DataFrame:
     """The means of a summary's shown metrics of ``table``, one column per metric, renamed by
     ``name``."""
@@ -443,12 +546,16 @@ def _means(summary: pd.DataFrame, table: str, name: Callable[[Metric], str]) -> 
 
 def summary_metrics() -> tuple[str, ...]:
     """The metrics of ``summary.csv``: the main table's first (a reader finds the table's
-    columns in the same order), then the other summarised ones, then the binding and supply
-    tables'."""
+    columns in the same order), then the other summarised ones, then the binding, supply and
+    class tables'."""
     rest = (m for m in METRIC_TABLE.values() if m.summarised and not m.shown)
     return tuple(
         m.name
-        for m in (*table_metrics(), *rest, *table_metrics("binding"), *table_metrics("supply"))
+        for m in (
+            *table_metrics(),
+            *rest,
+            *(m for table in METRIC_TABLES[1:] for m in table_metrics(table)),
+        )
     )
 
 
@@ -527,6 +634,8 @@ def evaluate(
         run = np.zeros(cfg.n_drugs, dtype=np.int64)
         longest = 0
         acc = {key: 0.0 for key in ("purchase", "storage", "penalty", "shortage", "total")}
+        per_drug = {k: np.zeros(cfg.n_drugs) for k in ("served", "demand", "below_band")}
+        substituted = substitution_cost = 0.0
         n_short = n_out = n_over = 0
         served = demand = expired = accepted = spend = ret = 0.0
         slots = 0
@@ -560,6 +669,14 @@ def evaluate(
                 for key in supply:
                     supply[key] += float(np.sum(info[key]))
             spent += float(info["spend"])
+            filled = info["served"]
+            if "substituted" in info:  # therapeutic substitution
+                filled = filled + info["substituted"]
+                substituted += float(np.sum(info["substituted"]))
+                substitution_cost += float(np.sum(info["substitution_cost"]))
+            per_drug["served"] += filled
+            per_drug["demand"] += info["demand"]
+            per_drug["below_band"] += below
             n_short += int(below.sum())
             n_over += int(above.sum())
             n_out += int(out.sum())
@@ -604,6 +721,9 @@ def evaluate(
             binding=bound,
             expiry_slots=n_expiry,
             longest_stockout=longest,
+            substituted=substituted,
+            substitution_cost=substitution_cost,
+            per_drug=per_drug,
             **supply,
         )
         row: dict[str, Any] = {"episode": k, "seed": int(seed) + k}

@@ -19,10 +19,12 @@ from druginv_gym.evaluation import Metric, table_metrics
 
 __all__ = [
     "BINDING_TITLE",
+    "CLASS_TITLE",
     "SUPPLY_TITLE",
     "UserError",
     "by_cost",
     "console_cell",
+    "has_classes",
     "markdown_cell",
     "markdown_table",
     "pct",
@@ -70,6 +72,15 @@ BINDING_TITLE = "how often each limit binds (share of slots or drug-slots)"
 #: The title of the supply table (``print_table(..., table="supply")``), printed for a scenario
 #: with a supply model.
 SUPPLY_TITLE = "what the supply model did (units and USD per episode)"
+#: The title of the class table (``print_table(..., table="classes")``), printed for a scenario
+#: with criticality classes or substitution (:func:`has_classes`).
+CLASS_TITLE = "by criticality class (vital, essential, non-essential) and substitution"
+
+
+def has_classes(config: Any) -> bool:
+    """True when a scenario has criticality classes or therapeutic substitution: its reports
+    then show the class table."""
+    return config.criticality is not None or config.substitution is not None
 
 
 def markdown_table(summary: pd.DataFrame, table: str, title: str, intro: str) -> list[str]:
