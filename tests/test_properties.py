@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from druginv_gym.config import ScenarioConfig
 from druginv_gym.envs.drug_refill import DrugRefillVectorEnv
+from druginv_gym.substitution import Substitution
 
 finite = dict(allow_nan=False, allow_infinity=False)
 
@@ -30,7 +31,19 @@ def scenarios(draw):
     need = max(float(band_lo @ unit_volume), float(initial @ unit_volume), 1e-6)
     capacity = need * draw(st.floats(1.0, 20.0, **finite))
     total_budget = draw(st.sampled_from([0.0, 50.0, 1e3, 1e5]))
+    # therapeutic substitution in some scenarios: groups among the drugs, classes or none
+    substitution = criticality = None
+    if n > 1 and draw(st.booleans()):
+        substitution = Substitution(
+            draw(st.lists(st.integers(-1, 1), min_size=n, max_size=n)),
+            ratio=vec(0.5, 2.0),
+            cost=vec(0.0, 10.0),
+        )
+        if draw(st.booleans()):
+            criticality = draw(st.lists(st.sampled_from("VEN"), min_size=n, max_size=n))
     return ScenarioConfig(
+        substitution=substitution,
+        criticality=criticality,
         horizon=horizon,
         unit_volume=unit_volume,
         shelf_life=draw(st.lists(st.integers(1, 4), min_size=n, max_size=n)),
@@ -106,10 +119,30 @@ def test_invariants_hold_every_step(case):
         spend = price * info["accepted"]
         assert (spend <= cfg.drug_budget[t] * (1 + 1e-9) + 1e-9).all(), "per-drug budget"
         assert (info["accepted"] <= np.maximum(info["ordered"], cfg.refill_lo) + 1e-9).all()
-        # Conservation (eq. 2): stock(t) = stock(t-1) + accepted - served - expired.
-        balance = prev + info["accepted"] - info["served"] - info["expired"]
+        # Conservation (eq. 2): stock(t) = stock(t-1) + accepted - served - donated - expired
+        # (donated: units given to substitute for other drugs, with substitution).
+        donated = info.get("donated", 0.0)
+        substituted = info.get("substituted", 0.0)
+        balance = prev + info["accepted"] - info["served"] - donated - info["expired"]
         assert np.allclose(info["stock"], balance, rtol=0, atol=1e-9)
-        assert np.allclose(info["served"] + info["unmet"], info["demand"], rtol=0, atol=1e-9)
+        filled = info["served"] + substituted + info["unmet"]
+        assert np.allclose(filled, info["demand"], rtol=0, atol=1e-9)
+        if cfg.substitution is not None:
+            model = cfg.substitution
+            assert (info["donated"] >= 0).all() and (info["substituted"] >= 0).all()
+            # only drugs with a substitute take part; a drug that receives gives nothing
+            assert not info["substituted"][:, ~model.substitutable].any()
+            assert not info["donated"][:, ~model.substitutable].any()
+            assert not (info["donated"] * info["substituted"]).any()
+            # per group: what the donors gave is what the recipients needed
+            need = (model.ratio * info["substituted"]) @ model.members.T
+            assert np.allclose(info["donated"] @ model.members.T, need, rtol=1e-9, atol=1e-9)
+            # a substitute serves only a drug whose own stock is gone
+            served_out = info["substituted"] > 1e-12
+            assert (info["stock"][served_out] <= 1e-9).all()
+            assert np.allclose(
+                info["substitution_cost"], model.cost * info["substituted"], rtol=1e-12
+            )
         # Nothing expires before its shelf life: what expires at the end of slot t arrived in
         # slot t - L + 1 (the initial stock counts as arriving in slot 0).
         accepted_hist.append(info["accepted"].copy())

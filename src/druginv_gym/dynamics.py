@@ -525,7 +525,11 @@ def _substitute(
     if model is None:
         return left, unmet, None
     rank = config.criticality_rank if config.criticality is not None else None
-    substituted, donated = model.serve(unmet, arrived - left, rank)
+    spare = arrived - left
+    # a drug with stock left served all its demand: its "unmet" is rounding dust (which would
+    # let it give and receive at once)
+    unmet = np.where(spare > 0, 0.0, unmet)
+    substituted, donated = model.serve(unmet, spare, rank)
     reported = dict(
         zip(SUBSTITUTION_INFO, (substituted, donated, model.cost * substituted), strict=True)
     )
