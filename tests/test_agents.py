@@ -201,35 +201,22 @@ def test_shortage_penalty_per_criticality_class():
         dqn.DQNConfig(shortage_penalty={"V": -1.0})
 
 
-def test_ppo_validation_score_adds_the_class_shortage_penalty(tmp_path):
-    # one vital drug kept under C_lo: the score adds 3 per vital drug-slot below it
-    config = one_drug_config(horizon=6, refill_hi=[1.0], initial_stock=[0.0], criticality=["V"])
-    cfg = ppo.PPOConfig(
-        env_kwargs={"config": config.to_dict()},
-        total_steps=8 * 6 * 2,
-        num_envs=8,
-        eval_every=1,
-        eval_episodes=2,
-        shortage_penalty={"V": 3.0, "N": 100.0},
+@pytest.mark.parametrize(
+    ("criticality", "penalty"), [(None, 3.0), (["V"], {"V": 3.0, "N": 100.0})], ids=["one", "class"]
+)
+def test_ppo_validation_score_adds_the_shortage_penalty(tmp_path, criticality, penalty):
+    # Refills of at most 1 unit against a demand of about 3 keep the stock under C_lo = 2; a
+    # penalty per class charges the (vital) drug's 3, not the non-essential weight.
+    config = one_drug_config(
+        horizon=6, refill_hi=[1.0], initial_stock=[0.0], criticality=criticality
     )
-    ppo.train(cfg, logdir=tmp_path, progress=False)
-    cost = np.array(_scalars(tmp_path, "eval/episode_cost"))
-    rate = np.array(_scalars(tmp_path, "eval/shortage_rate"))
-    score = np.array(_scalars(tmp_path, "eval/score"))
-    assert (rate > 0).all()
-    np.testing.assert_allclose(score, cost + 3.0 * config.reward_scale * 6 * rate, rtol=1e-5)
-
-
-def test_ppo_validation_score_adds_the_shortage_penalty(tmp_path):
-    # Refills of at most 1 unit against a demand of about 3 keep the stock under C_lo = 2.
-    config = one_drug_config(horizon=6, refill_hi=[1.0], initial_stock=[0.0])
     cfg = ppo.PPOConfig(
         env_kwargs={"config": config.to_dict()},
         total_steps=8 * 6 * 2,
         num_envs=8,
         eval_every=1,
         eval_episodes=2,
-        shortage_penalty=3.0,
+        shortage_penalty=penalty,
     )
     ppo.train(cfg, logdir=tmp_path, progress=False)
     cost = np.array(_scalars(tmp_path, "eval/episode_cost"))

@@ -109,9 +109,10 @@ class ScenarioConfig:
             (:func:`druginv_gym.classify.with_classes` writes them).
         service_level: criticality class -> fill-rate target of the class over an episode, in
             ``[0, 1]`` (its units served from stock or by a substitute over its units
-            demanded); ``None`` or ``{}`` (default): none. Needs ``criticality``. The
-            hindsight solver and MPC enforce the targets as constraints; evaluation reports
-            each class's as met or missed.
+            demanded); ``None`` or ``{}`` (default): none. Needs ``criticality``. The env
+            does not enforce them; the hindsight solver and MPC plan for them (constraints
+            with a priced shortfall, ``docs/hindsight.md``); evaluation reports each class's
+            as met or missed.
         substitution: a :class:`~druginv_gym.substitution.Substitution` (drugs of a group
             serve each other's unmet demand), or ``None`` (default): none.
         refill_lo, refill_hi: refill bounds ``[rho_lo_i, rho_hi_i]`` (units/slot).
@@ -306,7 +307,10 @@ class ScenarioConfig:
 
         criticality = self.criticality
         if criticality is not None:
-            criticality = tuple(criticality) if not isinstance(criticality, str) else None
+            if isinstance(criticality, str):
+                criticality = None
+            else:
+                criticality = tuple(c if not isinstance(c, str) else str(c) for c in criticality)
             if criticality is None or len(criticality) != n:
                 _fail("criticality", None, self.criticality, f"must be {n} classes, one per drug")
             for i, label in enumerate(criticality):

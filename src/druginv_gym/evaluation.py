@@ -463,6 +463,7 @@ _BUILT_IN_METRICS += (
         lambda t: t.substituted,
         summarised=True,
         shown=True,
+        short_label="subst.",
         table="classes",
     ),
     Metric(
@@ -473,6 +474,7 @@ _BUILT_IN_METRICS += (
         lambda t: t.substitution_cost,
         summarised=True,
         shown=True,
+        short_label="subst. cost",
         table="classes",
     ),
 )

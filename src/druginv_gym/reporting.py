@@ -86,8 +86,12 @@ def has_classes(config: Any) -> bool:
 def markdown_table(summary: pd.DataFrame, table: str, title: str, intro: str) -> list[str]:
     """The lines of a ``summary.md`` section: a ``## title`` heading, ``intro``, and the shown
     metrics of ``table`` (:func:`~druginv_gym.evaluation.table_metrics`) per policy, cheapest
-    first; none when the summary has none of those metrics."""
-    metrics = [m for m in table_metrics(table) if m.name in summary.columns]
+    first, but those no policy has a value of; none when the summary has none of them."""
+    metrics = [
+        m
+        for m in table_metrics(table)
+        if m.name in summary.columns and not summary[m.name].isna().all()
+    ]
     if not metrics:
         return []
     lines = ["", f"## {title}", "", intro, ""]
@@ -116,9 +120,14 @@ def print_table(
 ) -> None:
     """Means ± 95 % intervals per policy (one row per index entry of ``summary``, cheapest
     first), one column per shown metric of ``table`` (``"main"``; ``"binding"``: how often
-    each limit binds; ``"supply"``: what a supply model did); with rich when it is installed,
-    as aligned plain text otherwise."""
-    metrics = table_metrics(table)
+    each limit binds; ``"supply"``: what a supply model did; ``"classes"``: per criticality
+    class), leaving out a metric no policy has a value of; with rich when it is installed, as
+    aligned plain text otherwise."""
+    metrics = [  # a column with no value for any policy (a class without a target) is left out
+        m
+        for m in table_metrics(table)
+        if m.name not in summary.columns or not summary[m.name].isna().all()
+    ]
     cols = ["policy", *(m.short_header for m in metrics)]
     rows = []
     for name, r in by_cost(summary).iterrows():
@@ -145,5 +154,5 @@ def print_table(
         table.add_row(*row)
     console = Console()
     if not console.is_terminal:
-        console = Console(width=max(console.width, 150))
+        console = Console(width=max(console.width, 200))
     console.print(table)
