@@ -420,3 +420,24 @@ def test_no_backend_difference_with_substitution():
         finally:
             dynamics.set_backend(before)
     assert np.allclose(costs, costs[0], rtol=1e-12)
+
+
+def test_evaluate_reports_substitution_per_drug():
+    env = gym.make("DrugRefill-v0", scenario="hospital", n_drugs=12, horizon=10)
+    from druginv_gym.baselines import BaseStock
+
+    episodes, slots, drugs = druginv_gym.evaluate(
+        env, BaseStock(env), n_episodes=2, seed=0, return_slots=True, return_drugs=True
+    )
+    assert len(drugs) == 2 * 12 and len(slots) == 2 * 10
+    cfg = env.unwrapped.config
+    assert drugs.criticality.tolist()[:12] == list(cfg.criticality)
+    for k, group in drugs.groupby("episode"):
+        row = episodes.iloc[k]
+        assert group.substituted.sum() == pytest.approx(row.substituted_units)
+        assert group.substitution_cost.sum() == pytest.approx(row.substitution_cost)
+        served = (group.served + group.substituted).sum()
+        assert served / group.demand.sum() == pytest.approx(row.fill_rate)
+        # every unit a substitute served was given by another drug (dose ratio 1 here)
+        assert group.donated.sum() == pytest.approx(group.substituted.sum())
+    assert not drugs.substituted[~np.tile(cfg.substitution.substitutable, 2)].any()

@@ -99,8 +99,9 @@ class EpisodeTally:
         substituted: units of demand served by a substitute (therapeutic substitution; else
             0), counted as served in the fill rate; ``substitution_cost`` what they cost (USD).
         per_drug: ``(N,)`` arrays over the episode, for the per-class metrics: ``served``
-            (from stock or by a substitute), ``demand``, ``below_band`` (slots below
-            ``C_lo``); empty when not counted.
+            (from stock or by a substitute), ``own`` (from stock), ``demand``, ``below_band``
+            (slots below ``C_lo``), ``substituted``, ``donated``, ``substitution_cost``; empty
+            when not counted.
     """
 
     config: ScenarioConfig
@@ -598,8 +599,9 @@ def evaluate(
     seed: int = 0,
     *,
     return_slots: bool = False,
+    return_drugs: bool = False,
     progress: bool | None = False,
-) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
+) -> pd.DataFrame | tuple[pd.DataFrame, ...]:
     """Play ``n_episodes`` of ``policy`` in ``env`` and score each.
 
     Args:
@@ -611,17 +613,22 @@ def evaluate(
         seed: episode ``k`` uses ``env.reset(seed=seed + k)``.
         return_slots: also return a per-slot table (episode, t, cost terms, rates, the share
             of drugs whose supplier was out).
+        return_drugs: also return a per-drug table: one row per episode and drug with its
+            criticality (empty without classes), units demanded, served from stock, served by
+            a substitute, given to substitute for others, the substitution cost (USD), the
+            fill rate and the drug-slots below ``C_lo``.
         progress: show a progress bar (``None``: only on a terminal).
 
     Returns:
         One row per episode: ``episode``, ``seed``, the :data:`METRICS`, ``return`` (sum of
-        rewards), ``slots``, ``wall_s``. With ``return_slots``, ``(episodes, slots)``.
+        rewards), ``slots``, ``wall_s``. With ``return_slots`` and/or ``return_drugs``, a
+        tuple: the episodes, then the slots table, then the drugs table (each if asked).
     """
     n_episodes = _check_count("n_episodes", n_episodes)
     policy = as_policy(policy)  # SB3 models, RLlib algorithms, functions obs -> action
     cfg = env.unwrapped.config
     computed = [m for m in METRIC_TABLE.values() if m.compute is not None]
-    rows, slot_rows = [], []
+    rows, slot_rows, drug_frames = [], [], []
     bar = _progress(n_episodes, type(policy).__name__, progress)
     for k in range(n_episodes):
         start = time.perf_counter()
@@ -636,7 +643,7 @@ def evaluate(
         run = np.zeros(cfg.n_drugs, dtype=np.int64)
         longest = 0
         acc = {key: 0.0 for key in ("purchase", "storage", "penalty", "shortage", "total")}
-        per_drug = {k: np.zeros(cfg.n_drugs) for k in ("served", "demand", "below_band")}
+        per_drug = {k: np.zeros(cfg.n_drugs) for k in _PER_DRUG}
         substituted = substitution_cost = 0.0
         n_short = n_out = n_over = 0
         served = demand = expired = accepted = spend = ret = 0.0
@@ -672,10 +679,13 @@ def evaluate(
                     supply[key] += float(np.sum(info[key]))
             spent += float(info["spend"])
             filled = info["served"]
+            per_drug["own"] += info["served"]
             if "substituted" in info:  # therapeutic substitution
                 filled = filled + info["substituted"]
                 substituted += float(np.sum(info["substituted"]))
                 substitution_cost += float(np.sum(info["substitution_cost"]))
+                for key in ("substituted", "donated", "substitution_cost"):
+                    per_drug[key] += info[key]
             per_drug["served"] += filled
             per_drug["demand"] += info["demand"]
             per_drug["below_band"] += below
@@ -733,12 +743,42 @@ def evaluate(
             row[metric.name] = metric.compute(tally)
         row.update({"return": ret, "slots": slots, "wall_s": time.perf_counter() - start})
         rows.append(row)
+        if return_drugs:
+            drug_frames.append(_drug_rows(k, cfg, per_drug))
         bar.update(1)
     bar.close()
     episodes = pd.DataFrame(rows)
+    extras = []
     if return_slots:
-        return episodes, pd.DataFrame(slot_rows)
-    return episodes
+        extras.append(pd.DataFrame(slot_rows))
+    if return_drugs:
+        extras.append(pd.concat(drug_frames, ignore_index=True))
+    return (episodes, *extras) if extras else episodes
+
+
+#: What :func:`evaluate` counts per drug over an episode (``EpisodeTally.per_drug``).
+_PER_DRUG = ("served", "own", "demand", "below_band", "substituted", "donated",
+             "substitution_cost")  # fmt: skip
+
+
+def _drug_rows(episode: int, config: ScenarioConfig, per_drug: Mapping[str, np.ndarray]):
+    """The per-drug table of one episode (``evaluate(..., return_drugs=True)``)."""
+    demand = per_drug["demand"]
+    fill = np.divide(per_drug["served"], demand, out=np.ones_like(demand), where=demand > 0)
+    return pd.DataFrame(
+        {
+            "episode": episode,
+            "drug": list(config.drug_names),
+            "criticality": list(config.criticality or [""] * config.n_drugs),
+            "demand": demand,
+            "served": per_drug["own"],
+            "substituted": per_drug["substituted"],
+            "donated": per_drug["donated"],
+            "substitution_cost": per_drug["substitution_cost"],
+            "fill_rate": fill,
+            "below_band_slots": per_drug["below_band"],
+        }
+    )
 
 
 def summarize(
