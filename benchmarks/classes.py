@@ -98,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"{cfg.n_drugs} drugs x {cfg.horizon} weeks, {args.episodes} held-out episodes (seeds "
         f"0..{args.episodes - 1}), the same traces in every run. Machine: {machine()}.",
-        f"Command: `python benchmarks/classes.py --out {args.out} --episodes {args.episodes}`.",
+        f"Command: `python benchmarks/classes.py --out {args.out} --n-drugs {cfg.n_drugs} "
+        f"--horizon {cfg.horizon} --episodes {args.episodes}`.",
         "Targets: "
         + ", ".join(f"{k} {100 * v:.0f} %" for k, v in cfg.service_level.items())
         + " (class fill rate: units served from stock or by a substitute over units demanded).",

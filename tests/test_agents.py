@@ -462,3 +462,31 @@ def test_shipped_shortage_agents_reproduce_their_published_cost(name):
         assert (costs < other).all()
     else:
         np.testing.assert_allclose(costs, other, rtol=1e-3)
+
+
+#: Held-out costs of the shipped agents of scenario ``hospital`` on seeds 0 and 1, as
+#: ``benchmarks/classes.py`` measured them (``benchmarks/RESULTS.md``, "Classes, service levels
+#: and substitution").
+HOSPITAL_AGENTS = {
+    "ppo-hospital-30": (855012.1344898023, 915517.3071792915),
+    "dqn-hospital-30": (1160927.7750424126, 1193681.6713344466),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSPITAL_AGENTS))
+def test_shipped_hospital_agents_reproduce_their_published_cost(name):
+    """Each loads on the scenario it was trained for (classes, substitution, the supply
+    model's features) and costs what is published; PPO's is below max-min's."""
+    from druginv_gym.baselines import MaxMin
+
+    policy = druginv_agents.load_pretrained(name)
+    n = int(name.rsplit("-", 1)[1])
+    assert policy.env_kwargs == {"scenario": "hospital", "n_drugs": n}
+    env = gym.make(policy.env_id, **policy.env_kwargs)
+    assert env.unwrapped.config.substitution is not None
+    costs = druginv_gym.evaluate(env, policy, 2, seed=0).total_cost.to_numpy()
+    np.testing.assert_allclose(costs, HOSPITAL_AGENTS[name], rtol=1e-6)
+    if name.startswith("ppo"):
+        box = gym.make("DrugRefill-v0", **policy.env_kwargs)
+        other = druginv_gym.evaluate(box, MaxMin(box), 2, seed=0).total_cost.to_numpy()
+        assert (costs < other).all()

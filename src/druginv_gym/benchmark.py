@@ -446,8 +446,8 @@ def _bound_notes(results: pd.DataFrame) -> list[str]:
     return [
         f"hindsight-optimal: its plans replay {excess:.1f} % above their lower bound (mean "
         f"{opt.bound.mean():,.0f} USD, the QP's objective): the relaxation holds stock back "
-        "where the env serves it (docs/hindsight.md); gaps are to the replay, and a policy "
-        "can cost less than it"
+        "where the env serves it, or substitutes before a shelf is empty (docs/hindsight.md); "
+        "gaps are to the replay, and a policy can cost less than it"
     ]
 
 
@@ -708,6 +708,8 @@ def class_figure(spec: BenchmarkSpec, summary: pd.DataFrame, out: Path) -> list[
     cfg = spec.config
     if plt is None or cfg.criticality is None:
         return []
+    from druginv_gym.classify import CLASS_COLOURS
+
     labels = [c for c in ("V", "E", "N") if c in cfg.criticality]
     names = {"V": "vital", "E": "essential", "N": "non-essential"}
     policies = list(by_cost(summary).index)
@@ -724,12 +726,12 @@ def class_figure(spec: BenchmarkSpec, summary: pd.DataFrame, out: Path) -> list[
             means = 100 * summary.loc[policies, col].to_numpy(dtype=np.float64)
             half = 100 * summary.loc[policies, f"{col}_ci95"].to_numpy(dtype=np.float64)
             ax.bar(x + (k - (len(labels) - 1) / 2) * width, means, width, yerr=half,
-                   label=names[label], capsize=2)  # fmt: skip
+                   label=names[label], capsize=2, color=CLASS_COLOURS[label])  # fmt: skip
         if metric == "fill_rate":
             targets = cfg.service_level
-            for k, label in enumerate(labels):
+            for label in labels:
                 if targets.get(label, 0.0) > 0:
-                    ax.axhline(100 * targets[label], color=f"C{k}", ls="--", lw=1)
+                    ax.axhline(100 * targets[label], color=CLASS_COLOURS[label], ls="--", lw=1)
             low = np.nanmin([100 * summary[f"fill_rate_{c}"].min() for c in labels])
             ax.set_ylim(max(0.0, min(low, 100 * min(targets.values(), default=1.0)) - 5), 100.5)
         ax.set_xticks(x, policies, rotation=40, ha="right", fontsize=8)

@@ -34,6 +34,7 @@ from druginv_gym.config import CRITICALITY, ScenarioConfig
 
 __all__ = [
     "ABC_VEN_CATEGORY",
+    "CLASS_COLOURS",
     "CVA",
     "PHARMA_VEN",
     "VEN",
@@ -68,6 +69,10 @@ PHARMA_VEN: Mapping[str, str] = {
     "M01AB": "N", "M01AE": "E", "N02BA": "E", "N02BE": "E",
     "N05B": "E", "N05C": "N", "R03": "V", "R06": "E",
 }  # fmt: skip
+
+
+#: The colour of each VEN class in every figure of the project.
+CLASS_COLOURS: Mapping[str, str] = {"V": "#c0392b", "E": "#e67e22", "N": "#7f8c8d"}
 
 
 def abc_classes(spend: Any, cutoffs: tuple[float, float] = (0.8, 0.95)) -> np.ndarray:
@@ -278,7 +283,7 @@ def pareto_figure(
 
     from druginv_gym.io import atomic_write
 
-    colours = {"V": "#c0392b", "E": "#e67e22", "N": "#7f8c8d", "": "#34495e"}
+    colours = {**CLASS_COLOURS, "": "#34495e"}
     x = np.arange(1, len(table) + 1)
     fig, ax = plt.subplots(figsize=(max(6.0, min(0.12 * len(table), 14.0)), 4.0))
     ax.bar(x, 100 * table.share, color=[colours[c] for c in table.criticality], width=0.85)
