@@ -9,7 +9,9 @@ substitution (``no-substitution``), then writes ``comparison.csv`` and ``compari
 * what the targets cost: each policy's cost with them over its cost without (only the
   planners, MPC and the stochastic program, and the optimum read them), and whether they were
   met;
-* what substitution saves: each policy's cost with it over its cost without.
+* what substitution saves: each policy's cost with it over its cost without;
+* what the targets cost the hindsight optimum when lost units are cheaper
+  (:func:`target_price`).
 
 Every change is the mean over the paired episodes with its 95 % t-interval. Resumable: each
 run resumes from its folder.
@@ -37,12 +39,56 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, write_atomic, write_csv_atomic
 from shortage import _paired
 
+#: Factors on ``hospital``'s shortage costs for the price of the targets at the optimum: the
+#: scenario's own (1), and lost units ten and fifty times cheaper, where the targets bind.
+SHORTAGE_FACTORS = (1.0, 0.1, 0.02)
+
 #: The runs: name -> the scenario options that switch a feature off.
 RUNS = {
     "full": {},
     "no-targets": {"service_level": None},
     "no-substitution": {"substitution": None},
 }
+
+
+def target_price(n_drugs: int | None, horizon: int | None, episodes: int) -> pd.DataFrame:
+    """What the class targets cost the hindsight optimum (Clarabel): per factor of
+    :data:`SHORTAGE_FACTORS`, the mean optimum with and without the targets over the held-out
+    seeds, and the optimum's class fill rates with them (what its plan serves in the QP)."""
+    import gymnasium as gym
+    import numpy as np
+
+    from druginv_gym.solvers import solve_hindsight
+
+    kw = {k: v for k, v in (("n_drugs", n_drugs), ("horizon", horizon)) if v is not None}
+    env = gym.make("DrugRefill-v0", scenario="hospital", **kw)
+    base = env.unwrapped.config
+    rows = []
+    for factor in SHORTAGE_FACTORS:
+        cfg = base.replace(shortage_cost=base.shortage_cost * factor)
+        with_t, without, short = [], [], []
+        for seed in range(episodes):
+            env.reset(seed=seed)
+            trace = env.unwrapped.exogenous
+            a = solve_hindsight(cfg, trace, solver="clarabel")
+            b = solve_hindsight(cfg.replace(service_level=None), trace, solver="clarabel")
+            if not (a.success and b.success):
+                raise RuntimeError(f"factor {factor}, seed {seed}: {a.status} / {b.status}")
+            with_t.append(a.objective)
+            without.append(b.objective)
+            short.append(sum(a.extra["service_shortfall"].values()))
+        w, wo = np.array(with_t), np.array(without)
+        rows.append(
+            {
+                "shortage_factor": factor,
+                "optimum_with_targets": w.mean(),
+                "optimum_without": wo.mean(),
+                "targets_cost": (w / wo - 1).mean(),
+                "targets_cost_max": (w / wo - 1).max(),
+                "episodes_short": int(sum(u > 1e-6 for u in short)),
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,6 +173,26 @@ def main(argv: list[str] | None = None) -> int:
         "Per class: fill rate, shortage rate, share of episodes that met the target; then "
         "units substitutes served and their cost.",
     )
+    price = target_price(args.n_drugs, args.horizon, args.episodes)
+    write_csv_atomic(price, out / "target_price.csv")
+    lines += [
+        "",
+        "## What the targets cost the optimum",
+        "",
+        "The hindsight optimum (Clarabel) with and without the class targets, on the same "
+        "seeds, with the scenario's shortage costs times a factor; episodes short: those in "
+        "which a target cannot be met at all (the plan misses it by as little as it can).",
+        "",
+        "| shortage cost factor | optimum with targets | optimum without | targets cost (mean) "
+        "| (largest) | episodes short |",
+        "|---|---|---|---|---|---|",
+    ]
+    for _, p in price.iterrows():
+        lines.append(
+            f"| {p.shortage_factor:g} | {p.optimum_with_targets:,.0f} | {p.optimum_without:,.0f} "
+            f"| {100 * p.targets_cost:+.3f} % | {100 * p.targets_cost_max:+.3f} % | "
+            f"{p.episodes_short} of {args.episodes} |"
+        )
     for label, run in runs.items():
         for note in run.notes:
             lines += ["", f"Note ({label}): {note}"]

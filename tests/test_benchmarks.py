@@ -151,6 +151,20 @@ def test_shortage(tmp_path):
     assert "What the supply model did" in (tmp_path / "comparison.md").read_text()
 
 
+def test_classes(tmp_path):
+    """The three runs of hospital (as it is, no targets, no substitution) and the comparison:
+    rules that read no target cost the same with and without them, the price of the targets
+    at the optimum is never negative."""
+    run("classes.py", tmp_path)
+    table = pd.read_csv(tmp_path / "comparison.csv").set_index("policy")
+    assert {"hindsight-optimal", "mpc", "base-stock", "max-min"} <= set(table.index)
+    assert table.loc["max-min", "vs_no-targets"] == pytest.approx(0.0, abs=1e-12)
+    assert table.fill_rate_V.between(0, 1).all()
+    price = pd.read_csv(tmp_path / "target_price.csv")
+    assert len(price) == 3 and (price.targets_cost >= -1e-6).all()
+    assert "What the targets cost the optimum" in (tmp_path / "comparison.md").read_text()
+
+
 def test_supply_step(tmp_path):
     """Runs every case against a worktree of HEAD (always present, also in a shallow clone)."""
     proc = subprocess.run(
