@@ -39,9 +39,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, write_atomic, write_csv_atomic
 from shortage import _paired
 
-#: Factors on ``hospital``'s shortage costs for the price of the targets at the optimum: the
-#: scenario's own (1), and lost units ten and fifty times cheaper, where the targets bind.
-SHORTAGE_FACTORS = (1.0, 0.1, 0.02)
+#: The variants of ``hospital`` for the price of the targets at the optimum: name -> (factor on
+#: the shortage costs, premium mode). As it is, a lost unit pays the emergency premium price on
+#: top of 20 x (vital: 60 x) its price level, so serving is always cheaper than losing and the
+#: targets bind only where the stock cannot serve; with the exogenous premium and the shortage
+#: costs fifty times lower (0.4 x the price level, vital 1.2 x), losing a unit is often
+#: cheaper than buying it, and only the targets make the optimum serve.
+PRICE_VARIANTS = {"as it is": (1.0, "emergency"), "lost units cheap": (0.02, "exogenous")}
 
 #: The runs: name -> the scenario options that switch a feature off.
 RUNS = {
@@ -52,9 +56,9 @@ RUNS = {
 
 
 def target_price(n_drugs: int | None, horizon: int | None, episodes: int) -> pd.DataFrame:
-    """What the class targets cost the hindsight optimum (Clarabel): per factor of
-    :data:`SHORTAGE_FACTORS`, the mean optimum with and without the targets over the held-out
-    seeds, and the optimum's class fill rates with them (what its plan serves in the QP)."""
+    """What the class targets cost the hindsight optimum (Ipopt, the reference): per variant
+    of :data:`PRICE_VARIANTS`, the mean optimum with and without the targets over the held-out
+    seeds, and the episodes in which a target cannot be met at all."""
     import gymnasium as gym
     import numpy as np
 
@@ -64,23 +68,23 @@ def target_price(n_drugs: int | None, horizon: int | None, episodes: int) -> pd.
     env = gym.make("DrugRefill-v0", scenario="hospital", **kw)
     base = env.unwrapped.config
     rows = []
-    for factor in SHORTAGE_FACTORS:
-        cfg = base.replace(shortage_cost=base.shortage_cost * factor)
+    for name, (factor, mode) in PRICE_VARIANTS.items():
+        cfg = base.replace(shortage_cost=base.shortage_cost * factor, premium_mode=mode)
         with_t, without, short = [], [], []
         for seed in range(episodes):
             env.reset(seed=seed)
             trace = env.unwrapped.exogenous
-            a = solve_hindsight(cfg, trace, solver="clarabel")
-            b = solve_hindsight(cfg.replace(service_level=None), trace, solver="clarabel")
+            a = solve_hindsight(cfg, trace)
+            b = solve_hindsight(cfg.replace(service_level=None), trace)
             if not (a.success and b.success):
-                raise RuntimeError(f"factor {factor}, seed {seed}: {a.status} / {b.status}")
+                raise RuntimeError(f"{name}, seed {seed}: {a.status} / {b.status}")
             with_t.append(a.objective)
             without.append(b.objective)
             short.append(sum(a.extra["service_shortfall"].values()))
         w, wo = np.array(with_t), np.array(without)
         rows.append(
             {
-                "shortage_factor": factor,
+                "variant": name,
                 "optimum_with_targets": w.mean(),
                 "optimum_without": wo.mean(),
                 "targets_cost": (w / wo - 1).mean(),
@@ -99,6 +103,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--episodes", type=int, default=5, help="held-out episodes (seeds 0..)")
     ap.add_argument("--jobs", type=int, default=2, help="worker processes")
     ap.add_argument("--quick", action="store_true", help="8 drugs x 10 weeks, 2 episodes")
+    ap.add_argument(
+        "--no-target-price",
+        dest="target_price",
+        action="store_false",
+        help="skip what the targets cost the optimum (two Ipopt solves per variant and seed)",
+    )
     args = ap.parse_args(argv)
     if args.quick:
         args.n_drugs, args.horizon, args.episodes = 8, 10, 2
@@ -173,26 +183,27 @@ def main(argv: list[str] | None = None) -> int:
         "Per class: fill rate, shortage rate, share of episodes that met the target; then "
         "units substitutes served and their cost.",
     )
-    price = target_price(args.n_drugs, args.horizon, args.episodes)
-    write_csv_atomic(price, out / "target_price.csv")
-    lines += [
-        "",
-        "## What the targets cost the optimum",
-        "",
-        "The hindsight optimum (Clarabel) with and without the class targets, on the same "
-        "seeds, with the scenario's shortage costs times a factor; episodes short: those in "
-        "which a target cannot be met at all (the plan misses it by as little as it can).",
-        "",
-        "| shortage cost factor | optimum with targets | optimum without | targets cost (mean) "
-        "| (largest) | episodes short |",
-        "|---|---|---|---|---|---|",
-    ]
-    for _, p in price.iterrows():
-        lines.append(
-            f"| {p.shortage_factor:g} | {p.optimum_with_targets:,.0f} | {p.optimum_without:,.0f} "
-            f"| {100 * p.targets_cost:+.3f} % | {100 * p.targets_cost_max:+.3f} % | "
-            f"{p.episodes_short} of {args.episodes} |"
-        )
+    if args.target_price:
+        price = target_price(args.n_drugs, args.horizon, args.episodes)
+        write_csv_atomic(price, out / "target_price.csv")
+        lines += [
+            "",
+            "## What the targets cost the optimum",
+            "",
+            "The hindsight optimum (Ipopt) with and without the class targets, on the same "
+            "seeds (benchmarks/classes.py, PRICE_VARIANTS); episodes short: those in which a "
+            "target cannot be met at all (the plan misses it by as little as it can).",
+            "",
+            "| variant | optimum with targets | optimum without | targets cost (mean) "
+            "| (largest) | episodes short |",
+            "|---|---|---|---|---|---|",
+        ]
+        for p in price.itertuples():
+            lines.append(
+                f"| {p.variant} | {p.optimum_with_targets:,.0f} | {p.optimum_without:,.0f} "
+                f"| {100 * p.targets_cost:+.3f} % | {100 * p.targets_cost_max:+.3f} % | "
+                f"{int(p.episodes_short)} of {args.episodes} |"
+            )
     for label, run in runs.items():
         for note in run.notes:
             lines += ["", f"Note ({label}): {note}"]

@@ -470,13 +470,15 @@ def test_shipped_shortage_agents_reproduce_their_published_cost(name):
 HOSPITAL_AGENTS = {
     "ppo-hospital-30": (855012.1344898023, 915517.3071792915),
     "dqn-hospital-30": (1160927.7750424126, 1193681.6713344466),
+    "ppo-hospital-70": (3173234.0744406735, 2578778.284852936),
 }
 
 
 @pytest.mark.parametrize("name", sorted(HOSPITAL_AGENTS))
 def test_shipped_hospital_agents_reproduce_their_published_cost(name):
     """Each loads on the scenario it was trained for (classes, substitution, the supply
-    model's features) and costs what is published; PPO's is below max-min's."""
+    model's features) and costs what is published; ppo-hospital-30's is below max-min's
+    (ppo-hospital-70's is not: benchmarks/RESULTS.md)."""
     from druginv_gym.baselines import MaxMin
 
     policy = druginv_agents.load_pretrained(name)
@@ -486,7 +488,7 @@ def test_shipped_hospital_agents_reproduce_their_published_cost(name):
     assert env.unwrapped.config.substitution is not None
     costs = druginv_gym.evaluate(env, policy, 2, seed=0).total_cost.to_numpy()
     np.testing.assert_allclose(costs, HOSPITAL_AGENTS[name], rtol=1e-6)
-    if name.startswith("ppo"):
+    if name == "ppo-hospital-30":
         box = gym.make("DrugRefill-v0", **policy.env_kwargs)
         other = druginv_gym.evaluate(box, MaxMin(box), 2, seed=0).total_cost.to_numpy()
         assert (costs < other).all()

@@ -161,7 +161,7 @@ def test_classes(tmp_path):
     assert table.loc["max-min", "vs_no-targets"] == pytest.approx(0.0, abs=1e-12)
     assert table.fill_rate_V.between(0, 1).all()
     price = pd.read_csv(tmp_path / "target_price.csv")
-    assert len(price) == 3 and (price.targets_cost >= -1e-6).all()
+    assert len(price) == 2 and (price.targets_cost >= -1e-6).all()
     assert "What the targets cost the optimum" in (tmp_path / "comparison.md").read_text()
 
 
