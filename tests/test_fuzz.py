@@ -146,11 +146,11 @@ class EnvMachine(RuleBasedStateMachine):
         assert (self.core.spent <= cfg.total_budget * (1 + TOL) + TOL).all()
         slot_done = np.all(info.get("slot_done", True))
         if slot_done:
-            balance = self.level + info["accepted"] - info["served"] - info["expired"]
+            donated = info.get("donated", 0.0)  # with substitution: given to other drugs
+            balance = self.level + info["accepted"] - info["served"] - donated - info["expired"]
             np.testing.assert_allclose(level, balance, rtol=0, atol=1e-9 * (1 + level.max()))
-            np.testing.assert_allclose(
-                info["served"] + info["unmet"], info["demand"], rtol=1e-12, atol=1e-9
-            )
+            filled = info["served"] + info.get("substituted", 0.0) + info["unmet"]
+            np.testing.assert_allclose(filled, info["demand"], rtol=1e-12, atol=1e-9)
             self.level = level.copy()
         self.done = bool(np.all(terminated) or np.all(truncated))
 

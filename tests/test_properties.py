@@ -15,7 +15,9 @@ finite = dict(allow_nan=False, allow_infinity=False)
 
 
 @st.composite
-def scenarios(draw):
+def scenarios(draw, substitution: bool = True):
+    """A random scenario; with ``substitution`` (default) some have substitution groups and
+    criticality classes (the by-age oracle of ``test_flow`` does not model them)."""
     n = draw(st.integers(1, 4))
     horizon = draw(st.integers(1, 7))
 
@@ -32,9 +34,9 @@ def scenarios(draw):
     capacity = need * draw(st.floats(1.0, 20.0, **finite))
     total_budget = draw(st.sampled_from([0.0, 50.0, 1e3, 1e5]))
     # therapeutic substitution in some scenarios: groups among the drugs, classes or none
-    substitution = criticality = None
-    if n > 1 and draw(st.booleans()):
-        substitution = Substitution(
+    model = criticality = None
+    if substitution and n > 1 and draw(st.booleans()):
+        model = Substitution(
             draw(st.lists(st.integers(-1, 1), min_size=n, max_size=n)),
             ratio=vec(0.5, 2.0),
             cost=vec(0.0, 10.0),
@@ -42,7 +44,7 @@ def scenarios(draw):
         if draw(st.booleans()):
             criticality = draw(st.lists(st.sampled_from("VEN"), min_size=n, max_size=n))
     return ScenarioConfig(
-        substitution=substitution,
+        substitution=model,
         criticality=criticality,
         horizon=horizon,
         unit_volume=unit_volume,
@@ -66,8 +68,8 @@ def scenarios(draw):
 
 
 @st.composite
-def episodes(draw):
-    cfg = draw(scenarios())
+def episodes(draw, substitution: bool = True):
+    cfg = draw(scenarios(substitution))
     t, n = cfg.horizon, cfg.n_drugs
     b = 2
     shape = (b, t, n)
