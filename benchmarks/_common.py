@@ -40,3 +40,26 @@ def pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def paired_change(a: pd.Series, b: pd.Series) -> tuple[float, float]:
+    """Mean relative change ``b / a - 1`` over paired episodes and its 95 % half-width (``nan``
+    for a policy of one run only, and for the half-width of one episode)."""
+    from scipy import stats
+
+    if len(a) != len(b) or not len(a):
+        return float("nan"), float("nan")
+    change = (b.to_numpy() / a.to_numpy()) - 1.0
+    if len(change) < 2:
+        return float(change.mean()), float("nan")
+    half = stats.t.ppf(0.975, len(change) - 1) * change.std(ddof=1) / np.sqrt(len(change))
+    return float(change.mean()), float(half)
+
+
+def finish_comparison(out: Path, lines: list[str], runs: dict) -> None:
+    """Add each run's notes to the ``comparison.md`` lines, write it atomically, print it."""
+    for label, run in runs.items():
+        for note in run.notes:
+            lines += ["", f"Note ({label}): {note}"]
+    write_atomic(out / "comparison.md", "\n".join(lines) + "\n")
+    print("\n".join(lines))

@@ -36,8 +36,7 @@ from druginv_gym.evaluation import METRIC_TABLE
 from druginv_gym.reporting import markdown_cell, markdown_table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, write_atomic, write_csv_atomic
-from shortage import _paired
+from _common import finish_comparison, machine, paired_change, write_csv_atomic
 
 #: The variants of ``hospital`` for the price of the targets at the optimum: name -> (factor on
 #: the shortage costs, premium mode). As it is, a lost unit pays the emergency premium price on
@@ -132,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             other = runs[label].results
             a = other[other.policy == policy].sort_values("seed").total_cost
             b = full.results[full.results.policy == policy].sort_values("seed").total_cost
-            row[f"vs_{label}"], row[f"vs_{label}_ci95"] = _paired(a, b)
+            row[f"vs_{label}"], row[f"vs_{label}_ci95"] = paired_change(a, b)
         rows.append(row)
     changes = pd.DataFrame(rows).set_index("policy")
     table = full.summary.join(changes)
@@ -204,11 +203,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"| {100 * p.targets_cost:+.3f} % | {100 * p.targets_cost_max:+.3f} % | "
                 f"{int(p.episodes_short)} of {args.episodes} |"
             )
-    for label, run in runs.items():
-        for note in run.notes:
-            lines += ["", f"Note ({label}): {note}"]
-    write_atomic(out / "comparison.md", "\n".join(lines) + "\n")
-    print("\n".join(lines))
+    finish_comparison(out, lines, runs)
     return 0
 
 

@@ -23,27 +23,14 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-from scipy import stats
 
 from druginv_gym.benchmark import BenchmarkSpec, run_benchmark
 from druginv_gym.evaluation import table_metrics
 from druginv_gym.reporting import markdown_cell, markdown_table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, write_atomic, write_csv_atomic
-
-
-def _paired(a: pd.Series, b: pd.Series) -> tuple[float, float]:
-    """Mean relative change ``b / a - 1`` over paired episodes and its 95 % half-width."""
-    if len(a) != len(b) or not len(a):  # a policy of one run only (an agent per layout)
-        return float("nan"), float("nan")
-    change = (b.to_numpy() / a.to_numpy()) - 1.0
-    if len(change) < 2:
-        return float(change.mean()), float("nan")
-    half = stats.t.ppf(0.975, len(change) - 1) * change.std(ddof=1) / np.sqrt(len(change))
-    return float(change.mean()), float(half)
+from _common import finish_comparison, machine, paired_change, write_csv_atomic
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     for policy in policies:
         a = before[before.policy == policy].sort_values("seed")
         b = after[after.policy == policy].sort_values("seed")
-        change, half = _paired(a.total_cost, b.total_cost)
+        change, half = paired_change(a.total_cost, b.total_cost)
         rows.append({"policy": policy, "announce_value": change, "announce_value_ci95": half})
     value = pd.DataFrame(rows).set_index("policy")
     columns = [c for m in metrics for c in (m.name, f"{m.name}_ci95")]
@@ -136,11 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         "Per episode: ordered units a supplier outage left unfilled, units recalled, unmet units "
         "bought from the alternative source and their cost, the longest stockout run.",
     )
-    for label, run in runs.items():
-        for note in run.notes:
-            lines += ["", f"Note ({label}): {note}"]
-    write_atomic(out / "comparison.md", "\n".join(lines) + "\n")
-    print("\n".join(lines))
+    finish_comparison(out, lines, runs)
     return 0
 
 
