@@ -16,6 +16,7 @@ import torch
 import druginv_gym
 from druginv_agents.checkpoint import load_checkpoint
 from druginv_agents.policy import AgentPolicy, load
+from druginv_gym.config import CRITICALITY
 
 
 def feature_names(env: gym.Env) -> tuple[list[str], list[str]]:
@@ -156,7 +157,7 @@ def check_config(
     penalty = cfg.shortage_penalty
     values = list(penalty.values()) if isinstance(penalty, Mapping) else [penalty]
     if isinstance(penalty, Mapping):
-        bad = [k for k in penalty if k not in ("V", "E", "N")]
+        bad = [k for k in penalty if k not in CRITICALITY]
         if bad:
             raise ValueError(f"shortage_penalty = {penalty!r}: {bad[0]!r} is not a class V, E, N")
     for v in values:
@@ -208,24 +209,18 @@ def validate(
     drug-slot below ``C_lo``, the weight per class for a mapping), so the best checkpoint is
     the best on the objective trained for. The model is left in training mode afterwards.
     """
-    df = druginv_gym.evaluate(env, AgentPolicy(algo, model, meta), episodes, VALIDATION_SEED)
+    df, drugs = druginv_gym.evaluate(
+        env, AgentPolicy(algo, model, meta), episodes, VALIDATION_SEED, return_drugs=True
+    )
     cost = float(df.total_cost.mean())
     rate = float(df.shortage_rate.mean())
     writer.add_scalar("eval/episode_cost", cost, global_step)
     writer.add_scalar("eval/shortage_rate", rate, global_step)
     config = env.unwrapped.config
     weights = penalty_weights(penalty_weight, config)
-    scale = config.reward_scale / config.n_drugs * config.horizon  # per drug, over an episode
-    if isinstance(penalty_weight, Mapping):  # each class's drug-slots below C_lo, by weight
-        rank = config.criticality_rank
-        extra = sum(
-            weights[rank == k].sum() * float(df[f"shortage_rate_{c}"].mean())
-            for k, c in enumerate(("V", "E", "N"))
-            if (rank == k).any()
-        )
-    else:
-        extra = weights.sum() * rate
-    score = cost + scale * extra
+    # each drug's slots below C_lo, by its weight, in per-drug reward-scale units
+    below = drugs.below_band_slots.to_numpy().reshape(-1, config.n_drugs)
+    score = cost + config.reward_scale / config.n_drugs * float((below @ weights).mean())
     if weights.any():
         writer.add_scalar("eval/score", score, global_step)
     model.train()

@@ -709,9 +709,9 @@ def class_figure(spec: BenchmarkSpec, summary: pd.DataFrame, out: Path) -> list[
     if plt is None or cfg.criticality is None:
         return []
     from druginv_gym.classify import CLASS_COLOURS
+    from druginv_gym.config import CRITICALITY, CRITICALITY_NAMES
 
-    labels = [c for c in ("V", "E", "N") if c in cfg.criticality]
-    names = {"V": "vital", "E": "essential", "N": "non-essential"}
+    labels = [c for c in CRITICALITY if c in cfg.criticality]
     policies = list(by_cost(summary).index)
     fig, axes = plt.subplots(1, 2, figsize=(max(8.0, 1.1 * len(policies) + 4), 4.2))
     width = 0.8 / len(labels)
@@ -725,8 +725,11 @@ def class_figure(spec: BenchmarkSpec, summary: pd.DataFrame, out: Path) -> list[
             col = f"{metric}_{label}"
             means = 100 * summary.loc[policies, col].to_numpy(dtype=np.float64)
             half = 100 * summary.loc[policies, f"{col}_ci95"].to_numpy(dtype=np.float64)
-            ax.bar(x + (k - (len(labels) - 1) / 2) * width, means, width, yerr=half,
-                   label=names[label], capsize=2, color=CLASS_COLOURS[label])  # fmt: skip
+            offset = (k - (len(labels) - 1) / 2) * width
+            ax.bar(
+                x + offset, means, width, yerr=half, capsize=2,
+                label=CRITICALITY_NAMES[label], color=CLASS_COLOURS[label],
+            )  # fmt: skip
         if metric == "fill_rate":
             targets = cfg.service_level
             for label in labels:

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from druginv_gym._checks import fail
-from druginv_gym.config import CRITICALITY, ScenarioConfig
+from druginv_gym.config import CRITICALITY, CRITICALITY_NAMES, ScenarioConfig
 
 __all__ = [
     "ABC_VEN_CATEGORY",
@@ -309,9 +309,10 @@ def pareto_figure(
         plt.Rectangle((0, 0), 1, 1, color=colours[c]) for c in VEN if c in set(table.criticality)
     ]
     if handles:
-        names = {"V": "vital", "E": "essential", "N": "non-essential"}
         present = [c for c in VEN if c in set(table.criticality)]
-        ax.legend(handles, [names[c] for c in present], loc="center right", frameon=False)
+        ax.legend(
+            handles, [CRITICALITY_NAMES[c] for c in present], loc="center right", frameon=False
+        )
     ax.set_title(title or f"ABC analysis: share of {measure} by drug", pad=16)
     fig.tight_layout()
     path = Path(path)

@@ -135,13 +135,15 @@ def _forecast_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 def _penalty(text: str) -> float | dict[str, float]:
     """``--shortage-penalty``: a number, or ``V=2,E=0.5`` (class -> number); the trainer's
     config checks the values."""
+    from druginv_gym.config import CRITICALITY
+
     if "=" not in text:
         return _number(text)
     out: dict[str, float] = {}
     for part in text.split(","):
         label, _, value = part.partition("=")
         label = label.strip()
-        if label not in ("V", "E", "N"):
+        if label not in CRITICALITY:
             raise argparse.ArgumentTypeError(f"{label!r} in {text!r} is not a class V, E or N")
         out[label] = _number(value)
     return out
@@ -475,7 +477,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     for label, row in counts.iterrows():
         print(f"  {label}: {int(row.drugs)} drugs, {100 * row.share:.1f} % of the {measure}")
     if table.criticality.any():
-        matrix = pd_crosstab(table)
+        matrix = _class_matrix(table)
         print("ABC x criticality (drugs):")
         print("  " + matrix.to_string().replace("\n", "\n  "))
     shown = table if len(table) <= args.rows else table.head(args.rows)
@@ -496,7 +498,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     return 0
 
 
-def pd_crosstab(table: Any) -> Any:
+def _class_matrix(table: Any) -> Any:
     """Drugs per ABC class (rows) and criticality (columns, most critical first)."""
     import pandas as pd
 

@@ -31,11 +31,13 @@ from druginv_gym.exogenous import (
 from druginv_gym.substitution import Substitution
 from druginv_gym.supply import SupplyModel
 
-__all__ = ["CRITICALITY", "PER_DRUG_FIELDS", "PREMIUM_MODES", "ScenarioConfig"]
+__all__ = ["CRITICALITY", "CRITICALITY_NAMES", "PER_DRUG_FIELDS", "PREMIUM_MODES", "ScenarioConfig"]
 
 #: The criticality classes of ``ScenarioConfig.criticality``, most critical first: VEN's vital,
 #: essential and non-essential (:mod:`druginv_gym.classify` maps CVA's classes onto them).
 CRITICALITY = ("V", "E", "N")
+#: What each class of :data:`CRITICALITY` is called in tables and figures.
+CRITICALITY_NAMES = {"V": "vital", "E": "essential", "N": "non-essential"}
 
 #: How the emergency premium ``beta_i(t)`` of eq. 1 is paid (``ScenarioConfig.premium_mode``):
 #: ``"exogenous"``, on every order of a slot with a premium (revealed before the decision);
@@ -335,9 +337,12 @@ class ScenarioConfig:
             _fail("service_level", None, dict(service), "needs criticality classes")
         set_(self, "service_level", checked)
 
+        rank = np.zeros(n, dtype=np.int64)
+        if criticality is not None:
+            rank[:] = [CRITICALITY.index(c) for c in criticality]
+        arrays["criticality_rank"] = rank
         if self.priority is None:
             spend = arrays["alpha"] * arrays["price_level"] * arrays["demand_mean"]
-            rank = [0] * n if criticality is None else [CRITICALITY.index(c) for c in criticality]
             prio = np.lexsort((-spend, rank))  # stable: ties keep the drugs' order
         else:
             prio = np.array(self.priority)
@@ -379,7 +384,9 @@ class ScenarioConfig:
             raise ValueError(f"drug_names has {len(names)} names for {n} drugs")
         set_(self, "drug_names", names)
 
-        derived = {k: arrays.pop(k) for k in ("knee_lo", "knee_hi", "stock_cap")}
+        derived = {
+            k: arrays.pop(k) for k in ("knee_lo", "knee_hi", "stock_cap", "criticality_rank")
+        }
         for arr in (*arrays.values(), *derived.values()):
             arr.setflags(write=False)
         for name, arr in arrays.items():
@@ -407,9 +414,7 @@ class ScenarioConfig:
     def criticality_rank(self) -> np.ndarray:
         """(N,) each drug's class as its index in :data:`CRITICALITY` (0 vital, 1 essential,
         2 non-essential); zeros without classes."""
-        if self.criticality is None:
-            return np.zeros(self.n_drugs, dtype=np.int64)
-        return np.array([CRITICALITY.index(c) for c in self.criticality], dtype=np.int64)
+        return self._derived["criticality_rank"]
 
     def class_targets(self) -> list[tuple[str, float, np.ndarray]]:
         """``(class, target, (N,) bool members)`` for each class with a fill-rate target > 0,

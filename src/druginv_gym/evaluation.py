@@ -46,6 +46,7 @@ from tqdm.auto import tqdm
 
 from druginv_gym._table import NameTable
 from druginv_gym.adapters import as_policy
+from druginv_gym.config import CRITICALITY, CRITICALITY_NAMES
 from druginv_gym.dynamics import LIMITS, binding_limits, order_price
 from druginv_gym.policies import Policy
 
@@ -392,7 +393,6 @@ _BUILT_IN_METRICS = (
         )
     ),
 )
-_CLASS_NAMES = {"V": "vital", "E": "essential", "N": "non-essential"}
 
 
 def _of_class(label: str, what: str) -> Callable[[EpisodeTally], float]:
@@ -405,19 +405,17 @@ def _of_class(label: str, what: str) -> Callable[[EpisodeTally], float]:
         c = t.config
         if c.criticality is None or not t.per_drug:
             return float("nan")
-        mine = np.array(c.criticality) == label
+        mine = c.criticality_rank == CRITICALITY.index(label)
         if not mine.any():
             return float("nan")
-        served, demand = t.per_drug["served"][mine], t.per_drug["demand"][mine]
-        if what == "fill":
-            return float(served.sum() / demand.sum()) if demand.sum() > 0 else 1.0
         if what == "shortage":
             return float(t.per_drug["below_band"][mine].sum() / (mine.sum() * max(t.slots, 1)))
+        demand = t.per_drug["demand"][mine].sum()
+        fill = float(t.per_drug["served"][mine].sum() / demand) if demand > 0 else 1.0
+        if what == "fill":
+            return fill
         target = c.service_level.get(label, 0.0)
-        if target <= 0:
-            return float("nan")
-        fill = served.sum() / demand.sum() if demand.sum() > 0 else 1.0
-        return float(fill >= target - 1e-9)
+        return float(fill >= target - 1e-9) if target > 0 else float("nan")
 
     return compute
 
@@ -426,9 +424,9 @@ _BUILT_IN_METRICS += (
     *(
         Metric(
             f"{what}_{label}",
-            f"{_CLASS_NAMES[label]} {desc}",
+            f"{CRITICALITY_NAMES[label]} {desc}",
             "%",
-            f"{long} of the {_CLASS_NAMES[label]} drugs (criticality {label!r}; nan without "
+            f"{long} of the {CRITICALITY_NAMES[label]} drugs (criticality {label!r}; nan without "
             "classes)",
             _of_class(label, key),
             summarised=True,
@@ -436,7 +434,7 @@ _BUILT_IN_METRICS += (
             short_label=f"{label} {short}",
             table="classes",
         )
-        for label in ("V", "E", "N")
+        for label in CRITICALITY
         for what, key, desc, short, long in (
             ("fill_rate", "fill", "fill rate", "fill", "units served over units demanded"),
             (
@@ -644,7 +642,6 @@ def evaluate(
         longest = 0
         acc = {key: 0.0 for key in ("purchase", "storage", "penalty", "shortage", "total")}
         per_drug = {k: np.zeros(cfg.n_drugs) for k in _PER_DRUG}
-        substituted = substitution_cost = 0.0
         n_short = n_out = n_over = 0
         served = demand = expired = accepted = spend = ret = 0.0
         slots = 0
@@ -682,8 +679,6 @@ def evaluate(
             per_drug["own"] += info["served"]
             if "substituted" in info:  # therapeutic substitution
                 filled = filled + info["substituted"]
-                substituted += float(np.sum(info["substituted"]))
-                substitution_cost += float(np.sum(info["substitution_cost"]))
                 for key in ("substituted", "donated", "substitution_cost"):
                     per_drug[key] += info[key]
             per_drug["served"] += filled
@@ -733,8 +728,8 @@ def evaluate(
             binding=bound,
             expiry_slots=n_expiry,
             longest_stockout=longest,
-            substituted=substituted,
-            substitution_cost=substitution_cost,
+            substituted=float(per_drug["substituted"].sum()),
+            substitution_cost=float(per_drug["substitution_cost"].sum()),
             per_drug=per_drug,
             **supply,
         )

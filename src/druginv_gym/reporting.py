@@ -87,11 +87,7 @@ def markdown_table(summary: pd.DataFrame, table: str, title: str, intro: str) ->
     """The lines of a ``summary.md`` section: a ``## title`` heading, ``intro``, and the shown
     metrics of ``table`` (:func:`~druginv_gym.evaluation.table_metrics`) per policy, cheapest
     first, but those no policy has a value of; none when the summary has none of them."""
-    metrics = [
-        m
-        for m in table_metrics(table)
-        if m.name in summary.columns and not summary[m.name].isna().all()
-    ]
+    metrics = [m for m in _with_values(table, summary) if m.name in summary.columns]
     if not metrics:
         return []
     lines = ["", f"## {title}", "", intro, ""]
@@ -102,6 +98,16 @@ def markdown_table(summary: pd.DataFrame, table: str, title: str, intro: str) ->
     for name, r in by_cost(summary).iterrows():
         lines.append("| " + " | ".join([str(name), *(markdown_cell(m, r) for m in metrics)]) + " |")
     return lines
+
+
+def _with_values(table: str, summary: pd.DataFrame) -> list[Metric]:
+    """The shown metrics of ``table`` but those whose column in ``summary`` has no value for
+    any policy (a class without a target, or without drugs)."""
+    return [
+        m
+        for m in table_metrics(table)
+        if m.name not in summary.columns or not summary[m.name].isna().all()
+    ]
 
 
 def by_cost(summary: pd.DataFrame) -> pd.DataFrame:
@@ -123,11 +129,7 @@ def print_table(
     each limit binds; ``"supply"``: what a supply model did; ``"classes"``: per criticality
     class), leaving out a metric no policy has a value of; with rich when it is installed, as
     aligned plain text otherwise."""
-    metrics = [  # a column with no value for any policy (a class without a target) is left out
-        m
-        for m in table_metrics(table)
-        if m.name not in summary.columns or not summary[m.name].isna().all()
-    ]
+    metrics = _with_values(table, summary)
     cols = ["policy", *(m.short_header for m in metrics)]
     rows = []
     for name, r in by_cost(summary).iterrows():

@@ -532,14 +532,14 @@ def hospital_scenario(
     return config.replace(**overrides)
 
 
-#: The therapeutic substitution groups of scenario ``"pharma-atc"``: the ATC groups of the
-#: pharmacy sales data that share a pharmacological subgroup (the first four characters of the
-#: ATC code): M01A (M01AB, M01AE: non-steroidal anti-inflammatories) and N02B (N02BA, N02BE:
-#: other analgesics and antipyretics); N05B (anxiolytics), N05C (hypnotics), R03 and R06 have
-#: no substitute among the eight.
 def atc_groups(columns: tuple[str, ...]) -> np.ndarray:
     """``(N,)`` substitution group of each ATC column: the index of its four-character ATC
-    subgroup among those shared by two columns or more, ``-1`` for the others."""
+    subgroup among those shared by two columns or more, ``-1`` for the others.
+
+    For the pharmacy sales data (scenario ``"pharma-atc"``): M01A (M01AB, M01AE:
+    non-steroidal anti-inflammatories) and N02B (N02BA, N02BE: other analgesics and
+    antipyretics); N05B (anxiolytics), N05C (hypnotics), R03 and R06 have no substitute among
+    the eight."""
     codes = [c[:4] for c in columns]
     shared = sorted({c for c in codes if codes.count(c) > 1})
     return np.array([shared.index(c) if c in shared else -1 for c in codes], dtype=np.int64)

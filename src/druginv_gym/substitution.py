@@ -98,6 +98,9 @@ class Substitution:
         member = (self.group[None, :] == live[:, None]).astype(np.float64)
         member.setflags(write=False)
         object.__setattr__(self, "_member", member)
+        substitutable = member.sum(axis=0) > 0
+        substitutable.setflags(write=False)
+        object.__setattr__(self, "_substitutable", substitutable)
 
     @property
     def members(self) -> np.ndarray:
@@ -107,7 +110,7 @@ class Substitution:
     @property
     def substitutable(self) -> np.ndarray:
         """``(N,)`` bool: the drugs that have at least one substitute."""
-        return self._member.sum(axis=0) > 0
+        return self._substitutable
 
     def check(self, n_drugs: int) -> None:
         """``ValueError`` unless the arrays are one per drug of an ``n_drugs``-drug scenario."""

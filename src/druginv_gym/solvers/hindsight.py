@@ -282,11 +282,12 @@ class _QP:
         """(K,) units each class with a fill-rate target falls short of it at ``z``."""
         return np.zeros(0)
 
+    #: USD per unit of a class's shortfall in the objective (``_BalanceQP._class_rows``)
+    shortfall_price = 0.0
+
     def model_cost(self, z: np.ndarray) -> float:
         """The objective at ``z`` without the price of the shortfalls: the model's cost."""
-        return self.objective(z) - getattr(self, "shortfall_price", 0.0) * float(
-            self.shortfall(z).sum()
-        )
+        return self.objective(z) - self.shortfall_price * float(self.shortfall(z).sum())
 
     def substituted_of(self, z: np.ndarray) -> np.ndarray:
         """(T, N) units of each drug's demand served by a substitute at the point ``z``."""
@@ -296,10 +297,12 @@ class _QP:
         c, tr = self.config, self.trace
         lo, hi = self.unpack(z)[3:5]
         x, v, served = self.orders_of(z), self.stock_of(z), self.served_of(z)
-        shortage = self._shortage_unit() * (tr.demand - served)
+        lost = tr.demand - served
+        extra = 0.0
         if c.substitution is not None:  # a substitute's units are not lost; they cost ``cost``
             sub = self.substituted_of(z)
-            shortage = shortage - self._shortage_unit() * sub + c.substitution.cost * sub
+            lost, extra = lost - sub, c.substitution.cost * sub
+        shortage = self._shortage_unit() * lost + extra
         return {
             "purchase": float((c.alpha * self.price * x).sum()),
             "storage": float((tr.storage_rate * c.unit_volume * v).sum()),
@@ -770,16 +773,18 @@ class _BalanceQP(_QP):
         return np.maximum(z[self.i_short], 0.0)
 
     def substituted_of(self, z: np.ndarray) -> np.ndarray:
-        subst, _i_d, i_c = self.sub_vars
-        out = np.zeros((self.T, self.N))
-        out[:, subst] = z[i_c[:, subst]]
-        return out
+        return self._substitution_block(z, 2)
 
     def donated_of(self, z: np.ndarray) -> np.ndarray:
         """(T, N) units each drug gives to substitute for others at the point ``z``."""
-        subst, i_d, _i_c = self.sub_vars
+        return self._substitution_block(z, 1)
+
+    def _substitution_block(self, z: np.ndarray, which: int) -> np.ndarray:
+        """(T, N) the values at ``z`` of ``sub_vars[which]`` (1: given, 2: received), zero for
+        the drugs without a substitute."""
+        subst, index = self.sub_vars[0], self.sub_vars[which]
         out = np.zeros((self.T, self.N))
-        out[:, subst] = z[i_d[:, subst]]
+        out[:, subst] = z[index[:, subst]]
         return out
 
     # -------------------------------------------------------------- supply
@@ -846,11 +851,13 @@ class _BalanceQP(_QP):
         filled = replay.served + replay.substituted
         demand = self.trace.demand
         asked, before = self.history
-        short = [
-            max(q * (asked[m].sum() + demand[:, m].sum()) - before[m].sum() - filled[:, m].sum(), 0)
-            for _label, q, m in c.class_targets()
-        ]
-        runs = [np.cumsum(filled[:, m].sum(axis=1)) for _label, _q, m in c.class_targets()]
+        short, runs = [], []
+        for _label, q, m in c.class_targets():
+            run = np.cumsum(filled[:, m].sum(axis=1))
+            runs.append(run)
+            short.append(
+                max(q * (asked[m].sum() + demand[:, m].sum()) - before[m].sum() - run[-1], 0)
+            )
         return np.concatenate(
             [b.ravel() for b in (x, s, e, w, lo, hi)]
             + [z, y, replay.recalled[recall]]
