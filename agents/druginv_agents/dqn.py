@@ -49,6 +49,7 @@ from druginv_agents.common import (
 )
 from druginv_agents.networks import PerDrugQNetwork, split_obs
 from druginv_agents.policy import AgentPolicy
+from druginv_gym.info import require_full_info
 from druginv_gym.progress import progress_bar
 
 ENV_ID = "DrugRefillSequential-v0"
@@ -161,6 +162,7 @@ def train(
     device = torch.device(cfg.device)
     torch.manual_seed(cfg.seed)
     envs = gym.make_vec(ENV_ID, num_envs=cfg.num_envs, **cfg.env_kwargs)
+    require_full_info(envs, "DQN training")  # per-drug rewards from info["drug_costs"]
     eval_env = gym.make(ENV_ID, **cfg.env_kwargs)
     u = eval_env.unwrapped
     config = u.config

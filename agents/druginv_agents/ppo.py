@@ -48,6 +48,7 @@ from druginv_agents.common import (
 )
 from druginv_agents.networks import PerDrugActorCritic
 from druginv_agents.policy import AgentPolicy
+from druginv_gym.info import require_full_info
 from druginv_gym.progress import progress_bar
 
 ENV_ID = "DrugRefill-v0"
@@ -131,6 +132,7 @@ def train(
     device = torch.device(cfg.device)
     torch.manual_seed(cfg.seed)  # the envs draw from their own seeded generators
     envs = gym.make_vec(ENV_ID, num_envs=cfg.num_envs, **cfg.env_kwargs)
+    require_full_info(envs, "PPO training")  # per-drug rewards from info["drug_costs"]
     eval_env = gym.make(ENV_ID, **cfg.env_kwargs)
     config = envs.unwrapped.config
     n, horizon = config.n_drugs, config.horizon

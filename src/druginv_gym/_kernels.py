@@ -393,10 +393,38 @@ def decode_box_kernel(frac, refill_lo, span, tol, out):
     return -1
 
 
+def summary_chunk(n_drugs):
+    """Envs per chunk of the step kernels with the summary info: :data:`STEP_CHUNK`, fewer
+    when the drugs are many, so that a chunk's scratch block (13-19 rows of ``chunk x N``
+    float64) stays within about 4 MB of cache at 2,000 drugs and a few hundred KB at 70."""
+    return max(1, min(STEP_CHUNK, 4096 // max(n_drugs, 1)))
+
+
+def sum_rows(out, unit_rows, units, b0):
+    """``units[r, b0 + b] = sum_i out[unit_rows[r], b, i]`` for the envs of a chunk: the
+    summary info's per-env totals of the chunk's per-drug outputs. Four partial sums over
+    drugs ``i = k mod 4``, added at the end: four independent chains of additions instead of
+    one (at 2,000 drugs a single chain cost about a tenth of the step)."""
+    m, n = out.shape[1], out.shape[2]
+    n4 = n - n % 4
+    for r in range(unit_rows.shape[0]):
+        row = unit_rows[r]
+        for b in range(m):
+            s0 = s1 = s2 = s3 = 0.0
+            for i in range(0, n4, 4):
+                s0 += out[row, b, i]
+                s1 += out[row, b, i + 1]
+                s2 += out[row, b, i + 2]
+                s3 += out[row, b, i + 3]
+            for i in range(n4, n):
+                s0 += out[row, b, i]
+            units[r, b0 + b] = (s0 + s1) + (s2 + s3)
+
+
 def step_box_kernel(
     frac, refill_lo, span, tol, arrived, left, ring, spent, t, demand, price, rate, budget,
     emergency, static, limits, block, sums, new_state, new_spent, obs, template, nf, layout,
-    price_next, rate_next, budget_next, scales, time_left,
+    price_next, rate_next, budget_next, scales, time_left, scratch, unit_rows, units,
 ):  # fmt: skip
     """One env step of the box ids: decode ``frac`` into ``block[0]`` (the requested units),
     then, :data:`STEP_CHUNK` envs at a time, play slot ``t`` (:func:`flow_kernel`, outputs in
@@ -409,24 +437,37 @@ def step_box_kernel(
     the arrival ring gets this slot's row, as in the numpy backend. Returns -1, or (before
     anything is written) the flat index of the first invalid action value, as
     :func:`decode_box_kernel`.
+
+    The summary info (``scratch`` not empty, see :func:`summary_chunk`): ``block`` is only its
+    first row (the requested units, ``(1, B, N)``), the per-drug outputs of a chunk go to
+    ``scratch`` ``(13, chunk, N)`` instead, and ``units[r]`` gets the per-env sum over drugs of
+    scratch row ``unit_rows[r]``. Otherwise ``scratch``, ``unit_rows`` and ``units`` are empty.
     """
     bad = decode_box_kernel(frac, refill_lo, span, tol, block[0])
     if bad >= 0:
         return bad
     n_env, n = demand.shape
     new_arrived, new_left = new_state[0], new_state[1]
-    for b0 in range(0, n_env, STEP_CHUNK):  # a chunk's arrays stay in cache across the phases
-        b1 = min(b0 + STEP_CHUNK, n_env)
+    summary = scratch.shape[1] > 0
+    chunk = scratch.shape[1] if summary else STEP_CHUNK
+    for b0 in range(0, n_env, chunk):  # a chunk's arrays stay in cache across the phases
+        b1 = min(b0 + chunk, n_env)
+        out = scratch[:, : b1 - b0] if summary else block[:, b0:b1]
         for b in range(b0, b1):
             new_spent[b] = spent[b]
             for i in range(n):
                 new_arrived[b, i] = arrived[b, i]
                 new_left[b, i] = left[b, i]
-                block[12, b, i] = demand[b, i]
+                out[12, b - b0, i] = demand[b, i]
+                if summary:
+                    out[0, b - b0, i] = block[0, b, i]
         flow_kernel(
-            new_arrived, new_left, ring, new_spent, t, block[0], demand, price, rate, budget,
-            emergency, static, limits, block[1:12], sums, False, b0, b1,
+            new_arrived[b0:b1], new_left[b0:b1], ring[b0:b1], new_spent[b0:b1], t, out[0],
+            demand[b0:b1], price[b0:b1], rate[b0:b1], budget, emergency[b0:b1], static, limits,
+            out[1:12], sums[:, b0:b1], False, 0, b1 - b0,
         )  # fmt: skip
+        if summary:
+            sum_rows(out, unit_rows, units, b0)
         observe_kernel(
             obs, template, nf, layout, price_next, rate_next, demand, budget_next, new_arrived,
             new_left, ring, t + 1, new_spent, static, limits, scales, time_left, b0, b1,
@@ -438,30 +479,39 @@ def step_box_supply_kernel(
     frac, refill_lo, span, tol, arrived, left, ring, pipe, spent, t, demand, price, rate, budget,
     emergency, static, limits, fill, lead, recall, alt_price, alt_fill, block, sums, new_state,
     new_spent, obs, template, nf, layout, price_next, rate_next, budget_next, scales, time_left,
-    fill_trace, columns,
+    fill_trace, columns, scratch, unit_rows, units,
 ):  # fmt: skip
     """:func:`step_box_kernel` with a supply model: decode, then, :data:`STEP_CHUNK` envs at a
     time, :func:`supply_flow_kernel` (outputs in ``block[1:]``, rows
     ``("ordered", *SUPPLY_OUTPUTS)``; the pipeline changes in place), the next observation
     (:func:`observe_kernel`) and the supply features (:func:`observe_supply_kernel`, from the
-    (B, T, N) ``fill_trace``, drug-row ``columns``). Returns as :func:`step_box_kernel`."""
+    (B, T, N) ``fill_trace``, drug-row ``columns``). Returns as :func:`step_box_kernel`; the
+    summary info as there, with a ``scratch`` of the block's 19 rows."""
     bad = decode_box_kernel(frac, refill_lo, span, tol, block[0])
     if bad >= 0:
         return bad
     n_env, n = demand.shape
     new_arrived, new_left = new_state[0], new_state[1]
-    for b0 in range(0, n_env, STEP_CHUNK):
-        b1 = min(b0 + STEP_CHUNK, n_env)
+    summary = scratch.shape[1] > 0
+    chunk = scratch.shape[1] if summary else STEP_CHUNK
+    for b0 in range(0, n_env, chunk):
+        b1 = min(b0 + chunk, n_env)
+        out = scratch[:, : b1 - b0] if summary else block[:, b0:b1]
         for b in range(b0, b1):
             new_spent[b] = spent[b]
             for i in range(n):
                 new_arrived[b, i] = arrived[b, i]
                 new_left[b, i] = left[b, i]
+                if summary:
+                    out[0, b - b0, i] = block[0, b, i]
         supply_flow_kernel(
-            new_arrived, new_left, ring, pipe, new_spent, t, block[0], demand, price, rate,
-            budget, emergency, static, limits, fill, lead, recall, alt_price, alt_fill,
-            block[1:], sums, b0, b1,
+            new_arrived[b0:b1], new_left[b0:b1], ring[b0:b1], pipe[b0:b1], new_spent[b0:b1], t,
+            out[0], demand[b0:b1], price[b0:b1], rate[b0:b1], budget, emergency[b0:b1], static,
+            limits, fill[b0:b1], lead[b0:b1], recall[b0:b1], alt_price[b0:b1], alt_fill,
+            out[1:], sums[:, b0:b1], 0, b1 - b0,
         )  # fmt: skip
+        if summary:
+            sum_rows(out, unit_rows, units, b0)
         observe_kernel(
             obs, template, nf, layout, price_next, rate_next, demand, budget_next, new_arrived,
             new_left, ring, t + 1, new_spent, static, limits, scales, time_left, b0, b1,
@@ -476,8 +526,8 @@ def step_box_supply_kernel(
 #: first and hands them to the caller under the same names.
 CALLS = {
     supply_flow_kernel: (drug_costs,),
-    step_box_kernel: (decode_box_kernel, flow_kernel, observe_kernel),
+    step_box_kernel: (decode_box_kernel, flow_kernel, sum_rows, observe_kernel),
     step_box_supply_kernel: (
-        decode_box_kernel, supply_flow_kernel, observe_kernel, observe_supply_kernel,
+        decode_box_kernel, supply_flow_kernel, sum_rows, observe_kernel, observe_supply_kernel,
     ),
 }  # fmt: skip

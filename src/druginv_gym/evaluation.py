@@ -48,6 +48,7 @@ from druginv_gym._table import NameTable
 from druginv_gym.adapters import as_policy
 from druginv_gym.config import CRITICALITY, CRITICALITY_NAMES
 from druginv_gym.dynamics import LIMITS, binding_limits, order_price
+from druginv_gym.info import require_full_info
 from druginv_gym.policies import Policy
 
 if TYPE_CHECKING:
@@ -624,6 +625,7 @@ def evaluate(
     """
     n_episodes = _check_count("n_episodes", n_episodes)
     policy = as_policy(policy)  # SB3 models, RLlib algorithms, functions obs -> action
+    require_full_info(env, "evaluate")
     cfg = env.unwrapped.config
     computed = [m for m in METRIC_TABLE.values() if m.compute is not None]
     rows, slot_rows, drug_frames = [], [], []

@@ -30,6 +30,7 @@ from druginv_gym.dynamics import (
     flow_step,
 )
 from druginv_gym.exogenous import trace_fields
+from druginv_gym.info import TOTAL_SUFFIX, check_info_level
 from druginv_gym.observation import (
     DYNAMIC_DRUG_FEATURES,
     OBS_HIGH,
@@ -91,6 +92,18 @@ _BLOCK_PER_DRUG = tuple(_BLOCK_INFO_ROWS[i] for i in _LIST_PER_DRUG)
 _BLOCK_DRUG_COSTS = _BLOCK_INFO_ROWS[_LIST_DRUG_COSTS]
 
 
+#: The rows of the compiled steps' blocks that the summary info sums, in the order of
+#: ``PER_DRUG_INFO`` (then ``SUPPLY_INFO`` with a supply model).
+_BOX_TOTAL_ROWS = np.array(_BLOCK_PER_DRUG, dtype=np.int64)
+_SUPPLY_TOTAL_ROWS = np.array(
+    [*_BLOCK_PER_DRUG, *(_SUPPLY_BLOCK.index(k) for k in SUPPLY_INFO)], dtype=np.int64
+)
+#: The summary kernel arguments of a full-info compiled step: no scratch, no totals.
+_NO_ROWS = np.empty(0, dtype=np.int64)
+_NO_TOTALS = np.empty((0, 0))
+_NO_SCRATCH = {r: np.empty((r, 0, 0)) for r in (_N_BLOCK, _N_SUPPLY_BLOCK)}
+
+
 class ActionError(ValueError):
     """A bad action. The message names the bad value; :attr:`single` is the same message
     for the one-env view of a batch of one (no batch axis in indices and shapes)."""
@@ -134,45 +147,78 @@ class StepInfo(NamedTuple):
     #: :data:`druginv_gym.dynamics.SUPPLY_INFO`, then substitution's, named by
     #: :data:`druginv_gym.substitution.SUBSTITUTION_INFO` (empty without either)
     supply: tuple[tuple[str, np.ndarray], ...] = ()
+    #: the summary info: ``(U, B)`` per-env totals over drugs, named by :attr:`total_keys`
+    #: (then ``rows`` and ``supply`` are not shown); ``None`` for the full info
+    totals: np.ndarray | None = None
+    #: the name of each row of :attr:`totals`
+    total_keys: tuple[str, ...] = ()
 
     def batched(self) -> dict[str, Any]:
         """``info`` of a vector env: per-drug arrays ``(B, N)``, per-env arrays ``(B,)``."""
+        if self.totals is not None:
+            return self._summary_batched()
         rows, sums = self.rows, self.sums
         info: dict[str, Any] = {
             k: rows[i] for k, i in zip(PER_DRUG_INFO, self.per_drug, strict=True)
         }
         stock = rows[self.per_drug[0]]
         b = stock.shape[0]
-        if sums is None:  # the same keys and types as after a played slot, all zero
-            info["spend"] = np.zeros(b)
-            info["costs"] = {k: np.zeros(b) for k in _COST_KEYS}
-            info["drug_costs"] = np.zeros_like(stock)
-        else:
-            info["spend"] = sums[_SPEND_ROW]
-            info["costs"] = {k: sums[i] for k, i in _COST_ROWS}
-            info["drug_costs"] = rows[self.drug_costs]
+        # with no slot played: the same keys and types as after one, all zero
+        info.update(self._costs_batched(b))
+        info["drug_costs"] = np.zeros_like(stock) if sums is None else rows[self.drug_costs]
         info["t"] = np.full(b, self.t)
         info.update(self.extra)
         info.update(self.supply)
         return info
 
+    def _costs_batched(self, b: int) -> dict[str, Any]:
+        """``spend`` and ``costs`` of ``b`` envs (zeros when no slot was played)."""
+        sums = self.sums
+        if sums is None:
+            return {"spend": np.zeros(b), "costs": {k: np.zeros(b) for k in _COST_KEYS}}
+        return {"spend": sums[_SPEND_ROW], "costs": {k: sums[i] for k, i in _COST_ROWS}}
+
+    def _summary_batched(self) -> dict[str, Any]:
+        totals = self.totals
+        b = totals.shape[1]
+        info = self._costs_batched(b)
+        info["t"] = np.full(b, self.t)
+        info.update(zip(self.total_keys, totals, strict=True))
+        info.update(self.extra)
+        return info
+
+    def _costs_single(self) -> dict[str, Any]:
+        """``spend`` and ``costs`` of a batch of one as floats (zeros when no slot was played)."""
+        if self.sums is None:
+            return {"spend": 0.0, "costs": dict.fromkeys(_COST_KEYS, 0.0)}
+        sums = self.sums[:, 0].tolist()
+        return {
+            "spend": sums[_SPEND_ROW],
+            "costs": dict(zip(_COST_KEYS, _COST_VALUES(sums), strict=True)),
+        }
+
+    def _summary_single(self) -> dict[str, Any]:
+        info = self._costs_single()
+        info["t"] = self.t
+        info.update(zip(self.total_keys, self.totals[:, 0].tolist(), strict=True))
+        for key, value in self.extra:
+            info[key] = value[0].item()
+        return info
+
     def single(self) -> dict[str, Any]:
         """``info`` of a single env (a batch of one): per-drug arrays ``(N,)`` (views), per-env
         values as Python scalars, ``costs`` a dict of floats."""
+        if self.totals is not None:
+            return self._summary_single()
         rows = self.rows
         first = rows[:, 0] if type(rows) is np.ndarray else [r[0] for r in rows]
         info: dict[str, Any] = dict(
             zip(PER_DRUG_INFO, map(first.__getitem__, self.per_drug), strict=True)
         )
-        if self.sums is None:  # the same keys and types as after a played slot, all zero
-            info["spend"] = 0.0
-            info["costs"] = dict.fromkeys(_COST_KEYS, 0.0)
-            info["drug_costs"] = np.zeros_like(first[self.per_drug[0]])
-        else:
-            sums = self.sums[:, 0].tolist()
-            info["spend"] = sums[_SPEND_ROW]
-            info["costs"] = dict(zip(_COST_KEYS, _COST_VALUES(sums), strict=True))
-            info["drug_costs"] = first[self.drug_costs]
+        info.update(self._costs_single())
+        info["drug_costs"] = (
+            np.zeros_like(first[self.per_drug[0]]) if self.sums is None else first[self.drug_costs]
+        )
         info["t"] = self.t
         for key, value in self.extra:
             info[key] = value[0].item()
@@ -189,11 +235,15 @@ class RefillCore:
         num_envs: batch size ``B`` (an integer >= 1).
         mode: ``"box"`` (fractions in [0, 1]^N), ``"discrete"`` (levels 0..n_levels-1 per
             drug) or ``"sequential"`` (one level for one drug per step, in priority order).
+        info_level: ``"full"`` or ``"summary"`` (:data:`druginv_gym.info.INFO_LEVELS`); the
+            attribute :attr:`info_level` may be changed between steps.
 
-    Raises ``ValueError`` naming a bad ``num_envs`` or ``mode``.
+    Raises ``ValueError`` naming a bad ``num_envs``, ``mode`` or ``info_level``.
     """
 
-    def __init__(self, config: ScenarioConfig, num_envs: int, mode: ActionMode) -> None:
+    def __init__(
+        self, config: ScenarioConfig, num_envs: int, mode: ActionMode, info_level: str = "full"
+    ) -> None:
         if mode not in ACTION_MODES:
             raise ValueError(f"mode = {mode!r}; expected one of {ACTION_MODES}")
         if (
@@ -205,6 +255,7 @@ class RefillCore:
         self.config = config
         self.num_envs = int(num_envs)
         self.mode = mode
+        self.info_level = info_level
         n, b = config.n_drugs, self.num_envs
         self._range = config.refill_hi - config.refill_lo  # units
         self._batch_shape = (b, n)
@@ -232,6 +283,16 @@ class RefillCore:
         self._alt_fill = 0.0 if self.supply is None else float(self.supply.alt_fill)
         # therapeutic substitution: the numpy slot (the compiled kernels do not model it)
         self._substitution = config.substitution is not None
+        # the summary info's keys, and the compiled steps' scratch block (made at first use)
+        self.total_keys = tuple(
+            k + TOTAL_SUFFIX
+            for k in (
+                *PER_DRUG_INFO,
+                *(SUPPLY_INFO if self.supply is not None else ()),
+                *(SUBSTITUTION_INFO if self._substitution else ()),
+            )
+        )
+        self._scratch: np.ndarray | None = None
         self._static_cols = [self._drug_col[f] for f in STATIC_DRUG_FEATURES]
         # One observation row with the static features (<= 1 by construction), zeros elsewhere:
         # ``observe`` starts from it and writes the dynamic features.
@@ -261,6 +322,26 @@ class RefillCore:
     def t(self) -> int:
         """Slots played (the index of the slot about to be decided, 0..T): the state's clock."""
         return self.flow.t
+
+    @property
+    def info_level(self) -> str:
+        """``"full"`` (every per-drug array) or ``"summary"`` (per-env costs and totals)."""
+        return self._info_level
+
+    @info_level.setter
+    def info_level(self, level: str) -> None:
+        self._info_level = check_info_level(level)
+        self._summary = level == "summary"
+
+    def summarise(self, info: StepInfo) -> StepInfo:
+        """``info`` at the summary level when :attr:`info_level` asks for it: each per-drug
+        array summed over drugs (in drug order), named :attr:`total_keys`."""
+        if not self._summary or info.totals is not None:
+            return info
+        rows = info.rows
+        arrays = [rows[i] for i in info.per_drug] + [v for _, v in info.supply]
+        totals = np.stack([a.sum(axis=-1) for a in arrays])
+        return info._replace(rows=(), supply=(), totals=totals, total_keys=self.total_keys)
 
     # ------------------------------------------------------------------ spaces
     @property
@@ -399,7 +480,7 @@ class RefillCore:
             self.pending[:, drug] = requested
             self.cursor += 1
             if self.cursor < self.config.n_drugs:
-                return self.observe(), np.zeros(b), False, self._pending_info(drug)
+                return self.observe(), np.zeros(b), False, self.summarise(self._pending_info(drug))
             requested = self.pending
         outcome = self._advance(requested)
         sums = outcome.sums()
@@ -416,7 +497,7 @@ class RefillCore:
         if outcome.substitution is not None:
             supply += tuple(outcome.substitution.items())
         info = StepInfo(rows, _LIST_PER_DRUG, _LIST_DRUG_COSTS, sums, self.t, extra, supply)
-        return self.observe(), reward, self.t >= self.config.horizon, info
+        return self.observe(), reward, self.t >= self.config.horizon, self.summarise(info)
 
     def _step_box_compiled(
         self, kernel: Any, action: Any
@@ -443,7 +524,18 @@ class RefillCore:
         # the observation after the last slot shows the last slot's prices
         shown = t + 1 if t + 1 < horizon else horizon - 1
         static, limits = self._kernel_rows
-        block = np.empty((_N_BLOCK, b, n) if self.supply is None else (_N_SUPPLY_BLOCK, b, n))
+        rows = _N_BLOCK if self.supply is None else _N_SUPPLY_BLOCK
+        if self._summary:  # the per-drug outputs go to a scratch block of a few envs
+            scratch = self._scratch
+            if scratch is None or scratch.shape[0] != rows:
+                scratch = np.empty((rows, _kernels.summary_chunk(n), n))
+                self._scratch = scratch
+            block = np.empty((1, b, n))
+            total_rows = _BOX_TOTAL_ROWS if self.supply is None else _SUPPLY_TOTAL_ROWS
+            totals = np.empty((len(total_rows), b))
+        else:
+            scratch, total_rows, totals = _NO_SCRATCH[rows], _NO_ROWS, _NO_TOTALS
+            block = np.empty((rows, b, n))
         sums = np.empty((6, b))
         state = np.empty((2, b, n))
         spent = np.empty(b)
@@ -457,7 +549,7 @@ class RefillCore:
                 self._emergency_at(t), static, limits, block, sums, state, spent, obs,
                 self._template, self.n_drug_features,
                 self._layout, self.price[:, shown], rate[:, shown], c.drug_budget[shown],
-                self._obs_scales, (horizon - t - 1) / horizon,
+                self._obs_scales, (horizon - t - 1) / horizon, scratch, total_rows, totals,
             )  # fmt: skip
         else:  # the pipeline changes in place, and only with a valid action
             bad = kernel(
@@ -468,7 +560,7 @@ class RefillCore:
                 self._alt_fill, block, sums, state, spent, obs, self._template,
                 self.n_drug_features, self._layout, self.price[:, shown], rate[:, shown],
                 c.drug_budget[shown], self._obs_scales, (horizon - t - 1) / horizon,
-                exo["fill"], self._supply_columns,
+                exo["fill"], self._supply_columns, scratch, total_rows, totals,
             )  # fmt: skip
         if bad >= 0:
             return None
@@ -476,7 +568,9 @@ class RefillCore:
         flow.t = t + 1
         self.last_demand = demand[:, t]  # a view: the trace is never written
         reward = -sums[_TOTAL] / c.reward_scale
-        if self.supply is None:
+        if self._summary:
+            info = StepInfo((), (), None, sums, flow.t, (), (), totals, self.total_keys)
+        elif self.supply is None:
             info = StepInfo(block, _BLOCK_PER_DRUG, _BLOCK_DRUG_COSTS, sums, flow.t)
         else:
             supply = tuple(zip(SUPPLY_INFO, block[_SUPPLY_ROWS], strict=True))
@@ -639,7 +733,7 @@ class RefillCore:
         """The report of a reset: the step's keys and types (Gymnasium's wrappers, Minari and
         TorchRL need one schema), ``stock`` the initial stock, everything else zero; the
         sequential id's ``drug`` is -1 (none decided yet) and ``slot_done`` False."""
-        return self._unplayed_info(-1, None)
+        return self.summarise(self._unplayed_info(-1, None))
 
     def _unplayed_info(self, drug: int, ordered: np.ndarray | None) -> StepInfo:
         """A report with no slot played: ``stock`` the current stock, ``ordered`` (zeros when

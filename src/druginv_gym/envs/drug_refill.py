@@ -13,9 +13,15 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from druginv_gym.config import ScenarioConfig
-from druginv_gym.envs.core import ActionError, ActionMode, RefillCore, as_action_array
+from druginv_gym.envs.core import (
+    ActionError,
+    ActionMode,
+    RefillCore,
+    as_action_array,
+)
 from druginv_gym.envs.prefetch import TracePrefetch, wants_prefetch
 from druginv_gym.exogenous import ExogenousTrace, as_trace, sample_exogenous, trace_fields
+from druginv_gym.info import check_info_level
 from druginv_gym.scenarios import make_scenario
 
 __all__ = [
@@ -117,6 +123,7 @@ def _build_core(
     render_mode: str | None,
     config_args: tuple[Any, ...],
     scenario_options: dict[str, Any],
+    info_level: str = "full",
 ) -> RefillCore:
     """What the single and the vector envs build alike: check ``render_mode`` against the
     env's metadata, resolve the scenario (``config_args``: the positional arguments of
@@ -129,8 +136,9 @@ def _build_core(
             f"render_mode = {render_mode!r} is not one of the supported {modes}; "
             "render() will return None"
         )
+    check_info_level(info_level)  # before the scenario is built: a cheap check first
     env.config = resolve_config(*config_args, **scenario_options)
-    core = RefillCore(env.config, num_envs, env.action_mode)
+    core = RefillCore(env.config, num_envs, env.action_mode, info_level)
     env.feature_names = core.feature_names()
     env.drug_feature_names, env.global_feature_names = core.feature_groups()
     env.render_mode = render_mode
@@ -286,6 +294,24 @@ def _same(a: Any, b: Any) -> bool:
         return False
 
 
+def _info_level_property() -> property:
+    """The env's ``info_level`` (its core's), settable between steps."""
+
+    def get(env: Any) -> str:
+        return env._core.info_level
+
+    def put(env: Any, level: str) -> None:
+        env._core.info_level = level
+
+    return property(
+        get,
+        put,
+        doc="``'full'`` (default: every per-drug array) or ``'summary'`` (per-env costs and "
+        "totals only, ``<key>_total``); may be changed between steps, e.g. to ``'full'`` for "
+        "the episodes whose per-drug arrays are wanted.",
+    )
+
+
 class DrugRefillEnv(gym.Env[np.ndarray, np.ndarray]):
     """Hospital drug refilling (DR2O): order N drugs every week over a finite horizon.
 
@@ -342,6 +368,7 @@ class DrugRefillEnv(gym.Env[np.ndarray, np.ndarray]):
 
     metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 1}
     action_mode: ActionMode = "box"
+    info_level = _info_level_property()
 
     def __init__(
         self,
@@ -352,10 +379,11 @@ class DrugRefillEnv(gym.Env[np.ndarray, np.ndarray]):
         scenario_seed: int = 0,
         n_levels: int | None = None,
         render_mode: str | None = None,
+        info_level: str = "full",
         **scenario_options: Any,
     ) -> None:
         config_args = (scenario, n_drugs, horizon, config, scenario_seed, n_levels)
-        self._core = _build_core(self, 1, render_mode, config_args, scenario_options)
+        self._core = _build_core(self, 1, render_mode, config_args, scenario_options, info_level)
         self.action_space = self._core.single_action_space()
         self.observation_space = self._core.single_observation_space()
         self._exogenous: ExogenousTrace | None = None
@@ -505,6 +533,7 @@ class DrugRefillVectorEnv(VectorEnv):
         "autoreset_mode": AutoresetMode.NEXT_STEP,
     }
     action_mode: ActionMode = "box"
+    info_level = _info_level_property()
 
     def __init__(
         self,
@@ -519,6 +548,7 @@ class DrugRefillVectorEnv(VectorEnv):
         render_mode: str | None = None,
         prefetch: bool | None = None,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        info_level: str = "full",
         **scenario_options: Any,
     ) -> None:
         if max_episode_steps is not None and max_episode_steps < 1:
@@ -526,7 +556,9 @@ class DrugRefillVectorEnv(VectorEnv):
         self.autoreset_mode = _autoreset_mode(autoreset_mode)
         self.metadata = dict(self.metadata, autoreset_mode=self.autoreset_mode)
         config_args = (scenario, n_drugs, horizon, config, scenario_seed, n_levels)
-        self._core = _build_core(self, num_envs, render_mode, config_args, scenario_options)
+        self._core = _build_core(
+            self, num_envs, render_mode, config_args, scenario_options, info_level
+        )
         self.num_envs = self._core.num_envs
         self.prefetch = wants_prefetch(prefetch, self.num_envs, self.config)
         self.single_action_space = self._core.single_action_space()

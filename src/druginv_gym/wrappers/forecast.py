@@ -19,6 +19,7 @@ from gymnasium.vector.utils import batch_space
 
 from druginv_gym.forecasting import make_forecaster
 from druginv_gym.forecasting.base import check_horizon
+from druginv_gym.info import require_full_info
 from druginv_gym.observation import OBS_HIGH, observation_scales
 
 __all__ = ["ForecastObservation", "ForecastObservationVector"]
@@ -42,6 +43,7 @@ class _ForecastLayout:
         base = env.unwrapped
         if not hasattr(base, "config") or not hasattr(base, "action_mode"):
             raise ValueError(f"{type(base).__name__} is not a DR2O env")
+        require_full_info(env, "ForecastObservation")  # it reads info["demand"]
         self.config = base.config
         self.forecaster = make_forecaster(forecaster)
         self.horizon = check_horizon(horizon)

@@ -20,6 +20,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from druginv_gym.info import require_full_info
 from druginv_gym.policies import ObservationReader, orders_to_action
 
 __all__ = ["OrderUpToAction"]
@@ -38,6 +39,7 @@ class OrderUpToAction(gym.ActionWrapper):
         if not (np.isfinite(max_cover) and max_cover > 0):
             raise ValueError(f"max_cover = {max_cover!r} must be a finite number > 0")
         self.reader = ObservationReader(env)
+        require_full_info(env, "OrderUpToAction")  # it reads info["stock"]
         if self.reader.mode != "box":
             raise ValueError(
                 f"OrderUpToAction needs the box id (DrugRefill-v0), not mode {self.reader.mode!r}"
