@@ -185,13 +185,15 @@ def single_vs_peer(
     return rows, ratios
 
 
-def memory_floor(n_drugs: int, num_envs: int, repeats: int, horizon: int = HORIZON) -> list[dict]:
+def memory_floor(
+    n_drugs: int, num_envs: int, repeats: int, horizon: int = HORIZON, info_rows: int = 8
+) -> list[dict]:
     """Bounds no step of this size can beat on this machine, as two rows:
 
     * ``memory-floor``: a compiled loop that only moves the memory a box step must move (reads
       the action, the state, the arrival ring's rows and the trace's rows; writes the
-      observation, the eight per-drug info arrays, the new state and a ring row) with trivial
-      arithmetic;
+      observation, the ``info_rows`` per-drug info arrays (8 for the full info, 0 for the
+      summary info), the new state and a ring row) with trivial arithmetic;
     * ``floor-with-traces``: that loop plus drawing the next episodes' exogenous traces on the
       same core (the vector env's autoreset without ``prefetch``, timed here with the same
       draws), spread over the ``horizon`` steps of an episode.
@@ -211,7 +213,7 @@ def memory_floor(n_drugs: int, num_envs: int, repeats: int, horizon: int = HORIZ
     rates = []
     for r in range(repeats * 10 + 1):
         start = time.perf_counter()
-        block = np.empty((8, b, n))
+        block = np.empty((info_rows, b, n))
         state = np.empty((2, b, n))
         obs = np.empty((b, obs_dim), dtype=np.float32)
         kernel(frac, arrived, left, ring, demand, price, rate, block, state, obs, r % (horizon - 1))
@@ -249,7 +251,7 @@ def _touch(frac, arrived, left, ring, demand, price, rate, block, state, obs, t)
             ring[b, row, i] = x
             state[0, b, i] = x
             state[1, b, i] = x
-            for k in range(8):
+            for k in range(block.shape[0]):
                 block[k, b, i] = x
             y = price[b, t + 1, i] + rate[b, t + 1, i]
             for f in range(nf):
@@ -258,12 +260,12 @@ def _touch(frac, arrived, left, ring, demand, price, rate, block, state, obs, t)
             obs[b, j] = 0.0
 
 
-def memory_per_env(n_drugs: int, num_envs: int) -> float:
+def memory_per_env(n_drugs: int, num_envs: int, **env_kwargs) -> float:
     """Bytes per env allocated to create, reset and step a native vector env (tracemalloc
     peak), the next episodes' traces included where they are prefetched (``close`` waits for
-    them before the peak is read)."""
+    them before the peak is read); ``env_kwargs`` go to ``gym.make_vec``."""
     tracemalloc.start()
-    env = gym.make_vec("DrugRefill-v0", num_envs=num_envs, n_drugs=n_drugs)
+    env = gym.make_vec("DrugRefill-v0", num_envs=num_envs, n_drugs=n_drugs, **env_kwargs)
     env.reset(seed=0)
     env.step(env.action_space.sample())
     env.close()

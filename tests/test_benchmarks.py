@@ -184,3 +184,16 @@ def test_supply_step(tmp_path):
     }
     assert set(df.env) == {"single", "vector"} and (df.steps_per_s > 0).all()
     assert (df[df.case == "paper"].ratio_to_paper == 1.0).all()
+
+
+def test_scale(tmp_path):
+    out = run("scale.py", tmp_path)
+    df = pd.read_csv(tmp_path / "scale.csv")
+    assert {"single", "vector", "formulary"} == set(df.section)
+    single = df[df.section == "single"].set_index("env")
+    assert single.loc["CartPole-v1", "vs_cartpole_median"] == 1.0
+    assert (single.vs_cartpole_median > 0).all()
+    vector = df[df.section != "single"]
+    assert {"native vector, full info", "native vector, summary info"} <= set(vector.env)
+    assert (df.drug_steps_per_s_median > 0).all()
+    assert "vs CartPole" in (tmp_path / "scale.md").read_text() and "wrote" in out
