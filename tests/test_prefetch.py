@@ -143,3 +143,31 @@ def test_close_waits_for_the_draw_and_copies_draw_their_own():
     assert _same(after_reset[:2], after_reset[1:])
     env.close()
     assert env.unwrapped._pending is None and not pending._thread.is_alive()
+
+
+@pytest.mark.parametrize("prefetch", [False, True])
+@pytest.mark.parametrize("scenario", ["paper", "shortage"])
+def test_traces_are_stored_slot_by_slot(prefetch, scenario, taken):
+    """Each slot of every trace array the step reads is one contiguous (B, N) block, whether
+    the reset drew the traces or took a prefetched draw, and the env reports the draw's values
+    (the env's trace of env b is the same as a single env's view of it)."""
+    env = gym.make_vec("DrugRefill-v0", num_envs=3, prefetch=prefetch, scenario=scenario, **SMALL)
+    env.reset(seed=3)
+    for _ in range(3):  # the reset's draw, then two autoresets' (prefetched with prefetch=True)
+        core = env.unwrapped._core
+        arrays = {**core.exo, "price": core.price}
+        if core.emergency is not None:
+            arrays["emergency"] = core.emergency
+        if core.supply is not None:
+            arrays["alt_price"] = core.alt_price
+        for name, arr in arrays.items():
+            assert arr.shape == (3, SMALL["horizon"], SMALL["n_drugs"]), name
+            assert all(arr[:, t].flags.c_contiguous for t in range(arr.shape[1])), name
+        trace = env.unwrapped.exogenous
+        for k, arr in core.exo.items():
+            np.testing.assert_array_equal(getattr(trace[1], k), arr[1])
+            assert getattr(trace[1], k).flags.c_contiguous, k
+        for _ in range(core.steps_per_episode + 1):
+            env.step(env.action_space.sample())
+    assert taken["used"] == (3 if prefetch else 0)  # every autoreset took the prefetch
+    env.close()

@@ -104,6 +104,24 @@ _NO_TOTALS = np.empty((0, 0))
 _NO_SCRATCH = {r: np.empty((r, 0, 0)) for r in (_N_BLOCK, _N_SUPPLY_BLOCK)}
 
 
+def slot_major(traces: dict[str, np.ndarray], fields: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """``traces``' ``fields`` as float64 ``(B, T, N)`` arrays stored slot by slot: the same
+    values and shape, but each slot's ``[:, t]`` is one contiguous ``(B, N)`` block.
+
+    A step reads one slot of every env; stored env by env (``(B, T, N)`` C order) that slot is
+    ``B`` scattered rows, stored slot by slot it is one block. An array already stored so (a
+    batch of one, or a prefetched draw) is not copied.
+    """
+    out = {}
+    for k in fields:
+        arr = np.asarray(traces[k], dtype=np.float64)
+        by_slot = arr.transpose(1, 0, 2)
+        if not by_slot.flags.c_contiguous:
+            by_slot = np.ascontiguousarray(by_slot)
+        out[k] = by_slot.transpose(1, 0, 2)
+    return out
+
+
 class ActionError(ValueError):
     """A bad action. The message names the bad value; :attr:`single` is the same message
     for the one-env view of a batch of one (no batch axis in indices and shapes)."""
@@ -392,7 +410,7 @@ class RefillCore:
         observation ``(B, D)`` (the reset ``info`` is ``stock``, :attr:`flow`'s level, and
         ``t = 0``)."""
         c = self.config
-        self.exo = {k: np.ascontiguousarray(traces[k], dtype=np.float64) for k in trace_fields(c)}
+        self.exo = slot_major(traces, trace_fields(c))
         base, premium = self.exo["base_price"], self.exo["premium"]
         self.price = dynamics.order_price(c, base, premium)
         self.emergency = dynamics.unmet_price(c, base, premium)

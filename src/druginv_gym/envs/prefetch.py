@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from druginv_gym.config import ScenarioConfig
-from druginv_gym.exogenous import sample_exogenous
+from druginv_gym.envs.core import slot_major
+from druginv_gym.exogenous import sample_exogenous, trace_fields
 
 __all__ = ["PREFETCH_MIN_DRUG_SLOTS", "TracePrefetch", "wants_prefetch"]
 
@@ -49,8 +50,10 @@ class TracePrefetch:
         self._thread.start()
 
     def _draw(self, config: ScenarioConfig, batch: int) -> None:
+        fields = trace_fields(config)
         try:
-            self._traces = sample_exogenous(config, self._copy, batch)
+            # stored slot by slot here, on this thread, so the reset need not copy them
+            self._traces = slot_major(sample_exogenous(config, self._copy, batch), fields)
             self._after = self._copy.bit_generator.state
         except Exception:  # the env draws again in its own thread, and raises there
             self._traces = None
