@@ -118,18 +118,21 @@ def single_section(n_drugs: int, horizon: int, steps: int, repeats: int) -> list
     return rows
 
 
+def _by_level(label: str, make, n_drugs: int) -> dict[str, tuple]:
+    """``"<label>, <level> info" -> (make(level), n_drugs)`` for the full and summary info."""
+    return {f"{label}, {level} info": (make(level), n_drugs) for level in ("full", "summary")}
+
+
 def vector_section(
     section: str, n_drugs: int, horizon: int, num_envs: int, steps: int, repeats: int
 ) -> list[dict]:
     """The native vector env, full and summary info, in interleaved rounds."""
     kw = dict(num_envs=num_envs, n_drugs=n_drugs, horizon=horizon)
-    envs = {
-        f"native vector, {level} info": (
-            gym.make_vec("DrugRefill-v0", info_level=level, **kw),
-            n_drugs,
-        )
-        for level in ("full", "summary")
-    }
+    envs = _by_level(
+        "native vector",
+        lambda level: gym.make_vec("DrugRefill-v0", **kw, info_level=level),
+        n_drugs,
+    )
     rates = interleaved(envs, steps, repeats, vector=True)
     rows = []
     for name, (_, drugs) in envs.items():
@@ -162,13 +165,9 @@ def floor_rows(section: str, n_drugs: int, horizon: int, num_envs: int, repeats:
 
 def single_big(n_drugs: int, horizon: int, steps: int, repeats: int) -> list[dict]:
     kw = dict(n_drugs=n_drugs, horizon=horizon)
-    envs = {
-        f"DrugRefill-v0, {level} info": (
-            gym.make("DrugRefill-v0", info_level=level, **kw),
-            n_drugs,
-        )
-        for level in ("full", "summary")
-    }
+    envs = _by_level(
+        "DrugRefill-v0", lambda level: gym.make("DrugRefill-v0", **kw, info_level=level), n_drugs
+    )
     rates = interleaved(envs, steps, repeats, vector=False)
     return [_row("formulary", name, rates[name], n, 1) for name, (_, n) in envs.items()]
 
