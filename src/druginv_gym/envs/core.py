@@ -544,10 +544,9 @@ class RefillCore:
         static, limits = self._kernel_rows
         rows = _N_BLOCK if self.supply is None else _N_SUPPLY_BLOCK
         if self._summary:  # the per-drug outputs go to a scratch block of a few envs
+            if self._scratch is None:  # the same rows every step: the supply model is fixed
+                self._scratch = np.empty((rows, _kernels.summary_chunk(n), n))
             scratch = self._scratch
-            if scratch is None or scratch.shape[0] != rows:
-                scratch = np.empty((rows, _kernels.summary_chunk(n), n))
-                self._scratch = scratch
             block = np.empty((1, b, n))
             total_rows = _BOX_TOTAL_ROWS if self.supply is None else _SUPPLY_TOTAL_ROWS
             totals = np.empty((len(total_rows), b))

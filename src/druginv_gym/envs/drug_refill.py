@@ -13,12 +13,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from druginv_gym.config import ScenarioConfig
-from druginv_gym.envs.core import (
-    ActionError,
-    ActionMode,
-    RefillCore,
-    as_action_array,
-)
+from druginv_gym.envs.core import ActionError, ActionMode, RefillCore, as_action_array
 from druginv_gym.envs.prefetch import TracePrefetch, wants_prefetch
 from druginv_gym.exogenous import ExogenousTrace, as_trace, sample_exogenous, trace_fields
 from druginv_gym.info import check_info_level
