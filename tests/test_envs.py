@@ -339,3 +339,19 @@ def test_observation_features_are_normalised():
     assert stock == pytest.approx(u.config.initial_stock[0] / u._core.scales.units, rel=1e-6)
     assert obs[names.index("budget_left")] == 1.0
     assert 0 < obs[names.index("storage_used")] < 1
+
+
+@pytest.mark.parametrize("scenario", ["paper", "shortage"])
+def test_sequential_mid_slot_observation_is_the_whole_observation(scenario):
+    """A decision that does not end the slot updates only a few features of the slot's
+    observation; the result equals the observation computed whole, bit for bit, and a caller
+    writing into a returned observation changes none of the next ones."""
+    envs = gym.make_vec("DrugRefillSequential-v0", num_envs=3, n_drugs=6, scenario=scenario)
+    obs, _ = envs.reset(seed=2)
+    core = envs.unwrapped._core
+    rng = np.random.default_rng(0)
+    for _ in range(3 * 6):
+        obs[:] = -1.0  # the caller's array: the env must not be reading it
+        obs, *_ = envs.step(rng.integers(0, core.config.n_levels, 3))
+        assert np.array_equal(obs, core.observe())
+    envs.close()

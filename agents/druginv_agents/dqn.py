@@ -47,7 +47,7 @@ from druginv_agents.common import (
     resume_state,
     validate,
 )
-from druginv_agents.networks import PerDrugQNetwork, split_obs
+from druginv_agents.networks import PerDrugQNetwork
 from druginv_agents.policy import AgentPolicy
 from druginv_gym.info import require_full_info
 from druginv_gym.progress import progress_bar
@@ -72,7 +72,7 @@ class DQNConfig:
     end_e: float = 0.05
     exploration_fraction: float = 0.5
     learning_starts: int = 2_000  # transitions stored before learning
-    train_frequency: int = 1  # gradient steps per slot of all envs, per 8 drugs
+    train_frequency: int = 1  # gradient steps per 64 drug decisions (grad_steps_per_slot)
     double_dqn: bool = True
     hidden: int = 64
     # Training-only cost per drug-slot ending below C_lo, in per-drug reward-scale units
@@ -119,6 +119,13 @@ def plan_steps(cfg: DQNConfig, n_drugs: int, horizon: int) -> StepPlan:
     ``horizon`` slots (one step per drug decision)."""
     shape = f"{cfg.num_envs} envs x {n_drugs} drugs x {horizon} slots"
     return StepPlan(cfg.total_steps, cfg.num_envs * n_drugs * horizon, "episode", shape)
+
+
+def grad_steps_per_slot(cfg: DQNConfig, n_drugs: int) -> int:
+    """Gradient steps after each slot of all envs: ``train_frequency`` per 64 drug decisions
+    (8 envs x 8 drugs), at least one, so the updates per decision do not depend on
+    ``num_envs``."""
+    return max(1, cfg.train_frequency * n_drugs * cfg.num_envs // 64)
 
 
 class ReplayBuffer:
@@ -219,8 +226,10 @@ def train(
             slot_act = np.zeros_like(prev_act)
             for k in range(n):
                 drug = int(config.priority[k])
-                x = torch.as_tensor(obs, dtype=torch.float32, device=device)
-                row = split_obs(x, n_f, n_g)[:, drug]
+                # only this drug's row: its features and the globals (split_obs's row, built
+                # without the other drugs')
+                row_np = np.concatenate((obs[:, drug * n_f : (drug + 1) * n_f], obs[:, -n_g:]), 1)
+                row = torch.from_numpy(row_np).to(device)
                 eps = max(
                     cfg.end_e,
                     cfg.start_e - (cfg.start_e - cfg.end_e) * global_step / max(explore_until, 1),
@@ -230,7 +239,7 @@ def train(
                 explore = rng.random(cfg.num_envs) < eps
                 action = np.where(explore, rng.integers(0, levels, cfg.num_envs), greedy)
                 obs, _, _, _, info = envs.step(action)
-                slot_rows[:, drug] = row.cpu().numpy()
+                slot_rows[:, drug] = row_np
                 slot_act[:, drug] = action
                 global_step += cfg.num_envs
             # The slot is played: store last slot's transitions (their next state is this
@@ -255,9 +264,9 @@ def train(
             prev_rows, prev_act, prev_rew = slot_rows, slot_act, rewards
             ep_cost += info["costs"]["total"]
             short += float((info["stock"] < config.band_lo - 1e-9).mean())
-            # Learn: train_frequency gradient steps per 8 drugs decided in every env.
+            # Learn: train_frequency gradient steps per 64 drug decisions.
             if buffer.size >= cfg.learning_starts:
-                for _ in range(max(1, cfg.train_frequency * n // 8)):
+                for _ in range(grad_steps_per_slot(cfg, n)):
                     s, a, r, s2, d = buffer.sample(cfg.batch_size)
                     with torch.no_grad():
                         if cfg.double_dqn:

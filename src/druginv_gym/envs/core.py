@@ -498,7 +498,8 @@ class RefillCore:
             self.pending[:, drug] = requested
             self.cursor += 1
             if self.cursor < self.config.n_drugs:
-                return self.observe(), np.zeros(b), False, self.summarise(self._pending_info(drug))
+                obs = self._observe_decided(drug)
+                return obs, np.zeros(b), False, self.summarise(self._pending_info(drug))
             requested = self.pending
         outcome = self._advance(requested)
         sums = outcome.sums()
@@ -698,16 +699,44 @@ class RefillCore:
             drug[..., col[name]] = value
 
     def _observe_sequential(self, obs: np.ndarray, t: int) -> None:
-        """Write the sequential id's extra features into ``obs``."""
+        """Write the sequential id's extra features into ``obs`` and keep a copy of it for
+        :meth:`_observe_decided`."""
         c = self.config
         b, n, f = self.num_envs, c.n_drugs, self.n_drug_features
         drug = obs[:, : n * f].reshape(b, n, f)
-        glob = obs[:, n * f :]
-        col, g, hi = self._drug_col, self._glob_col, OBS_HIGH
+        col, hi = self._drug_col, OBS_HIGH
         drug[..., col["pending_order"]] = np.minimum(self.pending * (1.0 / self.scales.units), hi)
         drug[..., col["is_current"]] = 0.0
         if self.t < c.horizon:
             drug[:, c.priority[self.cursor], col["is_current"]] = 1.0
+        self._observe_pending_totals(obs, t)
+        self._slot_obs = obs.copy()
+
+    def _observe_decided(self, decided: int) -> np.ndarray:
+        """The observation after a decision that does not end the slot: nothing is played, so
+        only the decided drug's ``pending_order``, the ``is_current`` flag and the pending
+        totals change; the slot's observation kept by :meth:`_observe_sequential` is updated
+        in place (O(B) instead of the whole O(B * N) observation, same values) and copied out.
+        """
+        c = self.config
+        b, n, f = self.num_envs, c.n_drugs, self.n_drug_features
+        obs = self._slot_obs
+        drug = obs[:, : n * f].reshape(b, n, f)
+        col = self._drug_col
+        drug[:, decided, col["pending_order"]] = np.minimum(
+            self.pending[:, decided] * (1.0 / self.scales.units), OBS_HIGH
+        )
+        drug[:, decided, col["is_current"]] = 0.0
+        drug[:, c.priority[self.cursor], col["is_current"]] = 1.0
+        self._observe_pending_totals(obs, min(self.t, c.horizon - 1))
+        return obs.copy()
+
+    def _observe_pending_totals(self, obs: np.ndarray, t: int) -> None:
+        """Write the spend and volume requested so far this slot (the sequential id's
+        ``pending_spend`` and ``pending_volume``) into ``obs``."""
+        c = self.config
+        glob = obs[:, c.n_drugs * self.n_drug_features :]
+        g, hi = self._glob_col, OBS_HIGH
         spend = (self.pending * self.price[:, t]).sum(axis=-1)
         glob[:, g["pending_spend"]] = (
             np.minimum(spend / c.total_budget, hi) if c.total_budget > 0 else 0.0
