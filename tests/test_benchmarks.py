@@ -197,3 +197,38 @@ def test_scale(tmp_path):
     assert {"native vector, full info", "native vector, summary info"} <= set(vector.env)
     assert (df.drug_steps_per_s_median > 0).all()
     assert "vs CartPole" in (tmp_path / "scale.md").read_text() and "wrote" in out
+
+
+def test_growth(tmp_path):
+    out = run("growth.py", tmp_path)
+    df = pd.read_csv(tmp_path / "growth.csv")
+    assert set(df.curve) == {"drugs", "envs"}
+    assert (df.s_per_slot_min <= df.s_per_slot_median).all()
+    assert (df.s_per_slot_median <= df.s_per_slot_max).all()
+    assert (df.bytes_per_env > 0).all()
+    fits = pd.read_csv(tmp_path / "growth_slopes.csv")
+    assert len(fits) == 4 and fits.slope_from.notna().all()
+    assert "wrote" in out
+
+
+@pytest.mark.parametrize("algo", ["dqn", "ppo"])
+def test_training_speed(tmp_path, algo):
+    variants = ["num_envs=8", "num_envs=16"] if algo == "dqn" else ["num_envs=4", "num_envs=8"]
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "training_speed.py"), "--quick",
+         "--algo", algo, "--variants", *variants, "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    df = pd.read_csv(tmp_path / "training_speed.csv")
+    assert list(df.variant) == variants and (df.per_s > 0).all()
+    assert (df.held_out_cost > 0).all()
+    summary = pd.read_csv(tmp_path / "training_speed_summary.csv")
+    assert summary.speedup_median.iloc[0] == 1.0
+
+
+def test_mpc_time(tmp_path):
+    out = run("mpc_time.py", tmp_path)
+    df = pd.read_csv(tmp_path / "mpc_time.csv")
+    assert list(df.slot) == [0, 1, 2] and (df.seconds > 0).all()
+    assert (df.status != "").all() and "failed solves" in out
