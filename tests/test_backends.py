@@ -118,6 +118,56 @@ def test_single_envs_agree_across_backends(restore_backend, env_id, kwargs):
         _close(y, x)
 
 
+@needs_numba
+def test_single_env_lean_step_equals_the_batched_step(restore_backend, monkeypatch):
+    """The single box env's one-call step (``RefillCore.step_one``) is taken, and gives what
+    the batched compiled step shows for a batch of one, to the bit, over two episodes; writes
+    into what it returned do not reach the next step."""
+    from druginv_gym.envs.core import RefillCore
+
+    dyn.set_backend("numba")
+    calls = []
+    lean = RefillCore._step_one_compiled
+
+    def counted(core, frac):
+        calls.append(1)
+        return lean(core, frac)
+
+    monkeypatch.setattr(RefillCore, "_step_one_compiled", counted)
+    env = gym.make("DrugRefill-v0", n_drugs=7, horizon=6).unwrapped
+    ref = gym.make("DrugRefill-v0", n_drugs=7, horizon=6).unwrapped
+    env.reset(seed=4)
+    ref.reset(seed=4)
+    rng = np.random.default_rng(0)
+    for k in range(12):
+        action = rng.random(7).astype(np.float32)
+        obs, reward, term, trunc, info = env.step(action)
+        robs, rreward, rterm, rinfo = ref._core.step(action[None])
+        rinfo = rinfo.single()
+        assert np.array_equal(obs, robs[0]) and obs.shape == robs[0].shape
+        assert type(reward) is float and reward == float(rreward[0])
+        assert term is bool(rterm) and trunc is False
+        assert list(info) == list(rinfo)
+        for key, value in info.items():
+            if isinstance(value, np.ndarray):
+                assert np.array_equal(value, rinfo[key]), key
+                value += 1.0  # a caller's write
+            else:
+                assert value == rinfo[key] and type(value) is type(rinfo[key]), key
+        obs += 1.0
+        if term:
+            env.reset(seed=5 + k)
+            ref.reset(seed=5 + k)
+    assert len(calls) == 12
+    # the batched path serves what the lean one does not take (a list) or declines (a bad
+    # value, which it leaves for the batched path to name)
+    obs, *_ = env.step([0.5] * 7)
+    assert len(calls) == 12 and obs.shape == env.observation_space.shape
+    with pytest.raises(ValueError, match=r"^action\[2\] = 1.5 is outside the Box"):
+        env.step(np.array([0.5, 0.5, 1.5, 0.5, 0.5, 0.5, 0.5]))
+    assert len(calls) == 13 and env.t == 1
+
+
 def _close(y, x):
     """Equal up to the rounding of sums over drugs: a clipping factor computed from a sum can
     move an order by one ulp, which a difference such as ``C_lo - v`` then magnifies."""

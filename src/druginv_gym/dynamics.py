@@ -347,7 +347,8 @@ class FlowState:
 
     def __init__(self, config: ScenarioConfig, batch: int) -> None:
         n = config.n_drugs
-        self.arrived = np.broadcast_to(config.initial_stock, (batch, n)).astype(np.float64)
+        self.arrived = np.empty((batch, n))  # filled by assignment: cheaper than broadcast_to
+        self.arrived[...] = config.initial_stock
         self.left = np.zeros((batch, n))
         self.ring = np.zeros((batch, config.max_shelf_life, n))
         self.spent = np.zeros(batch)

@@ -90,6 +90,9 @@ _LIST_PER_DRUG = tuple(_INFO_KEYS.index(k) for k in PER_DRUG_INFO)
 _LIST_DRUG_COSTS = _INFO_KEYS.index("drug_costs")
 _BLOCK_PER_DRUG = tuple(_BLOCK_INFO_ROWS[i] for i in _LIST_PER_DRUG)
 _BLOCK_DRUG_COSTS = _BLOCK_INFO_ROWS[_LIST_DRUG_COSTS]
+#: ``RefillCore.step_one``'s info arrays, in :data:`PER_DRUG_INFO` order then ``drug_costs``,
+#: taken from the rows of its (15, N) block (only the rows it hands out become views).
+_ONE_INFO_ROWS = operator.itemgetter(*_BLOCK_PER_DRUG, _BLOCK_DRUG_COSTS)
 
 
 #: The rows of the compiled steps' blocks that the summary info sums, in the order of
@@ -277,6 +280,8 @@ class RefillCore:
         n, b = config.n_drugs, self.num_envs
         self._range = config.refill_hi - config.refill_lo  # units
         self._batch_shape = (b, n)
+        self._one_shape = (n,)
+        self._one_out_shape = (_N_BLOCK + 2, n)  # step_one_kernel's block, then the state
         # the compiled kernels' per-drug parameters and limits (the config is frozen)
         self._kernel_rows = dynamics._static_rows(config)
         self.scales = observation_scales(config)
@@ -311,6 +316,11 @@ class RefillCore:
             )
         )
         self._scratch: np.ndarray | None = None
+        # step_one's lean path: a single box env on the compiled backend, no supply model or
+        # substitution (its arrays are made at reset)
+        self._lean = b == 1 and mode == "box" and self.supply is None and not self._substitution
+        self._zero_slot = np.zeros((1, 1, n))
+        self._slots: tuple[np.ndarray, ...] = ()
         self._static_cols = [self._drug_col[f] for f in STATIC_DRUG_FEATURES]
         # One observation row with the static features (<= 1 by construction), zeros elsewhere:
         # ``observe`` starts from it and writes the dynamic features.
@@ -416,9 +426,16 @@ class RefillCore:
         self.emergency = dynamics.unmet_price(c, base, premium)
         if self.supply is not None:
             self.alt_price = self.supply.alt_markup * base
+        if self._lean:  # step_one's arrays, slot by slot: (T, 1, N) (views, no copies)
+            emergency = self._zero_slot if self.emergency is None else self.emergency
+            self._slots = tuple(
+                np.ascontiguousarray(a.transpose(1, 0, 2))
+                for a in (self.exo["demand"], self.price, self.exo["storage_rate"], emergency)
+            )
         self.cursor = 0
         self.flow = FlowState(c, self.num_envs)
-        self.last_demand = np.broadcast_to(c.demand_mean, (self.num_envs, c.n_drugs)).copy()
+        self.last_demand = np.empty((self.num_envs, c.n_drugs))
+        self.last_demand[...] = c.demand_mean
         self.pending = np.zeros((self.num_envs, c.n_drugs))
         return self.observe()
 
@@ -517,6 +534,71 @@ class RefillCore:
             supply += tuple(outcome.substitution.items())
         info = StepInfo(rows, _LIST_PER_DRUG, _LIST_DRUG_COSTS, sums, self.t, extra, supply)
         return self.observe(), reward, self.t >= self.config.horizon, self.summarise(info)
+
+    def step_one(self, action: Any) -> tuple[np.ndarray, float, bool, dict[str, Any]]:
+        """:meth:`step` of a batch of one as a single env shows it: ``(obs (D,), reward,
+        terminated, info)``, the reward a Python float, ``info`` :meth:`StepInfo.single`'s.
+
+        A float box action on the compiled backend, with the full info and neither a supply
+        model nor substitution, takes one lean compiled call
+        (:func:`druginv_gym._kernels.step_one_kernel`: the same values, with the info built
+        straight from its output block); the rest goes through :meth:`step`. Raises
+        :class:`ActionError` with the one-env message (no batch axis)."""
+        if (
+            self._lean
+            and type(action) is np.ndarray
+            and action.dtype.kind == "f"
+            and action.shape == self._one_shape
+            and not self._summary
+            and dynamics.get_backend() == "numba"
+        ):
+            done = self._step_one_compiled(action)
+            if done is not None:
+                return done
+        arr = as_action_array(action)
+        try:  # checked as a batch of one
+            obs, reward, terminated, info = self.step(arr[None])
+        except ActionError as exc:
+            raise ActionError(exc.single) from None
+        return obs[0], float(reward[0]), bool(terminated), info.single()
+
+    def _step_one_compiled(
+        self, frac: np.ndarray
+    ) -> tuple[np.ndarray, float, bool, dict[str, Any]] | None:
+        """:meth:`step_one` in one call of :func:`druginv_gym._kernels.step_one_kernel`;
+        ``None``, with nothing changed, for a bad value (the general path names it) or when
+        numba cannot be imported."""
+        kernel = dynamics.compiled(_kernels.step_one_kernel)
+        if kernel is None:
+            return None
+        c, flow = self.config, self.flow
+        t = flow.t
+        if t >= c.horizon:
+            raise RuntimeError("episode is over: call reset() before step()")
+        out = np.empty(self._one_out_shape)
+        sums = np.empty(7)
+        obs = np.empty(self.obs_dim, dtype=np.float32)
+        demand, price, rate, emergency = self._slots
+        static, limits = self._kernel_rows
+        bad = kernel(
+            frac, c.refill_lo, self._range, ACTION_TOL, flow.arrived, flow.left, flow.ring,
+            flow.spent, t, demand, price, rate, c.drug_budget, emergency, static, limits, out,
+            sums, obs, self._template, self.n_drug_features, self._layout, self._obs_scales,
+        )  # fmt: skip
+        if bad >= 0:
+            return None
+        flow.arrived, flow.left = out[_N_BLOCK : _N_BLOCK + 1], out[_N_BLOCK + 1 :]
+        flow.spent = sums[6:]
+        flow.t = t + 1
+        self.last_demand = demand[t]  # a view: the trace is never written
+        totals = sums.tolist()
+        rows = _ONE_INFO_ROWS(out)  # (N,) views
+        info = dict(zip(PER_DRUG_INFO, rows, strict=False))  # all but the last: drug_costs
+        info["spend"] = totals[_SPEND_ROW]
+        info["costs"] = dict(zip(_COST_KEYS, _COST_VALUES(totals), strict=True))
+        info["drug_costs"] = rows[-1]
+        info["t"] = t + 1
+        return obs, -totals[_TOTAL] / c.reward_scale, t + 1 >= c.horizon, info
 
     def _step_box_compiled(
         self, kernel: Any, action: Any

@@ -13,7 +13,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from druginv_gym.config import ScenarioConfig
-from druginv_gym.envs.core import ActionError, ActionMode, RefillCore, as_action_array
+from druginv_gym.envs.core import ActionMode, RefillCore
 from druginv_gym.envs.prefetch import TracePrefetch, wants_prefetch
 from druginv_gym.exogenous import ExogenousTrace, as_trace, sample_exogenous, trace_fields
 from druginv_gym.info import check_info_level
@@ -381,6 +381,9 @@ class DrugRefillEnv(gym.Env[np.ndarray, np.ndarray]):
         self._core = _build_core(self, 1, render_mode, config_args, scenario_options, info_level)
         self.action_space = self._core.single_action_space()
         self.observation_space = self._core.single_observation_space()
+        # this episode's trace arrays (1, T, N); env.exogenous makes the ExogenousTrace (checked
+        # and read-only copies) on first use, so a reset does not pay for it
+        self._traces: dict[str, np.ndarray] | None = None
         self._exogenous: ExogenousTrace | None = None
 
     _spec: EnvSpec | None = None
@@ -411,8 +414,10 @@ class DrugRefillEnv(gym.Env[np.ndarray, np.ndarray]):
     @property
     def exogenous(self) -> ExogenousTrace:
         """This episode's trace (arrays ``(T, N)``); raises before the first ``reset``."""
-        if self._exogenous is None:
+        if self._traces is None:
             raise gym.error.ResetNeeded("call reset() before reading env.exogenous")
+        if self._exogenous is None:
+            self._exogenous = ExogenousTrace(**{k: v[0] for k, v in self._traces.items()})
         return self._exogenous
 
     @property
@@ -430,23 +435,19 @@ class DrugRefillEnv(gym.Env[np.ndarray, np.ndarray]):
         else:
             traces = sample_exogenous(self.config, self.np_random, 1)
         obs = self._core.reset(traces)
-        self._exogenous = ExogenousTrace(**{k: v[0] for k, v in traces.items()})
+        self._traces, self._exogenous = traces, None
         return obs[0], self._core.reset_info().single()
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        if self._exogenous is None:
+        if self._traces is None:
             raise gym.error.ResetNeeded("call reset() before step()")
-        arr = action if isinstance(action, np.ndarray) else as_action_array(action)
-        try:  # the core checks the action, as a batch of one
-            obs, reward, terminated, info = self._core.step(arr[None])
-        except ActionError as exc:
-            raise ActionError(exc.single) from None
-        return obs[0], float(reward[0]), bool(terminated), False, info.single()
+        obs, reward, terminated, info = self._core.step_one(action)
+        return obs, reward, terminated, False, info
 
     def render(self) -> str | np.ndarray | None:
         """``ansi``: a text table of the first drugs; ``rgb_array``: a frame of every drug's
         stock against its band, the slots played and the budget spent (uint8 ``(H, W, 3)``)."""
-        return _render(self, self._exogenous is not None)
+        return _render(self, self._traces is not None)
 
 
 class DrugRefillDiscreteEnv(DrugRefillEnv):
