@@ -119,10 +119,15 @@ def test_single_envs_agree_across_backends(restore_backend, env_id, kwargs):
 
 
 @needs_numba
-def test_single_env_lean_step_equals_the_batched_step(restore_backend, monkeypatch):
-    """The single box env's one-call step (``RefillCore.step_one``) is taken, and gives what
-    the batched compiled step shows for a batch of one, to the bit, over two episodes; writes
-    into what it returned do not reach the next step."""
+@pytest.mark.parametrize("info_level", ["full", "summary"])
+@pytest.mark.parametrize("env_id", ["DrugRefill-v0", "DrugRefillDiscrete-v0"])
+def test_single_env_lean_step_equals_the_batched_step(
+    restore_backend, monkeypatch, env_id, info_level
+):
+    """The single box env's one-call step (``RefillCore.step_one``, and the discrete env's
+    with the full info) is taken, and gives what the batched step shows for a batch of one
+    (the compiled box step, or the discrete mode's decoding and slot), to the bit, over two
+    episodes; writes into what it returned do not reach the next step."""
     from druginv_gym.envs.core import RefillCore
 
     dyn.set_backend("numba")
@@ -134,13 +139,18 @@ def test_single_env_lean_step_equals_the_batched_step(restore_backend, monkeypat
         return lean(core, frac)
 
     monkeypatch.setattr(RefillCore, "_step_one_compiled", counted)
-    env = gym.make("DrugRefill-v0", n_drugs=7, horizon=6).unwrapped
-    ref = gym.make("DrugRefill-v0", n_drugs=7, horizon=6).unwrapped
+    env = gym.make(env_id, n_drugs=7, horizon=6, info_level=info_level).unwrapped
+    ref = gym.make(env_id, n_drugs=7, horizon=6, info_level=info_level).unwrapped
     env.reset(seed=4)
     ref.reset(seed=4)
     rng = np.random.default_rng(0)
+    discrete = env_id == "DrugRefillDiscrete-v0"
+    levels = env.config.n_levels
     for k in range(12):
-        action = rng.random(7).astype(np.float32)
+        if discrete:  # every level, the ends included, and both integer kinds
+            action = rng.integers(0, levels, 7).astype(np.uint8 if k % 2 else np.int64)
+        else:
+            action = rng.random(7).astype(np.float32)
         obs, reward, term, trunc, info = env.step(action)
         robs, rreward, rterm, rinfo = ref._core.step(action[None])
         rinfo = rinfo.single()
@@ -158,14 +168,29 @@ def test_single_env_lean_step_equals_the_batched_step(restore_backend, monkeypat
         if term:
             env.reset(seed=5 + k)
             ref.reset(seed=5 + k)
-    assert len(calls) == 12
-    # the batched path serves what the lean one does not take (a list) or declines (a bad
-    # value, which it leaves for the batched path to name)
-    obs, *_ = env.step([0.5] * 7)
-    assert len(calls) == 12 and obs.shape == env.observation_space.shape
-    with pytest.raises(ValueError, match=r"^action\[2\] = 1.5 is outside the Box"):
-        env.step(np.array([0.5, 0.5, 1.5, 0.5, 0.5, 0.5, 0.5]))
-    assert len(calls) == 13 and env.t == 1
+    # the discrete mode's summary adds its totals in numpy, in another order: batched path
+    taken = 0 if discrete and info_level == "summary" else 12
+    assert len(calls) == taken
+    # the batched path serves what the lean one does not take (a list; a float level) or
+    # declines (a bad value, which it leaves for the batched path to name)
+    obs, *_ = env.step([1] * 7)
+    assert len(calls) == taken and obs.shape == env.observation_space.shape
+    if discrete:
+        obs, *_ = env.step(np.full(7, 2.0))
+        assert len(calls) == taken and env.t == 2
+        bad, match = (
+            np.array([1, 1, levels, 1, 1, 1, 1]),
+            rf"^action\[2\] = {levels} is outside the levels",
+        )
+        with pytest.raises(ValueError, match=match):
+            env.step(bad)
+        with pytest.raises(ValueError, match=r"^action\[0\] = -1 is outside the levels"):
+            env.step(np.array([-1, 1, 1, 1, 1, 1, 1]))
+        assert len(calls) == taken and env.t == 2
+    else:
+        with pytest.raises(ValueError, match=r"^action\[2\] = 1.5 is outside the Box"):
+            env.step(np.array([0.5, 0.5, 1.5, 0.5, 0.5, 0.5, 0.5]))
+        assert len(calls) == taken + 1 and env.t == 1
 
 
 def _close(y, x):

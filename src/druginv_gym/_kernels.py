@@ -477,9 +477,9 @@ def step_box_kernel(
 
 def step_one_kernel(
     frac, refill_lo, span, tol, arrived, left, ring, spent, t, demand, price, rate, budget,
-    emergency, static, limits, out, sums, obs, template, nf, layout, scales,
+    emergency, static, limits, out, sums, obs, template, nf, layout, scales, unit_rows, units,
 ):  # fmt: skip
-    """:func:`step_box_kernel` for a single env (a batch of one, the full info) with fewer
+    """:func:`step_box_kernel` for a single env (a batch of one) with fewer
     arguments, and the slicing done here rather than by the caller (each argument of a compiled
     call, and each view made in Python, costs a fixed ~0.1 µs, a tenth of a 70-drug step).
 
@@ -487,18 +487,22 @@ def step_one_kernel(
     (slot-major), ``budget`` (T, N), ``emergency`` (T, 1, N), or one slot of zeros (1, 1, N)
     with the exogenous premium; ``out`` (15, N): the rows of :data:`STEP_BLOCK`, then the new
     ``arrived`` and ``left``; ``sums`` (7,): the rows of :data:`SUM_ROWS`, then the new spend;
-    ``obs`` (D,) the next observation. Returns as :func:`step_box_kernel` (its summary
-    arguments are made empty here: the full info)."""
+    ``obs`` (D,) the next observation. The summary info: ``units[r, 0]`` gets the sum over
+    drugs of ``out`` row ``unit_rows[r]`` (:func:`sum_rows`, as the batched summary step adds
+    them); with the full info ``unit_rows`` is empty. Returns as :func:`step_box_kernel`."""
     horizon = demand.shape[0]
     shown = t + 1 if t + 1 < horizon else horizon - 1  # after the last slot: its prices
     extra = emergency[t] if emergency.shape[0] > 1 else emergency[0]
-    return step_box_kernel(
+    block = out[:_N_STEP, None]
+    bad = step_box_kernel(
         frac[None, :], refill_lo, span, tol, arrived, left, ring, spent, t, demand[t], price[t],
-        rate[t], budget[t], extra, static, limits, out[:_N_STEP, None], sums[:6, None],
-        out[_N_STEP:, None], sums[6:], obs[None, :], template, nf, layout, price[shown],
-        rate[shown], budget[shown], scales, (horizon - t - 1) / horizon, np.empty((_N_STEP, 0, 0)),
-        np.empty(0, dtype=np.int64), np.empty((0, 0)),
+        rate[t], budget[t], extra, static, limits, block, sums[:6, None], out[_N_STEP:, None],
+        sums[6:], obs[None, :], template, nf, layout, price[shown], rate[shown], budget[shown],
+        scales, (horizon - t - 1) / horizon, np.empty((_N_STEP, 0, 0)), unit_rows[:0], units[:0],
     )  # fmt: skip
+    if bad < 0 and unit_rows.shape[0] > 0:
+        sum_rows(block, unit_rows, units, 0)
+    return bad
 
 
 #: The rows of :data:`STEP_BLOCK`.
@@ -557,7 +561,7 @@ def step_box_supply_kernel(
 CALLS = {
     supply_flow_kernel: (drug_costs,),
     step_box_kernel: (decode_box_kernel, flow_kernel, sum_rows, observe_kernel),
-    step_one_kernel: (step_box_kernel,),
+    step_one_kernel: (step_box_kernel, sum_rows),
     step_box_supply_kernel: (
         decode_box_kernel, supply_flow_kernel, sum_rows, observe_kernel, observe_supply_kernel,
     ),

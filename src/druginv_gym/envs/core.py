@@ -316,9 +316,12 @@ class RefillCore:
             )
         )
         self._scratch: np.ndarray | None = None
-        # step_one's lean path: a single box env on the compiled backend, no supply model or
-        # substitution (its arrays are made at reset)
-        self._lean = b == 1 and mode == "box" and self.supply is None and not self._substitution
+        # step_one's lean path: a single box or discrete env on the compiled backend, no supply
+        # model or substitution (its arrays are made at reset)
+        self._lean = (
+            b == 1 and mode != "sequential" and self.supply is None and not self._substitution
+        )
+        self._top_level = config.n_levels - 1  # the discrete mode's highest level
         self._zero_slot = np.zeros((1, 1, n))
         self._slots: tuple[np.ndarray, ...] = ()
         self._static_cols = [self._drug_col[f] for f in STATIC_DRUG_FEATURES]
@@ -539,22 +542,33 @@ class RefillCore:
         """:meth:`step` of a batch of one as a single env shows it: ``(obs (D,), reward,
         terminated, info)``, the reward a Python float, ``info`` :meth:`StepInfo.single`'s.
 
-        A float box action on the compiled backend, with the full info and neither a supply
-        model nor substitution, takes one lean compiled call
-        (:func:`druginv_gym._kernels.step_one_kernel`: the same values, with the info built
-        straight from its output block); the rest goes through :meth:`step`. Raises
-        :class:`ActionError` with the one-env message (no batch axis)."""
+        A float box action, or (with the full info) an integer array of levels in range, on
+        the compiled backend, with neither a supply model nor substitution, takes one lean
+        compiled call (:func:`druginv_gym._kernels.step_one_kernel`: the same values, with the
+        info built straight from its output block); the rest goes through :meth:`step`.
+        Raises :class:`ActionError` with the one-env message (no batch axis)."""
         if (
             self._lean
             and type(action) is np.ndarray
-            and action.dtype.kind == "f"
             and action.shape == self._one_shape
-            and not self._summary
             and dynamics.get_backend() == "numba"
         ):
-            done = self._step_one_compiled(action)
-            if done is not None:
-                return done
+            kind = action.dtype.kind
+            if self.mode == "box":
+                frac = action if kind == "f" else None
+            elif (  # the discrete mode's summary adds its totals in numpy: the batched path
+                not self._summary
+                and kind in "iu"
+                and action.min() >= 0
+                and action.max() <= self._top_level
+            ):
+                frac = action / self._top_level  # decode's fractions, the same values
+            else:  # a float or out-of-range level: decode() accepts or names it
+                frac = None
+            if frac is not None:
+                done = self._step_one_compiled(frac)
+                if done is not None:
+                    return done
         arr = as_action_array(action)
         try:  # checked as a batch of one
             obs, reward, terminated, info = self.step(arr[None])
@@ -580,10 +594,13 @@ class RefillCore:
         obs = np.empty(self.obs_dim, dtype=np.float32)
         demand, price, rate, emergency = self._slots
         static, limits = self._kernel_rows
+        summary = self._summary
+        units = np.empty((len(self.total_keys), 1)) if summary else _NO_TOTALS
         bad = kernel(
             frac, c.refill_lo, self._range, ACTION_TOL, flow.arrived, flow.left, flow.ring,
             flow.spent, t, demand, price, rate, c.drug_budget, emergency, static, limits, out,
             sums, obs, self._template, self.n_drug_features, self._layout, self._obs_scales,
+            _BOX_TOTAL_ROWS if summary else _NO_ROWS, units,
         )  # fmt: skip
         if bad >= 0:
             return None
@@ -592,13 +609,19 @@ class RefillCore:
         flow.t = t + 1
         self.last_demand = demand[t]  # a view: the trace is never written
         totals = sums.tolist()
+        reward, terminated = -totals[_TOTAL] / c.reward_scale, t + 1 >= c.horizon
+        costs = dict(zip(_COST_KEYS, _COST_VALUES(totals), strict=True))
+        if summary:  # StepInfo.single's summary keys, in its order
+            info = {"spend": totals[_SPEND_ROW], "costs": costs, "t": t + 1}
+            info.update(zip(self.total_keys, units[:, 0].tolist(), strict=True))
+            return obs, reward, terminated, info
         rows = _ONE_INFO_ROWS(out)  # (N,) views
         info = dict(zip(PER_DRUG_INFO, rows, strict=False))  # all but the last: drug_costs
         info["spend"] = totals[_SPEND_ROW]
-        info["costs"] = dict(zip(_COST_KEYS, _COST_VALUES(totals), strict=True))
+        info["costs"] = costs
         info["drug_costs"] = rows[-1]
         info["t"] = t + 1
-        return obs, -totals[_TOTAL] / c.reward_scale, t + 1 >= c.horizon, info
+        return obs, reward, terminated, info
 
     def _step_box_compiled(
         self, kernel: Any, action: Any
