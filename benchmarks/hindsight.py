@@ -13,6 +13,7 @@ Usage::
     python benchmarks/hindsight.py                              # 30/50/70 x 30 and 500 x 52
     python benchmarks/hindsight.py --sizes 70x30 --seeds 0 1 2
     python benchmarks/hindsight.py --formulations balance      # the default form only
+    python benchmarks/hindsight.py --pivtol-ab                 # Ipopt at MUMPS's old pivtol too
     python benchmarks/hindsight.py --quick                      # seconds: checks that it runs
 """
 
@@ -94,6 +95,12 @@ def main(argv: list[str] | None = None) -> int:
         help="solve with one BLAS thread (what solve_hindsight does), numpy's default, or both "
         "interleaved (the A/B of the thread contention)",
     )
+    p.add_argument(
+        "--pivtol-ab",
+        action="store_true",
+        help="also solve with Ipopt at MUMPS's pivot tolerance 1e-6 (Ipopt's default, the "
+        "solver's before version 0.3) beside the default, same trace, same run",
+    )
     p.add_argument("--quick", action="store_true")
     p.add_argument("--out", type=Path, default=Path("results/hindsight"))
     args = p.parse_args(argv)
@@ -106,20 +113,26 @@ def main(argv: list[str] | None = None) -> int:
             env.reset(seed=seed)
             u = env.unwrapped
             # Ipopt in each formulation; Clarabel on the default (balance) form
-            methods = [("ipopt", f) for f in args.formulations if "ipopt" in args.solvers]
+            methods = [("ipopt", f, "") for f in args.formulations if "ipopt" in args.solvers]
+            if args.pivtol_ab and "ipopt" in args.solvers:
+                methods.append(("ipopt", "balance", "/pivtol-1e-6"))
             if "clarabel" in args.solvers:
-                methods.append(("clarabel", "balance"))
-            runs = [(s, f, b) for s, f in methods for b in blas_modes(args.blas_threads)]
-            for solver, form, blas in runs:
+                methods.append(("clarabel", "balance", ""))
+            runs = [(*m, b) for m in methods for b in blas_modes(args.blas_threads)]
+            for solver, form, tag, blas in runs:
+                opts = {"mumps_pivtol": 1e-6} if tag else None
                 with blas_threads(blas):
-                    sol = solve_hindsight(u.config, u.exogenous, formulation=form, solver=solver)
+                    sol = solve_hindsight(
+                        u.config, u.exogenous, formulation=form, solver=solver, options=opts
+                    )
                 rows.append(
                     {
                         "n_drugs": n,
                         "horizon": t,
                         "seed": seed,
                         "solver": solver,
-                        "method": f"{solver}/{form}" + ("" if blas == "one" else "/blas-default"),
+                        "method": f"{solver}/{form}{tag}"
+                        + ("" if blas == "one" else "/blas-default"),
                         "blas_threads": blas,
                         "formulation": form,
                         "status": sol.status,
@@ -133,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
                     }
                 )
                 print(
-                    f"{n:>5} x {t:<3} seed {seed} {solver + '/' + form:<19}: {sol.status:<13} "
+                    f"{n:>5} x {t:<3} seed {seed} {solver + '/' + form + tag:<31}: "
+                    f"{sol.status:<13} "
                     f"{sol.iterations:>3} it {sol.solve_seconds:8.2f} s  "
                     f"objective {sol.objective:,.3f}",
                     flush=True,
@@ -152,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + summary.to_string())
     for slow, fast in (
         ("ipopt/cumulative", "ipopt/balance"),
+        ("ipopt/balance/pivtol-1e-6", "ipopt/balance"),
         ("ipopt/balance", "clarabel/balance"),
         ("ipopt/balance/blas-default", "ipopt/balance"),
         ("clarabel/balance/blas-default", "clarabel/balance"),

@@ -14,9 +14,9 @@ from druginv_gym import dynamics
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run(script: str, out: Path) -> str:
+def run(script: str, out: Path, *extra: str) -> str:
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / script), "--quick", "--out", str(out)],
+        [sys.executable, str(ROOT / "benchmarks" / script), "--quick", "--out", str(out), *extra],
         capture_output=True,
         text=True,
         timeout=600,
@@ -46,9 +46,15 @@ def test_perf(tmp_path):
 
 
 def test_hindsight(tmp_path):
-    run("hindsight.py", tmp_path)
+    out = run("hindsight.py", tmp_path, "--pivtol-ab")
     df = pd.read_csv(tmp_path / "hindsight.csv")
     assert (df.status == "optimal").all()
+    assert "ipopt/balance/pivtol-1e-6" in set(df.method)
+    assert "ipopt/balance vs ipopt/balance/pivtol-1e-6" in out
+    # the two pivot tolerances reach the same optimum
+    wide = df.pivot_table(index=["n_drugs", "seed"], columns="method", values="objective")
+    rel = (wide["ipopt/balance"] - wide["ipopt/balance/pivtol-1e-6"]).abs() / wide["ipopt/balance"]
+    assert (rel < 1e-6).all()
     assert (tmp_path / "hindsight_time.png").stat().st_size > 5_000
 
 

@@ -571,3 +571,33 @@ def test_two_stage_rejects_bad_scenarios():
         solve_two_stage(cfg, [good, bad])
     with pytest.raises(ValueError, match="solver = 'cplex'"):
         solve_two_stage(cfg, [good], solver="cplex")
+
+
+@pytest.mark.parametrize(
+    "scenario, pivtol",
+    [("paper", 1e-10), ("seasonal", 1e-10), ("shortage", 1e-6), ("pharma-atc", 1e-6)],
+)
+def test_mumps_pivot_tolerance_follows_the_scenario(monkeypatch, scenario, pivtol):
+    """Ipopt runs with MUMPS's pivot tolerance 1e-10 unless the scenario has a supply model or
+    substitution (``_mumps_pivtol``: there a small one stalls Ipopt), in the hindsight problem
+    and the two-stage program alike; a caller's option overrides it."""
+    from druginv_gym.solvers import hindsight, stochastic
+
+    seen: list[float] = []
+    real = hindsight._run_solver
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["pivtol"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(hindsight, "_run_solver", spy)
+    monkeypatch.setattr(stochastic, "_run_solver", spy)
+    env = gym.make("DrugRefill-v0", scenario=scenario, n_drugs=3, horizon=5).unwrapped
+    env.reset(seed=0)
+    sol = solve_hindsight(env.config, env.exogenous, max_iter=3)
+    two = solve_two_stage(env.config, [env.exogenous, env.exogenous], max_iter=3)
+    assert seen == [pivtol, pivtol]
+    assert sol.iterations <= 3 and two.iterations <= 3
+    # a caller's option reaches Ipopt over it (a tolerance out of Ipopt's [0, 1] is refused)
+    bad = solve_hindsight(env.config, env.exogenous, options={"mumps_pivtol": 2.0})
+    assert bad.status == "error"

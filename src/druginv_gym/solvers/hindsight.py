@@ -1090,6 +1090,7 @@ def solve_hindsight(
     run = _run_solver(
         qp, solver, tol=tol, max_iter=max_iter, max_wall_time=max_wall_time, z0=z0,
         print_level=print_level, options=options, obj_scale=config.reward_scale * config.horizon,
+        pivtol=_mumps_pivtol(config),
     )  # fmt: skip
     if run.z is None:
         return _failed(qp, solver, run.message, start)
@@ -1169,6 +1170,22 @@ class _Run:
     dual: float = float("nan")
 
 
+def _mumps_pivtol(config: ScenarioConfig) -> float:
+    """MUMPS's pivot tolerance for Ipopt on ``config``'s QP: 1e-10 without a supply model or
+    substitution, Ipopt's 1e-6 with either.
+
+    With 1e-6, MUMPS delays tens of thousands of pivots late in a solve of the literal default
+    (its largest front grows from 100 to 2,700 rows at 200 x 52), so an iteration costs 6-10
+    times more: 500 x 52 took 441 s, 38-52 s with 1e-10, the same iterations and optimum
+    (``benchmarks/RESULTS.md``). With a supply model (lead times, recalls) a small tolerance
+    accepts pivots too small to trust: on ``shortage`` and ``hospital`` Ipopt then stalls or
+    stops short (1e-8 and 1e-7 too), so those keep 1e-6; with substitution (``pharma-atc``)
+    1e-10 took 81-86 iterations against 76-78. Ipopt raises the tolerance itself (up to
+    ``mumps_pivtolmax``) when a solve turns out inaccurate; ``options={"mumps_pivtol": ...}``
+    overrides it."""
+    return 1e-6 if config.supply is not None or config.substitution is not None else 1e-10
+
+
 def _run_solver(
     qp: Any,
     solver: str,
@@ -1180,10 +1197,12 @@ def _run_solver(
     print_level: int,
     options: dict[str, Any] | None,
     obj_scale: float,
+    pivtol: float = 1e-6,
 ) -> _Run:
     """Solve the QP ``qp`` (a :class:`_QP`, or anything with its matrices and callbacks) with
     Ipopt or Clarabel under one BLAS thread. ``z0``: Ipopt's start (``None``: zeros; Clarabel
-    takes none). ``obj_scale``: the objective's nominal size (Ipopt scales by its inverse).
+    takes none). ``obj_scale``: the objective's nominal size (Ipopt scales by its inverse);
+    ``pivtol``: MUMPS's pivot tolerance (:func:`_mumps_pivtol`), Ipopt only.
     A missing solver package raises ``ImportError`` naming it."""
     if solver == "clarabel":
         try:
@@ -1219,6 +1238,7 @@ def _run_solver(
         "mu_strategy": "monotone",
         "mu_init": 1e-6,
         "min_refinement_steps": 0,
+        "mumps_pivtol": pivtol,  # see _mumps_pivtol
         # Scale the objective to O(1): a slot's nominal spend is the reward scale.
         "obj_scaling_factor": 1.0 / obj_scale,
     }

@@ -34,6 +34,7 @@ from druginv_gym.solvers.hindsight import (
     _check_history,
     _check_in_transit,
     _check_solve,
+    _mumps_pivtol,
     _run_solver,
     _warm_start,
 )
@@ -185,6 +186,7 @@ def solve_two_stage(
     run = _run_solver(
         qp, solver, tol=tol, max_iter=max_iter, max_wall_time=max_wall_time, z0=z0,
         print_level=print_level, options=options, obj_scale=config.reward_scale * config.horizon,
+        pivtol=_mumps_pivtol(config),
     )  # fmt: skip
     T, N, K = config.horizon, config.n_drugs, len(traces)
     if run.z is None:
