@@ -294,6 +294,36 @@ def test_long_commands_log_progress_lines_off_a_terminal(tmp_path, monkeypatch, 
     assert "sweep: 2/2 cells (100 %)" in capsys.readouterr().err
 
 
+def test_library_loops_log_progress_lines_off_a_terminal(monkeypatch, capsys):
+    """The library's own long loops (``evaluate``, baseline tuning, a neural forecaster's
+    epochs) report as the commands do: with ``progress=None`` a bar on a terminal and plain
+    lines elsewhere (stderr under pytest), nothing with ``progress=False``."""
+    import gymnasium as gym
+    import numpy as np
+
+    from druginv_gym.baselines import BaseStock
+    from druginv_gym.baselines.tuning import grid_search
+    from druginv_gym.evaluation import evaluate
+    from druginv_gym.forecasting.neural import MLPForecaster
+
+    monkeypatch.setenv("DRUGINV_PROGRESS_EVERY", "0")
+    env = gym.make("DrugRefill-v0", n_drugs=3, horizon=4)
+    evaluate(env, BaseStock(env), 2, progress=None)
+    assert capsys.readouterr().err.splitlines()[-1].startswith("BaseStock: 2/2 episodes (100 %), ")
+    grid = [{"level": 1.0}, {"level": 2.0}]
+    grid_search(env, lambda e, **kw: BaseStock(e, **kw), grid, n_episodes=1, progress=None)
+    err = capsys.readouterr().err
+    assert "tuning: 1/2 candidates (50 %)" in err and "tuning: 2/2 candidates (100 %)" in err
+    series = np.random.default_rng(0).poisson(10.0, (2, 40)).astype(float)
+    MLPForecaster(progress=None, epochs=3, window=4, max_horizon=1).fit(series)
+    err = capsys.readouterr().err
+    assert "mlp fit: 3/3 epochs (100 %)" in err
+    evaluate(env, BaseStock(env), 2, progress=False)
+    grid_search(env, lambda e, **kw: BaseStock(e, **kw), grid, n_episodes=1, progress=False)
+    MLPForecaster(progress=False, epochs=2, window=4, max_horizon=1).fit(series)
+    assert capsys.readouterr().err == ""
+
+
 def test_evaluate_plays_the_same_episodes_as_evaluate_in_one_call():
     import gymnasium as gym
 

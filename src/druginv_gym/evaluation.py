@@ -42,7 +42,6 @@ import gymnasium as gym
 import numpy as np
 import pandas as pd
 from scipy import stats
-from tqdm.auto import tqdm
 
 from druginv_gym._table import NameTable
 from druginv_gym.adapters import as_policy
@@ -50,6 +49,7 @@ from druginv_gym.config import CRITICALITY, CRITICALITY_NAMES
 from druginv_gym.dynamics import LIMITS, binding_limits, order_price
 from druginv_gym.info import require_full_info
 from druginv_gym.policies import Policy
+from druginv_gym.progress import progress_bar
 
 if TYPE_CHECKING:
     from druginv_gym.config import ScenarioConfig
@@ -578,11 +578,10 @@ def _check_count(name: str, value: Any) -> int:
     return int(value)
 
 
-def _progress(total: int, desc: str, enabled: bool | None) -> tqdm:
-    """A progress bar; ``enabled=None`` shows it only on a terminal."""
-    return tqdm(
-        total=total, desc=desc, disable=None if enabled is None else not enabled, leave=False
-    )
+def _progress(total: int, desc: str, enabled: bool | None) -> Any:
+    """The episodes' progress (:func:`druginv_gym.progress.progress_bar`): ``enabled=None``
+    shows a bar on a terminal and plain log lines elsewhere."""
+    return progress_bar(total=total, desc=desc, unit="episodes", enabled=enabled, leave=False)
 
 
 def _position(info: Mapping[str, Any]) -> np.ndarray:

@@ -185,18 +185,23 @@ def progress_bar(
     enabled: bool | None = None,
     every: float | None = None,
     file: IO[str] | None = None,
+    leave: bool = True,
 ) -> Any:
     """The progress report of a long loop.
 
     ``enabled``: ``None`` (the default) shows tqdm's bar on a terminal or in Jupyter and
     :class:`LogProgress` lines elsewhere; ``True`` always tqdm's bar; ``False`` nothing (a
     disabled tqdm bar). ``file``: the stream (default ``sys.stderr``, as tqdm). ``every``:
-    seconds between lines off a terminal (default :func:`progress_every`).
+    seconds between lines off a terminal (default :func:`progress_every`). ``leave``: whether
+    tqdm's bar stays on the terminal when closed (an inner loop's bar does not; the log lines
+    always stay).
     """
     from tqdm.auto import tqdm
 
     stream = file if file is not None else sys.stderr
-    bar_kw: dict[str, Any] = {"total": total, "desc": desc, "unit": unit, "file": file}
+    bar_kw: dict[str, Any] = {
+        "total": total, "desc": desc, "unit": unit, "file": file, "leave": leave,
+    }  # fmt: skip
     if enabled is not None:
         return tqdm(iterable, disable=not enabled, **bar_kw)
     if _is_terminal(stream) or _in_notebook(tqdm):

@@ -13,11 +13,11 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from druginv_gym.baselines.rules import SS, BaseStock
 from druginv_gym.evaluation import evaluate
 from druginv_gym.policies import OrderPolicy
+from druginv_gym.progress import progress_bar
 from druginv_gym.seeds import TRAIN_SEED_BASE
 
 __all__ = ["TRAIN_SEED_BASE", "grid_search", "tune_base_stock", "tune_ss"]
@@ -40,7 +40,7 @@ def grid_search(
     if not grid:
         raise ValueError("grid is empty: nothing to tune")
     rows = []
-    for params in tqdm(grid, desc="tuning", disable=None if progress is None else not progress):
+    for params in progress_bar(grid, desc="tuning", unit="candidates", enabled=progress):
         df = evaluate(env, make_policy(env, **params), n_episodes, seed)
         rows.append(
             {**params, "mean_cost": df.total_cost.mean(), "shortage_rate": df.shortage_rate.mean()}

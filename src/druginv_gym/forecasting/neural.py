@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from druginv_gym.forecasting.base import check_history, check_horizon, check_series
 from druginv_gym.io import atomic_write, load_torch_payload
+from druginv_gym.progress import progress_bar
 
 __all__ = [
     "CNNLSTMForecaster",
@@ -140,11 +140,8 @@ class NeuralForecaster:
         model = self.model
         best, best_state, stale = float("inf"), None, 0
         self.history_ = []
-        bar = tqdm(
-            range(epochs or c.epochs),
-            desc=desc,
-            disable=None if self.progress is None else not self.progress,
-            leave=False,
+        bar = progress_bar(
+            range(epochs or c.epochs), desc=desc, unit="epochs", enabled=self.progress, leave=False
         )
         for _ in bar:
             model.train()
