@@ -401,6 +401,58 @@ def test_flat_info_keeps_every_value_under_flat_keys():
     assert vinfo["final_info_costs_total"].shape == (2,) and vinfo["_final_info_costs_total"].all()
 
 
+def test_flat_info_keyword_on_every_id():
+    """``flat_info=True`` gives the same info as the FlatInfo wrappers, single and vector,
+    over a forecast too; a bad value is named."""
+    from druginv_gym.wrappers import FlatInfo, FlatInfoVector
+
+    for env_id in ("DrugRefill-v0", "DrugRefillDiscrete-v0", "DrugRefillSequential-v0"):
+        env = gym.make(env_id, flat_info=True, **SMALL)
+        chain = [env]
+        while hasattr(chain[-1], "env"):
+            chain.append(chain[-1].env)
+        assert any(isinstance(w, FlatInfo) for w in chain)
+        _, first = env.reset(seed=0)
+        *_, info = env.step(env.action_space.sample())
+        assert "costs_total" in info and schema(first) == schema(info)
+        assert not any(isinstance(v, dict) for v in info.values())
+        venv = gym.make_vec(env_id, num_envs=2, flat_info=True, **SMALL)
+        assert isinstance(venv, FlatInfoVector)
+        venv.reset(seed=0)
+        *_, vinfo = venv.step(venv.action_space.sample())
+        assert vinfo["costs_total"].shape == (2,) and "costs" not in vinfo
+    fore = gym.make("DrugRefill-v0", flat_info=True, forecaster="naive", **SMALL)
+    obs, info = fore.reset(seed=0)
+    assert obs.shape == fore.observation_space.shape and "costs_total" in info
+    plain = gym.make("DrugRefill-v0", **SMALL)
+    assert "costs" in plain.reset(seed=0)[1]  # the default stays nested
+    with pytest.raises(ValueError, match=r"flat_info = 'yes' must be True or False"):
+        gym.make("DrugRefill-v0", flat_info="yes")
+
+
+def test_torchrl_gym_env_with_num_envs_and_flat_info():
+    """TorchRL's ``GymEnv(..., num_envs=k)`` builds Gymnasium's AsyncVectorEnv of single envs
+    itself, in worker processes that have not imported the package (the ``module:id`` form):
+    with ``flat_info=True`` its info reader takes the infos (the nested ``costs`` stops it
+    otherwise)."""
+    pytest.importorskip("torchrl")
+    from torchrl.envs import GymEnv
+
+    env = GymEnv("druginv_gym:DrugRefill-v0", num_envs=2, flat_info=True, **SMALL)
+    try:
+        td = env.rollout(6, break_when_any_done=False)
+        assert td.batch_size == (2, 6)
+        costs = td["next", "costs_total"].reshape(2, 6)
+        done = td["next", "done"].reshape(2, 6)
+        assert done[:, 3].all() and done.sum() == 2  # horizon 4, then the next episode
+        # TorchRL shows the next episode's reset info at a done step (t = 0, no cost); the
+        # reward there is the last slot's
+        assert (costs[~done] > 0).all() and (td["next", "t"].reshape(2, 6)[done] == 0).all()
+        assert (td["next", "reward"].reshape(2, 6) < 0).all()
+    finally:
+        env.close()
+
+
 def test_torchrl_over_the_native_vector_env_with_flat_infos():
     """TorchRL's GymWrapper over the native batch (SAME_STEP, flat infos), infos included."""
     pytest.importorskip("torchrl")

@@ -1,13 +1,19 @@
-"""Entry points of the registered ids: the env, optionally wrapped with a demand forecast.
+"""Entry points of the registered ids: the env, optionally wrapped with a demand forecast and
+flat infos.
 
 ``gym.make("DrugRefill-v0", forecaster="moving_average", forecast_horizon=3)`` returns the env
 wrapped in :class:`druginv_gym.wrappers.ForecastObservation`; without ``forecaster`` it is the
-plain env. The same holds for ``gym.make_vec`` and the native vector envs.
+plain env. ``flat_info=True`` wraps it (outermost) in :class:`druginv_gym.wrappers.FlatInfo`:
+the info without nested dicts (``costs_total``), for clients that build the envs themselves
+and read infos as flat tables (TorchRL's ``GymEnv(..., num_envs=k)``). The same holds for
+``gym.make_vec`` and the native vector envs (:class:`~druginv_gym.wrappers.FlatInfoVector`).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import numpy as np
 
 from druginv_gym.envs.drug_refill import (
     DrugRefillDiscreteEnv,
@@ -19,22 +25,50 @@ from druginv_gym.envs.drug_refill import (
 )
 
 
-def _single(cls: type, forecaster: Any = None, forecast_horizon: int = 3, **kwargs: Any) -> Any:
+def _check_flat(flat_info: Any) -> bool:
+    if not isinstance(flat_info, (bool, np.bool_)):
+        raise ValueError(f"flat_info = {flat_info!r} must be True or False")
+    return bool(flat_info)
+
+
+def _single(
+    cls: type,
+    forecaster: Any = None,
+    forecast_horizon: int = 3,
+    flat_info: bool = False,
+    **kwargs: Any,
+) -> Any:
+    flat = _check_flat(flat_info)
     env = cls(**kwargs)
-    if forecaster is None:
-        return env
-    from druginv_gym.wrappers import ForecastObservation
+    if forecaster is not None:
+        from druginv_gym.wrappers import ForecastObservation
 
-    return ForecastObservation(env, forecaster, forecast_horizon)
+        env = ForecastObservation(env, forecaster, forecast_horizon)
+    if flat:
+        from druginv_gym.wrappers import FlatInfo
+
+        env = FlatInfo(env)
+    return env
 
 
-def _vector(cls: type, forecaster: Any = None, forecast_horizon: int = 3, **kwargs: Any) -> Any:
+def _vector(
+    cls: type,
+    forecaster: Any = None,
+    forecast_horizon: int = 3,
+    flat_info: bool = False,
+    **kwargs: Any,
+) -> Any:
+    flat = _check_flat(flat_info)
     env = cls(**kwargs)
-    if forecaster is None:
-        return env
-    from druginv_gym.wrappers import ForecastObservationVector
+    if forecaster is not None:
+        from druginv_gym.wrappers import ForecastObservationVector
 
-    return ForecastObservationVector(env, forecaster, forecast_horizon)
+        env = ForecastObservationVector(env, forecaster, forecast_horizon)
+    if flat:
+        from druginv_gym.wrappers import FlatInfoVector
+
+        env = FlatInfoVector(env)
+    return env
 
 
 def make_box(**kwargs: Any) -> Any:
