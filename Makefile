@@ -8,7 +8,11 @@ PIP    := $(PY) -m pip
 # CPU build of torch; a bare `pip install torch` may pull a multi-GB CUDA build.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: test benchmark docs lint format install install-test clean
+# RLlib pins its own Gymnasium, so its example and test run in an environment of their own.
+RLLIB_VENV ?= .venv-rllib
+RLLIB_SPEC ?= ray[rllib]==2.60.0
+
+.PHONY: test benchmark docs lint format install install-test rllib-env clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -28,11 +32,22 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.torch
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed
-install-test: $(VENV)/.installed-test
+install-test: $(VENV)/.installed-test $(RLLIB_VENV)/.installed
+
+# RLlib's environment (torch first, as above; RLlib then takes the Gymnasium it pins).
+$(RLLIB_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(RLLIB_VENV)
+	$(RLLIB_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(RLLIB_VENV)/bin/python -c "import torch" 2>/dev/null || \
+		$(RLLIB_VENV)/bin/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(RLLIB_VENV)/bin/python -m pip install --quiet -e . "$(RLLIB_SPEC)" "$(TORCH_SPEC)"
+	touch $@
+
+rllib-env: $(RLLIB_VENV)/.installed
 
 # pytest on two workers (pytest-xdist; CI has 2 cores); worksteal lets an idle worker take
 # tests queued behind a slow one, so the slow tests do not pile up on one worker.
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test $(RLLIB_VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
@@ -54,4 +69,4 @@ format: $(VENV)/.installed-test
 	$(VENV)/bin/ruff format .
 
 clean:
-	rm -rf $(VENV) build dist site .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(RLLIB_VENV) build dist site .pytest_cache .ruff_cache .hypothesis

@@ -215,8 +215,25 @@ class OldRLlibAlgorithm:
         return np.full(3, self.value, dtype=np.float32)
 
 
+class NewRLlibAlgorithm(OldRLlibAlgorithm):
+    """The shape of an RLlib algorithm on the new API stack: get_module() and a config that
+    says so (the deprecated compute_single_action is still there)."""
+
+    class Config:
+        enable_rl_module_and_learner = True
+        normalize_actions, clip_actions = True, False
+
+    def __init__(self) -> None:
+        super().__init__(0.5)
+        self.config = self.Config()
+        self.module = object()
+
+    def get_module(self):
+        return self.module
+
+
 def test_evaluate_and_compare_score_other_libraries_policies():
-    from druginv_gym.adapters import CallablePolicy, ModelPolicy, as_policy
+    from druginv_gym.adapters import CallablePolicy, ModelPolicy, RLModulePolicy, as_policy
     from druginv_gym.baselines import MaxMin
 
     env = gym.make("DrugRefill-v0", **SMALL)
@@ -234,6 +251,14 @@ def test_evaluate_and_compare_score_other_libraries_policies():
     policy = MaxMin(env)
     assert as_policy(policy) is policy
     assert isinstance(as_policy(OldRLlibAlgorithm(0.1)), ModelPolicy)
+    # an algorithm of RLlib's new API stack goes through its module (tests/test_rllib.py runs
+    # a real one), even though it still has the old stack's compute_single_action
+    new_stack = NewRLlibAlgorithm()
+    wrapped = as_policy(new_stack)
+    assert isinstance(wrapped, RLModulePolicy) and wrapped.module is new_stack.module
+    assert wrapped.normalize_actions and not wrapped.clip_actions
+    with pytest.raises(ValueError, match="neither an RLlib algorithm of the new API stack"):
+        RLModulePolicy(OldRLlibAlgorithm(0.1))
     with pytest.raises(ValueError, match="is none of"):
         druginv_gym.evaluate(env, 42, 1, 0)
 

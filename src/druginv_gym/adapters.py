@@ -1,7 +1,8 @@
 """Other libraries' agents and vector-env APIs, on the library's envs and scoring.
 
 * :func:`as_policy` turns what an RL library gives (a Stable-Baselines3 model, an RLlib
-  algorithm of the old API, a plain function ``obs -> action``) into the library's policy
+  algorithm of either API stack or an RLlib ``RLModule``, a plain function ``obs -> action``)
+  into the library's policy
   protocol (``reset()``, ``act(obs)``), so that :func:`druginv_gym.evaluate`,
   :func:`druginv_gym.compare` and ``druginv benchmark`` score it like any baseline.
   ``evaluate`` applies it itself.
@@ -20,7 +21,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-__all__ = ["CallablePolicy", "ModelPolicy", "as_policy", "sb3_vec_env"]
+__all__ = ["CallablePolicy", "ModelPolicy", "RLModulePolicy", "as_policy", "sb3_vec_env"]
 
 
 class CallablePolicy:
@@ -77,20 +78,101 @@ class ModelPolicy:
         return f"ModelPolicy({type(self.model).__name__})"
 
 
+class RLModulePolicy:
+    """An RLlib algorithm of the new API stack (its default module, ``algo.get_module()``) or
+    an ``RLModule``, as a policy: the module's inference pass on one observation, the greedy
+    action of its action distribution (``deterministic``, default) or a sample of it, and the
+    action mapped to the env's space as RLlib's env runners map it (``normalize_actions``:
+    from [-1, 1] onto the Box; else ``clip_actions``: clipped into it). With an algorithm both
+    come from its config; with a bare module they default to RLlib's defaults (``True``,
+    ``False``). Needs RLlib and torch (the module's framework)."""
+
+    def __init__(
+        self,
+        obj: Any,
+        deterministic: bool = True,
+        normalize_actions: bool | None = None,
+        clip_actions: bool | None = None,
+    ) -> None:
+        if _is_rllib_new_api(obj):
+            module = obj.get_module()
+            normalize, clip = obj.config.normalize_actions, obj.config.clip_actions
+        elif _is_rl_module(obj):
+            module, normalize, clip = obj, True, False
+        else:
+            raise ValueError(
+                f"{type(obj).__name__} is neither an RLlib algorithm of the new API stack "
+                "(get_module) nor an RLModule (forward_inference)"
+            )
+        self.module = module
+        self.deterministic = bool(deterministic)
+        self.normalize_actions = bool(normalize if normalize_actions is None else normalize_actions)
+        self.clip_actions = bool(clip if clip_actions is None else clip_actions)
+
+    def reset(self) -> None:
+        """Nothing to forget (the module is feed-forward; a recurrent one is not supported)."""
+
+    def act(self, obs: np.ndarray) -> Any:
+        import torch
+        from ray.rllib.utils.spaces.space_utils import (
+            clip_action,
+            get_base_struct_from_space,
+            unsquash_action,
+        )
+
+        with torch.no_grad():
+            batch = {"obs": torch.as_tensor(np.asarray(obs)[None], dtype=torch.float32)}
+            out = self.module.forward_inference(batch)
+            if "actions" in out:  # a module that picks its actions itself
+                action = out["actions"][0].numpy()
+            else:
+                dist = self.module.get_inference_action_dist_cls().from_logits(
+                    out["action_dist_inputs"]
+                )
+                if self.deterministic:
+                    dist = dist.to_deterministic()
+                action = dist.sample()[0].numpy()
+        space = get_base_struct_from_space(self.module.action_space)
+        if self.normalize_actions:
+            return unsquash_action(action, space)
+        if self.clip_actions:
+            return clip_action(action, space)
+        return action
+
+    def __repr__(self) -> str:
+        return f"RLModulePolicy({type(self.module).__name__})"
+
+
+def _is_rllib_new_api(obj: Any) -> bool:
+    """An RLlib algorithm on the new API stack (RLModule and Learner)."""
+    config = getattr(obj, "config", None)
+    return hasattr(obj, "get_module") and bool(
+        getattr(config, "enable_rl_module_and_learner", False)
+    )
+
+
+def _is_rl_module(obj: Any) -> bool:
+    return hasattr(obj, "forward_inference") and hasattr(obj, "get_inference_action_dist_cls")
+
+
 def as_policy(obj: Any) -> Any:
     """``obj`` as a policy of the library's protocol: unchanged when it already has
-    ``reset()`` and ``act(obs)``; a :class:`ModelPolicy` for a Stable-Baselines3 model or an
-    RLlib algorithm; a :class:`CallablePolicy` for a function ``obs -> action``.
-    ``ValueError`` names anything else."""
+    ``reset()`` and ``act(obs)``; a :class:`RLModulePolicy` for an RLlib algorithm of the new
+    API stack (RLlib's default) or an ``RLModule``; a :class:`ModelPolicy` for a
+    Stable-Baselines3 model or an RLlib algorithm of the old API; a :class:`CallablePolicy`
+    for a function ``obs -> action``. ``ValueError`` names anything else."""
     if hasattr(obj, "act") and hasattr(obj, "reset"):
         return obj
+    if _is_rllib_new_api(obj) or _is_rl_module(obj):
+        return RLModulePolicy(obj)
     if hasattr(obj, "predict") or hasattr(obj, "compute_single_action"):
         return ModelPolicy(obj)
     if callable(obj) and not isinstance(obj, type):
         return CallablePolicy(obj)
     raise ValueError(
         f"policy {obj!r} is none of: an object with reset() and act(obs), a Stable-Baselines3 "
-        "model (predict), an RLlib algorithm (compute_single_action), a function obs -> action"
+        "model (predict), an RLlib algorithm (get_module or compute_single_action) or "
+        "RLModule, a function obs -> action"
     )
 
 
