@@ -1178,12 +1178,12 @@ def _mumps_pivtol(config: ScenarioConfig) -> float:
     (its largest front grows from 100 to 2,700 rows at 200 x 52, against at most 190 with
     1e-10), and the late iterations cost several times more: side by side, 500 x 52 took 126 s
     against 39 s with 1e-10, 200 x 52 ×1.15 longer, 70 x 30 the same (no pivot delayed); the
-    same optimum to 1e-8 (``benchmarks/RESULTS.md``). With a supply model (lead times, recalls) a small tolerance
-    accepts pivots too small to trust: on ``shortage`` and ``hospital`` Ipopt then stalls or
-    stops short (1e-8 and 1e-7 too), so those keep 1e-6; with substitution (``pharma-atc``)
-    1e-10 took 81-86 iterations against 76-78. Ipopt raises the tolerance itself (up to
-    ``mumps_pivtolmax``) when a solve turns out inaccurate; ``options={"mumps_pivtol": ...}``
-    overrides it."""
+    same optimum to 1e-8 (``benchmarks/RESULTS.md``). With a supply model (lead times,
+    recalls) a small tolerance accepts pivots too small to trust: on ``shortage`` and
+    ``hospital`` Ipopt then stalls or stops short (1e-8 and 1e-7 too), so those keep 1e-6; with
+    substitution (``pharma-atc``) 1e-10 took 81-86 iterations against 76-78. Ipopt raises the
+    tolerance itself (up to ``mumps_pivtolmax``) when a solve turns out inaccurate;
+    ``options={"mumps_pivtol": ...}`` overrides it."""
     return 1e-6 if config.supply is not None or config.substitution is not None else 1e-10
 
 
