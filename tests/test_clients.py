@@ -478,6 +478,51 @@ def test_torchrl_gym_env_with_num_envs_and_flat_info():
         env.close()
 
 
+def test_torchrl_policies_are_scored_by_evaluate_and_compare():
+    """A TorchRL policy module (callable, so not to be taken for a factory) plays through
+    ``as_policy``: a deterministic module gives what the same network as a function gives; a
+    probabilistic actor plays its mode (the same costs twice) unless asked to sample."""
+    pytest.importorskip("torchrl")
+    import torch
+    from tensordict.nn import NormalParamExtractor, TensorDictModule
+    from torchrl.modules import ProbabilisticActor, TanhNormal
+
+    from druginv_gym.adapters import CallablePolicy, TorchRLPolicy, as_policy
+
+    env = gym.make("DrugRefill-v0", **SMALL)
+    dim = env.observation_space.shape[0]
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(dim, 3), torch.nn.Sigmoid())
+    module = TensorDictModule(net, in_keys=["observation"], out_keys=["action"])
+    assert isinstance(as_policy(module), TorchRLPolicy)
+
+    def same(obs):
+        with torch.no_grad():
+            return net(torch.as_tensor(obs, dtype=torch.float32)).numpy()
+
+    # (a plain function is a factory env -> policy to compare: CallablePolicy says otherwise)
+    summary, _ = druginv_gym.compare(env, {"torchrl": module, "function": CallablePolicy(same)}, 2)
+    assert summary.loc["torchrl", "total_cost"] == summary.loc["function", "total_cost"]
+    body = TensorDictModule(
+        torch.nn.Sequential(torch.nn.Linear(dim, 6), NormalParamExtractor()),
+        in_keys=["observation"],
+        out_keys=["loc", "scale"],
+    )
+    actor = ProbabilisticActor(
+        body,
+        in_keys=["loc", "scale"],
+        distribution_class=TanhNormal,
+        distribution_kwargs={"low": 0.0, "high": 1.0},
+    )
+    first = druginv_gym.evaluate(env, actor, 2, 0)
+    again = druginv_gym.evaluate(env, actor, 2, 0)
+    assert np.array_equal(first.total_cost, again.total_cost)
+    sampled = druginv_gym.evaluate(env, TorchRLPolicy(actor, deterministic=False), 2, 0)
+    assert not np.array_equal(first.total_cost, sampled.total_cost)
+    with pytest.raises(ValueError, match="obs_key = 'obs' is not one of the module's in_keys"):
+        TorchRLPolicy(module, obs_key="obs")
+
+
 def test_torchrl_over_the_native_vector_env_with_flat_infos():
     """TorchRL's GymWrapper over the native batch (SAME_STEP, flat infos), infos included."""
     pytest.importorskip("torchrl")

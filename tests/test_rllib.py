@@ -8,6 +8,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,13 +26,16 @@ def rllib_python() -> Path:
 
 
 @pytest.mark.slow
-def test_rllib_ppo_with_remote_env_runners_trains_and_is_scored():
+def test_rllib_ppo_with_remote_env_runners_trains_and_is_scored(tmp_path):
     """The documented example, at reduced size: RLlib's PPO (new API stack) with two remote
     env runners on the ``module:id`` form trains, and ``druginv_gym.evaluate`` scores the
     trained module through ``adapters.as_policy`` (its actions in the Box, else the env
-    refuses them)."""
+    refuses them); its checkpoint is scored from the command line as ``rllib:PATH``, to the
+    same cost on the same seeds."""
+    python = rllib_python()
+    ckpt = tmp_path / "ckpt"
     proc = subprocess.run(
-        [str(rllib_python()), str(EXAMPLE), "--iterations", "1", "--n-drugs", "5"],
+        [str(python), str(EXAMPLE), "--iterations", "1", "--n-drugs", "5", "--save", str(ckpt)],
         capture_output=True,
         text=True,
         timeout=900,
@@ -44,6 +48,27 @@ def test_rllib_ppo_with_remote_env_runners_trains_and_is_scored():
     assert re.search(r"^iteration 1: episode return -\d+\.\d+$", out, flags=re.M), out
     cost = re.search(r"^RLlib PPO, mean refilling cost: (\d+)$", out, flags=re.M)
     assert cost is not None and int(cost.group(1)) > 0, out
+    table = tmp_path / "episodes.csv"
+    args = ["--n-drugs", "5", "--horizon", "30", "--episodes", "3", "--seed", "0"]
+    cli = subprocess.run(
+        [str(python.parent / "druginv"), "evaluate", f"rllib:{ckpt}", *args, "--out", str(table)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert cli.returncode == 0, cli.stdout[-2000:] + cli.stderr[-3000:]
+    assert abs(pd.read_csv(table).total_cost.mean() - int(cost.group(1))) <= 0.5
+    bad = subprocess.run(
+        [str(python.parent / "druginv"), "evaluate", f"rllib:{tmp_path}"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert bad.returncode == 2 and "not an RLlib checkpoint" in bad.stderr, bad.stderr[-2000:]
 
 
 def test_rllib_docs_show_the_example_that_runs():

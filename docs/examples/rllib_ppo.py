@@ -1,10 +1,12 @@
 """RLlib's PPO (new API stack) on DrugRefill-v0 with remote env runners, scored by druginv_gym.
 
 Run in an environment with RLlib (it pins its own Gymnasium): ``make rllib-env`` makes one,
-``.venv-rllib``. ``python docs/examples/rllib_ppo.py --iterations 20`` trains for longer.
+``.venv-rllib``. ``python docs/examples/rllib_ppo.py --iterations 20`` trains for longer;
+``--save PATH`` writes a checkpoint that ``druginv evaluate rllib:PATH`` scores.
 """
 
 import argparse
+import os
 
 from ray.rllib.algorithms.ppo import PPOConfig
 
@@ -14,6 +16,7 @@ from druginv_gym.adapters import as_policy
 p = argparse.ArgumentParser()
 p.add_argument("--iterations", type=int, default=2)
 p.add_argument("--n-drugs", type=int, default=10)
+p.add_argument("--save", default=None, help="folder for a checkpoint (druginv ... rllib:PATH)")
 args = p.parse_args()
 env_config = {"n_drugs": args.n_drugs, "horizon": 30}
 config = (
@@ -35,5 +38,7 @@ try:
     env = gym.make("DrugRefill-v0", **env_config)
     table = druginv_gym.evaluate(env, as_policy(algo), n_episodes=3, seed=0)
     print("RLlib PPO, mean refilling cost:", round(float(table.total_cost.mean())))
+    if args.save:  # `druginv evaluate rllib:PATH` and `druginv benchmark --policies` read it
+        algo.save(os.path.abspath(args.save))
 finally:
     algo.stop()

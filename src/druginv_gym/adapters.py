@@ -1,8 +1,8 @@
 """Other libraries' agents and vector-env APIs, on the library's envs and scoring.
 
 * :func:`as_policy` turns what an RL library gives (a Stable-Baselines3 model, an RLlib
-  algorithm of either API stack or an RLlib ``RLModule``, a plain function ``obs -> action``)
-  into the library's policy
+  algorithm of either API stack or an RLlib ``RLModule``, a TorchRL policy module, a plain
+  function ``obs -> action``) into the library's policy
   protocol (``reset()``, ``act(obs)``), so that :func:`druginv_gym.evaluate`,
   :func:`druginv_gym.compare` and ``druginv benchmark`` score it like any baseline.
   ``evaluate`` applies it itself.
@@ -21,7 +21,15 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-__all__ = ["CallablePolicy", "ModelPolicy", "RLModulePolicy", "as_policy", "sb3_vec_env"]
+__all__ = [
+    "CallablePolicy",
+    "ModelPolicy",
+    "RLModulePolicy",
+    "TorchRLPolicy",
+    "as_policy",
+    "is_library_policy",
+    "sb3_vec_env",
+]
 
 
 class CallablePolicy:
@@ -143,6 +151,53 @@ class RLModulePolicy:
         return f"RLModulePolicy({type(self.module).__name__})"
 
 
+class TorchRLPolicy:
+    """A TorchRL policy (a ``tensordict.nn.TensorDictModule``, a ``ProbabilisticActor``, a
+    ``TensorDictSequential``...) as a policy: one observation goes in as a batch of one under
+    ``obs_key`` (TorchRL's ``"observation"``, float32 as its ``GymEnv`` gives it), the action is
+    read from ``action_key``, under TorchRL's deterministic interaction type (a distribution's
+    mode or mean; ``deterministic=False``: a sample). Needs tensordict (TorchRL's)."""
+
+    def __init__(
+        self,
+        module: Any,
+        deterministic: bool = True,
+        obs_key: str = "observation",
+        action_key: str = "action",
+    ) -> None:
+        if not _is_tensordict_module(module):
+            raise ValueError(
+                f"{type(module).__name__} is not a TorchRL policy module (in_keys, out_keys)"
+            )
+        if obs_key not in module.in_keys:
+            raise ValueError(f"obs_key = {obs_key!r} is not one of the module's in_keys")
+        self.module = module
+        self.deterministic = bool(deterministic)
+        self.obs_key, self.action_key = obs_key, action_key
+
+    def reset(self) -> None:
+        """Nothing to forget (a recurrent module's state is not carried)."""
+
+    def act(self, obs: np.ndarray) -> Any:
+        import torch
+        from tensordict import TensorDict
+        from tensordict.nn import InteractionType, set_interaction_type
+
+        kind = InteractionType.DETERMINISTIC if self.deterministic else InteractionType.RANDOM
+        obs_t = torch.as_tensor(np.asarray(obs, dtype=np.float32)[None])
+        td = TensorDict({self.obs_key: obs_t}, batch_size=[1])
+        with torch.no_grad(), set_interaction_type(kind):
+            out = self.module(td)
+        return out[self.action_key][0].cpu().numpy()
+
+    def __repr__(self) -> str:
+        return f"TorchRLPolicy({type(self.module).__name__})"
+
+
+def _is_tensordict_module(obj: Any) -> bool:
+    return callable(obj) and hasattr(obj, "in_keys") and hasattr(obj, "out_keys")
+
+
 def _is_rllib_new_api(obj: Any) -> bool:
     """An RLlib algorithm on the new API stack (RLModule and Learner)."""
     config = getattr(obj, "config", None)
@@ -155,16 +210,32 @@ def _is_rl_module(obj: Any) -> bool:
     return hasattr(obj, "forward_inference") and hasattr(obj, "get_inference_action_dist_cls")
 
 
+def is_library_policy(obj: Any) -> bool:
+    """Whether ``obj`` is another library's agent that :func:`as_policy` wraps (an RLlib
+    algorithm or module, a TorchRL module, a Stable-Baselines3 model): some of them are
+    callable, and are not policy factories ``env -> policy``."""
+    return (
+        _is_rllib_new_api(obj)
+        or _is_rl_module(obj)
+        or _is_tensordict_module(obj)
+        or hasattr(obj, "predict")
+        or hasattr(obj, "compute_single_action")
+    )
+
+
 def as_policy(obj: Any) -> Any:
     """``obj`` as a policy of the library's protocol: unchanged when it already has
     ``reset()`` and ``act(obs)``; a :class:`RLModulePolicy` for an RLlib algorithm of the new
     API stack (RLlib's default) or an ``RLModule``; a :class:`ModelPolicy` for a
     Stable-Baselines3 model or an RLlib algorithm of the old API; a :class:`CallablePolicy`
-    for a function ``obs -> action``. ``ValueError`` names anything else."""
+    for a function ``obs -> action``; a :class:`TorchRLPolicy` for a TorchRL policy module.
+    ``ValueError`` names anything else."""
     if hasattr(obj, "act") and hasattr(obj, "reset"):
         return obj
     if _is_rllib_new_api(obj) or _is_rl_module(obj):
         return RLModulePolicy(obj)
+    if _is_tensordict_module(obj):
+        return TorchRLPolicy(obj)
     if hasattr(obj, "predict") or hasattr(obj, "compute_single_action"):
         return ModelPolicy(obj)
     if callable(obj) and not isinstance(obj, type):
@@ -172,7 +243,7 @@ def as_policy(obj: Any) -> Any:
     raise ValueError(
         f"policy {obj!r} is none of: an object with reset() and act(obs), a Stable-Baselines3 "
         "model (predict), an RLlib algorithm (get_module or compute_single_action) or "
-        "RLModule, a function obs -> action"
+        "RLModule, a TorchRL policy module (in_keys, out_keys), a function obs -> action"
     )
 
 

@@ -44,7 +44,7 @@ import pandas as pd
 from scipy import stats
 
 from druginv_gym._table import NameTable
-from druginv_gym.adapters import as_policy
+from druginv_gym.adapters import as_policy, is_library_policy
 from druginv_gym.config import CRITICALITY, CRITICALITY_NAMES
 from druginv_gym.dynamics import LIMITS, binding_limits, order_price
 from druginv_gym.info import require_full_info
@@ -819,8 +819,9 @@ def compare(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Evaluate several policies on the same traces.
 
-    ``policies`` maps a name to a policy for ``env``, a ``(env, policy)`` pair (for a policy
-    built on another id of the same scenario), or a factory ``env -> policy``.
+    ``policies`` maps a name to a policy for ``env`` (or another library's agent, as
+    :func:`evaluate` takes it), a ``(env, policy)`` pair (for a policy built on another id of
+    the same scenario), or a factory ``env -> policy``.
 
     Returns ``(summary, episodes)``: :func:`summarize` of the per-episode table, and that table
     with a ``policy`` column.
@@ -832,7 +833,9 @@ def compare(
         run_env = env
         if isinstance(item, tuple):
             run_env, policy = item
-        elif isinstance(item, type) or (callable(item) and not hasattr(item, "act")):
+        elif isinstance(item, type) or (
+            callable(item) and not hasattr(item, "act") and not is_library_policy(item)
+        ):  # a factory env -> policy (a callable TorchRL or RLlib module is a policy)
             policy = item(env)
         else:
             policy = item

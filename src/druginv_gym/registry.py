@@ -664,8 +664,6 @@ def _sb3(
     ``DrugRefillDiscrete-v0``, Discrete: ``DrugRefillSequential-v0``)."""
     from pathlib import Path
 
-    from gymnasium import spaces
-
     from druginv_gym.adapters import ModelPolicy
 
     algo, _, path = (argument or "").partition(":")
@@ -682,21 +680,31 @@ def _sb3(
     if not Path(path).is_file():
         raise ValueError(f"sb3:{argument}: no such file {path!r}")
     model = getattr(stable_baselines3, algo.upper()).load(path, device="cpu")
+    env = _on_fitting_id(spec, model.action_space, f"sb3:{argument}")
+    return env, ModelPolicy(model), f"{algo.upper()} {path}"
+
+
+def _on_fitting_id(spec: BenchmarkSpec, action_space: Any, name: str) -> gym.Env:
+    """The scenario's env on the id whose action space is of ``action_space``'s kind (Box:
+    ``DrugRefill-v0``, MultiDiscrete: ``DrugRefillDiscrete-v0``, Discrete:
+    ``DrugRefillSequential-v0``); ``ValueError`` naming ``name`` if none fits it."""
+    from gymnasium import spaces
+
     ids = {
         spaces.Box: "DrugRefill-v0",
         spaces.MultiDiscrete: "DrugRefillDiscrete-v0",
         spaces.Discrete: "DrugRefillSequential-v0",
     }
-    env_id = ids.get(type(model.action_space))
+    env_id = ids.get(type(action_space))
     if env_id is None:
-        raise ValueError(f"sb3:{argument}: action space {model.action_space} fits no DR2O id")
+        raise ValueError(f"{name}: action space {action_space} fits no DR2O id")
     env = spec.make_env(env_id)
-    if env.action_space.shape != model.action_space.shape:
+    if env.action_space.shape != action_space.shape:
         raise ValueError(
-            f"sb3:{argument}: the model acts on {model.action_space}, the scenario's "
-            f"{env_id} on {env.action_space}"
+            f"{name}: the model acts on {action_space}, the scenario's {env_id} on "
+            f"{env.action_space}"
         )
-    return env, ModelPolicy(model), f"{algo.upper()} {path}"
+    return env
 
 
 register_policy(
@@ -706,6 +714,57 @@ register_policy(
     takes_argument=True,
     metavar="algorithm:path",
     requires="stable-baselines3",
+)
+#: Where an RLlib algorithm checkpoint (``algo.save(path)``, new API stack) keeps its default
+#: module.
+RLLIB_MODULE_PATH = ("learner_group", "learner", "rl_module", "default_policy")
+
+
+def _rllib(
+    spec: BenchmarkSpec, params: Mapping[str, float], argument: str | None
+) -> tuple[gym.Env, Any, str]:
+    """``rllib:<path>``: an RLlib checkpoint of the new API stack (an algorithm's folder from
+    ``algo.save(path)``, or one module's folder), its default module played greedily on the
+    id its action space fits, the action mapped onto the Box as with RLlib's default
+    ``normalize_actions=True``. RLlib pins its own Gymnasium: run it where RLlib is installed
+    (``make rllib-env``)."""
+    from pathlib import Path
+
+    from druginv_gym.adapters import RLModulePolicy
+
+    try:
+        from ray.rllib.core.rl_module.rl_module import RLModule
+    except ImportError as exc:
+        raise ImportError(
+            "rllib:... needs RLlib: pip install 'ray[rllib]' (make rllib-env makes .venv-rllib)"
+        ) from exc
+    root = Path(argument or "")
+    if not argument or not root.is_dir():
+        raise ValueError(f"rllib:{argument}: no such checkpoint folder {argument!r}")
+    folder = root.joinpath(*RLLIB_MODULE_PATH)
+    if not folder.is_dir():  # a module's own folder
+        folder = root
+    try:
+        module = RLModule.from_checkpoint(folder.resolve())
+    except Exception as exc:  # RLlib's own errors for a folder that is no module checkpoint
+        raise ValueError(
+            f"rllib:{argument}: not an RLlib checkpoint of the new API stack "
+            f"({type(exc).__name__}: {exc})"
+        ) from exc
+    return (
+        _on_fitting_id(spec, module.action_space, f"rllib:{argument}"),
+        RLModulePolicy(module),
+        f"RLlib {argument}",
+    )
+
+
+register_policy(
+    "rllib",
+    _rllib,
+    help="an RLlib checkpoint (new API stack; algo.save or a module's folder), played greedily",
+    takes_argument=True,
+    metavar="path",
+    requires="ray[rllib]",
 )
 register_policy(
     "random",
