@@ -197,3 +197,22 @@ def test_training_cells_say_how_many_steps_they_run(tmp_path):
         druginv_agents.load(tmp_path / "train" / "paper-3-4-ppo" / "last.pt").meta["global_step"]
         == 96
     )
+
+
+def test_a_cluster_that_refuses_the_connection_is_one_line(tmp_path, monkeypatch, capsys):
+    """``ray.init`` raising ConnectionError (a token-authenticated cluster joined without the
+    token: "Failed to connect to Ray cluster at ...") is one line naming the address and the
+    token settings, exit status 2, nothing written."""
+    ray = pytest.importorskip("ray")
+
+    def refused(**kwargs):
+        raise ConnectionError(f"Failed to connect to Ray cluster at {kwargs['address']}")
+
+    monkeypatch.setattr(ray, "init", refused)
+    out = tmp_path / "s"
+    argv = ["sweep", "--address", "127.0.0.1:6379", "--n-drugs", "3", "--horizon", "4"]
+    assert main([*argv, "--seeds", "0", "--policies", "max-min", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0, err
+    assert err.startswith("druginv: error: cannot join the Ray cluster at 127.0.0.1:6379")
+    assert "RAY_AUTH_MODE=token" in err and not (out / "sweep.csv").exists()

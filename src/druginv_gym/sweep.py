@@ -238,16 +238,23 @@ def run_sweep(
             raise ValueError(
                 "the sweep runs on Ray: install 'druginv-gym[sweep]' (or pass --local)"
             ) from None
-        ray.init(
-            # "local": a new instance; None would join whatever RAY_ADDRESS or the address
-            # file of an earlier (perhaps killed) cluster names, and then refuse num_cpus.
-            address="local" if address is None else address,
-            num_cpus=num_cpus if address in (None, "local") else None,
-            include_dashboard=False,
-            ignore_reinit_error=True,
-            log_to_driver=False,
-            configure_logging=False,
-        )
+        try:
+            ray.init(
+                # "local": a new instance; None would join whatever RAY_ADDRESS or the address
+                # file of an earlier (perhaps killed) cluster names, and then refuse num_cpus.
+                address="local" if address is None else address,
+                num_cpus=num_cpus if address in (None, "local") else None,
+                include_dashboard=False,
+                ignore_reinit_error=True,
+                log_to_driver=False,
+                configure_logging=False,
+            )
+        except ConnectionError as exc:  # e.g. a token-authenticated cluster, no token here
+            raise RuntimeError(
+                f"cannot join the Ray cluster at {address}: {exc} (a cluster with token "
+                "authentication needs RAY_AUTH_MODE=token and its RAY_AUTH_TOKEN here too; "
+                "docs/cli.md)"
+            ) from None
         try:
             train_task = ray.remote(run_training)
             cell_task = ray.remote(run_cell)
