@@ -31,68 +31,53 @@ def _check_flat(flat_info: Any) -> bool:
     return bool(flat_info)
 
 
-def _single(
+def _build(
     cls: type,
+    vector: bool,
+    /,
     forecaster: Any = None,
     forecast_horizon: int = 3,
     flat_info: bool = False,
     **kwargs: Any,
 ) -> Any:
+    """``cls(**kwargs)``, with a forecast in its observation and then flat infos on request
+    (the single env's wrappers, or the vector env's with ``vector``)."""
     flat = _check_flat(flat_info)
     env = cls(**kwargs)
+    if forecaster is None and not flat:
+        return env
+    from druginv_gym import wrappers
+
     if forecaster is not None:
-        from druginv_gym.wrappers import ForecastObservation
-
-        env = ForecastObservation(env, forecaster, forecast_horizon)
+        forecast = wrappers.ForecastObservationVector if vector else wrappers.ForecastObservation
+        env = forecast(env, forecaster, forecast_horizon)
     if flat:
-        from druginv_gym.wrappers import FlatInfo
-
-        env = FlatInfo(env)
-    return env
-
-
-def _vector(
-    cls: type,
-    forecaster: Any = None,
-    forecast_horizon: int = 3,
-    flat_info: bool = False,
-    **kwargs: Any,
-) -> Any:
-    flat = _check_flat(flat_info)
-    env = cls(**kwargs)
-    if forecaster is not None:
-        from druginv_gym.wrappers import ForecastObservationVector
-
-        env = ForecastObservationVector(env, forecaster, forecast_horizon)
-    if flat:
-        from druginv_gym.wrappers import FlatInfoVector
-
-        env = FlatInfoVector(env)
+        env = (wrappers.FlatInfoVector if vector else wrappers.FlatInfo)(env)
     return env
 
 
 def make_box(**kwargs: Any) -> Any:
-    return _single(DrugRefillEnv, **kwargs)
+    return _build(DrugRefillEnv, False, **kwargs)
 
 
 def make_discrete(**kwargs: Any) -> Any:
-    return _single(DrugRefillDiscreteEnv, **kwargs)
+    return _build(DrugRefillDiscreteEnv, False, **kwargs)
 
 
 def make_sequential(**kwargs: Any) -> Any:
-    return _single(DrugRefillSequentialEnv, **kwargs)
+    return _build(DrugRefillSequentialEnv, False, **kwargs)
 
 
 def make_box_vector(**kwargs: Any) -> Any:
-    return _vector(DrugRefillVectorEnv, **kwargs)
+    return _build(DrugRefillVectorEnv, True, **kwargs)
 
 
 def make_discrete_vector(**kwargs: Any) -> Any:
-    return _vector(DrugRefillDiscreteVectorEnv, **kwargs)
+    return _build(DrugRefillDiscreteVectorEnv, True, **kwargs)
 
 
 def make_sequential_vector(**kwargs: Any) -> Any:
-    return _vector(DrugRefillSequentialVectorEnv, **kwargs)
+    return _build(DrugRefillSequentialVectorEnv, True, **kwargs)
 
 
 # gym.make reads an entry point's ``metadata`` to handle render modes as for any Gymnasium
