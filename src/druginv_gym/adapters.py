@@ -226,9 +226,9 @@ def is_library_policy(obj: Any) -> bool:
 def as_policy(obj: Any) -> Any:
     """``obj`` as a policy of the library's protocol: unchanged when it already has
     ``reset()`` and ``act(obs)``; a :class:`RLModulePolicy` for an RLlib algorithm of the new
-    API stack (RLlib's default) or an ``RLModule``; a :class:`ModelPolicy` for a
-    Stable-Baselines3 model or an RLlib algorithm of the old API; a :class:`CallablePolicy`
-    for a function ``obs -> action``; a :class:`TorchRLPolicy` for a TorchRL policy module.
+    API stack (RLlib's default) or an ``RLModule``; a :class:`TorchRLPolicy` for a TorchRL
+    policy module; a :class:`ModelPolicy` for a Stable-Baselines3 model or an RLlib algorithm
+    of the old API; a :class:`CallablePolicy` for a function ``obs -> action``.
     ``ValueError`` names anything else."""
     if hasattr(obj, "act") and hasattr(obj, "reset"):
         return obj
