@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -210,9 +211,31 @@ def test_a_cluster_that_refuses_the_connection_is_one_line(tmp_path, monkeypatch
 
     monkeypatch.setattr(ray, "init", refused)
     out = tmp_path / "s"
-    argv = ["sweep", "--address", "127.0.0.1:6379", "--n-drugs", "3", "--horizon", "4"]
-    assert main([*argv, "--seeds", "0", "--policies", "max-min", "--out", str(out)]) == 2
+    with socket.create_server(("127.0.0.1", 0)) as server:  # a port that answers
+        address = f"127.0.0.1:{server.getsockname()[1]}"
+        argv = ["sweep", "--address", address, "--n-drugs", "3", "--horizon", "4"]
+        assert main([*argv, "--seeds", "0", "--policies", "max-min", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0, err
-    assert err.startswith("druginv: error: cannot join the Ray cluster at 127.0.0.1:6379")
+    assert err.startswith(f"druginv: error: cannot join the Ray cluster at {address}")
     assert "RAY_AUTH_MODE=token" in err and not (out / "sweep.csv").exists()
+
+
+def test_an_address_where_nothing_answers_is_one_line_at_once(tmp_path, capsys):
+    """Ray retries an address where nothing listens for minutes; the sweep probes the port
+    first (a closed loopback port is refused at once) and names it, before any work."""
+    from druginv_gym.sweep import check_cluster_reachable
+
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+    out = tmp_path / "s"
+    start = time.monotonic()
+    for address in (f"127.0.0.1:{port}", f"ray://127.0.0.1:{port}"):
+        argv = ["sweep", "--address", address, "--n-drugs", "3", "--seeds", "0"]
+        assert main([*argv, "--policies", "max-min", "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"druginv: error: --address {address}: no Ray cluster answers")
+        assert err.count("\n") == 0 and not out.exists()
+    assert time.monotonic() - start < 30
+    for left_to_ray in (None, "local", "auto", "head-without-port"):
+        check_cluster_reachable(left_to_ray)  # nothing to probe: Ray reads these itself

@@ -331,6 +331,32 @@ def check_policy(name: str) -> None:
         raise UserError(f"policy {name!r}: {entry.sweep_refusal}")
 
 
+#: Seconds :func:`check_cluster_reachable` waits for a cluster's port to answer.
+CONNECT_TIMEOUT = 10.0
+
+
+def check_cluster_reachable(address: str | None, timeout: float = CONNECT_TIMEOUT) -> None:
+    """``UserError`` unless a TCP connection to ``address``'s ``HOST:PORT`` (``ray://`` or
+    not) opens within ``timeout`` seconds: Ray itself retries an address where nothing listens
+    for minutes before it gives up. ``None``, ``"local"``, ``"auto"`` and forms without a port
+    are left to Ray."""
+    import socket
+
+    if address is None or address in ("local", "auto"):
+        return
+    host, sep, port = address.split("://", 1)[-1].rpartition(":")
+    if not sep or not host or not port.isdigit():
+        return
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise UserError(
+            f"--address {address}: no Ray cluster answers there ({exc}); start one with "
+            "`ray start --head` (docs/cli.md)"
+        ) from None
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from druginv_gym.evaluation import summarize, summary_metrics
     from druginv_gym.scenarios import make_scenario
@@ -352,6 +378,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     for p in policies:
         check_policy(p)
         check_policy_file(p)
+    if not args.local:
+        check_cluster_reachable(args.address)
     check_out_dir(args.out, "--out")
     cells = make_cells(args.scenarios, args.n_drugs or [None], args.horizon, policies, seeds)
     try:
