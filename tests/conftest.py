@@ -32,6 +32,8 @@ import druginv_gym  # noqa: E402, F401  (registers the ids)
 from druginv_gym.config import ScenarioConfig  # noqa: E402
 from druginv_gym.scenarios import make_scenario  # noqa: E402
 
+from .helpers import missing  # noqa: E402
+
 settings.register_profile(
     "ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
@@ -56,9 +58,10 @@ def each_backend(request):
     from druginv_gym import dynamics
 
     if request.param == "numba" and not dynamics.numba_available():
-        if os.environ.get("CI"):
-            pytest.fail("CI installs the `fast` extra, but numba is not installed")
-        pytest.skip('numba not installed (pip install "druginv-gym[fast]")')
+        missing(
+            "CI installs the `fast` extra, but numba is not installed",
+            'numba not installed (pip install "druginv-gym[fast]")',
+        )
     before = dynamics.get_backend()
     dynamics.set_backend(request.param)
     yield request.param

@@ -1,12 +1,23 @@
-"""Hand-sized scenarios and traces for tests."""
+"""Hand-sized scenarios and traces for tests, and the suite's rule for missing tools."""
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import pytest
 
 from druginv_gym import dynamics
 from druginv_gym.config import ScenarioConfig
+
+
+def missing(fail: str, skip: str | None = None) -> None:
+    """A test's tool is missing: skip (``skip``, else ``fail``'s words), except in CI, whose
+    install has every tool, so there it fails (``fail``) rather than skip in silence."""
+    if os.environ.get("CI"):
+        pytest.fail(fail)
+    pytest.skip(skip or fail)
+
 
 #: Every backend of the dynamics, as a test parameter; numba's is skipped where numba is not
 #: installed.

@@ -18,6 +18,7 @@ from druginv_gym.envs.drug_refill import DrugRefillVectorEnv
 from druginv_gym.scenarios import make_scenario
 from druginv_gym.supply import SupplyModel
 
+from .helpers import missing
 from .test_properties import episodes
 
 
@@ -29,9 +30,10 @@ def numba_installed():
     tests can take it without a function-scoped-fixture health check.)"""
     if dyn.numba_available():
         return
-    if os.environ.get("CI"):
-        pytest.fail("CI installs the `fast` extra, but numba is not installed")
-    pytest.skip('numba not installed (pip install "druginv-gym[fast]")')
+    missing(
+        "CI installs the `fast` extra, but numba is not installed",
+        'numba not installed (pip install "druginv-gym[fast]")',
+    )
 
 
 needs_numba = pytest.mark.usefixtures("numba_installed")

@@ -21,21 +21,21 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from .helpers import missing
+
 BIN = Path(sys.executable).parent
 HEAD_IP, NODE_IP, PORT = "10.231.7.1", "10.231.7.2", 6379
 
 
 def _needs_namespaces() -> None:
     pytest.importorskip("ray")
-    missing = None
+    lacking = None
     if os.geteuid() != 0:
-        missing = "root (network namespaces)"
+        lacking = "root (network namespaces)"
     elif shutil.which("ip") is None:
-        missing = "iproute2's ip"
-    if missing is not None:
-        if os.environ.get("CI"):
-            pytest.fail(f"the Ray cluster test needs {missing}")
-        pytest.skip(f"the Ray cluster test needs {missing}")
+        lacking = "iproute2's ip"
+    if lacking is not None:
+        missing(f"the Ray cluster test needs {lacking}")
 
 
 def _ip(*args: str) -> None:

@@ -11,6 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from .helpers import missing
+
 ROOT = Path(__file__).resolve().parents[1]
 RLLIB_PYTHON = ROOT / ".venv-rllib" / "bin" / "python"
 EXAMPLE = ROOT / "docs" / "examples" / "rllib_ppo.py"
@@ -19,10 +21,7 @@ EXAMPLE = ROOT / "docs" / "examples" / "rllib_ppo.py"
 def rllib_python() -> Path:
     if RLLIB_PYTHON.exists():
         return RLLIB_PYTHON
-    message = "RLlib needs its own environment: run `make rllib-env` (make test does)"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
+    missing("RLlib needs its own environment: run `make rllib-env` (make test does)")
 
 
 @pytest.mark.slow
