@@ -9,8 +9,11 @@ stages, each resumable (a finished piece is never redone):
    ``lstm``, ``cnn_lstm``, and the transfer-learned ``mlp`` (pretrained on the *other*
    scenario's training series, the other "business", then fine-tuned with its lower two
    layers frozen); ``naive`` and ``moving_average`` need no fitting.
-2. ``train``: PPO with each forecaster in the observation (``druginv train ppo --forecaster``)
-   and without (the control), same budget and seeds; ``--jobs`` runs in parallel.
+2. ``train``: each agent of ``--algos`` with each forecaster in the observation (``druginv
+   train ppo --forecaster``; DQN, the paper's DRLD, likewise with ``--algos dqn``) and without
+   (the control), same budget and seeds; ``--jobs`` runs in parallel. PPO trains ``--steps``
+   slots x envs (the shipped PPO agents' 300k), DQN ``--dqn-steps`` drug decisions with the
+   shipped ``dqn-paper-70``'s recipe (``DQN_RECIPE``, 1M decisions).
 3. ``evaluate``: on held-out episodes (seeds ``0 .. episodes-1``; ``pharma``'s test weeks):
    the hindsight optimum (the QP's objective, the lower bound, and its plan replayed through
    the env, which costs more where the relaxation holds stock back); base-stock tuned on
@@ -29,6 +32,10 @@ Usage::
     python benchmarks/forecast_value.py train --scenarios pharma --jobs 2
     python benchmarks/forecast_value.py all --quick --out /tmp/fv             # seconds: runs
     python benchmarks/forecast_value.py ship --out results/forecast           # seed-0 agents
+    python benchmarks/forecast_value.py all --algos dqn --rules base-stock --out results/fv-dqn
+
+``--rules base-stock`` plays, besides the agents, only the optimum and base-stock without a
+forecast (the references of the table), not every forecast-driven rule.
 """
 
 from __future__ import annotations
@@ -62,14 +69,13 @@ from druginv_gym.forecasting.metrics import mae, rmse, smape
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, pyplot, write_atomic, write_csv_atomic
 
-#: Scenario -> (drugs, forecasters given to the agents). ``seasonal`` trains fewer variants:
-#: at 70 drugs x 52 slots one PPO run takes about 4 minutes on 2 cores.
+#: Scenario -> (drugs, forecasters given to the agents).
 SCENARIOS: dict[str, tuple[int, tuple[str, ...]]] = {
     "pharma": (
         8,
         ("naive", "moving_average", "exponential_smoothing", "lstm", "cnn_lstm", "mlp"),
     ),
-    "seasonal": (70, ("moving_average", "exponential_smoothing", "lstm")),
+    "seasonal": (70, ("moving_average", "exponential_smoothing", "lstm", "cnn_lstm", "mlp")),
 }
 #: Scenario -> forecasters the stochastic program samples around (``sampler="forecast"``;
 #: "none" is its default, ``sampler="process"``): it solves 4 futures a slot, so ``seasonal``
@@ -86,6 +92,9 @@ SAA_FORECASTERS: dict[str, tuple[str, ...]] = {
     ),
     "seasonal": ("none", "moving_average", "lstm"),
 }
+#: The shipped ``dqn-paper-70``'s recipe (its checkpoint's config), the DQN agents' budget.
+DQN_RECIPE = {"learning_rate": 1e-3, "hidden": 128, "num_envs": 8}
+DQN_STEPS = 1_000_000
 #: Every forecaster the rules are played with (fitted ones from stage 1).
 ALL_FORECASTERS = ("naive", "moving_average", "exponential_smoothing", "lstm", "cnn_lstm", "mlp")
 FITTED = {"exponential_smoothing": ".json", "lstm": ".pt", "cnn_lstm": ".pt", "mlp": ".pt"}
@@ -93,6 +102,13 @@ FITTED = {"exponential_smoothing": ".json", "lstm": ".pt", "cnn_lstm": ".pt", "m
 TRANSFER_SOURCE = {"pharma": "seasonal", "seasonal": "pharma"}
 #: Training series drawn per synthetic scenario (episodes of the process on training seeds).
 FIT_EPISODES = 8
+
+
+def variants(scenario: str, only: list[str] | None = None) -> tuple[str, ...]:
+    """The agents' forecasters for ``scenario``, ``"none"`` (the control) first; ``only``: the
+    subset named by ``--forecasters`` (None: all)."""
+    every = ("none", *SCENARIOS[scenario][1])
+    return every if only is None else tuple(f for f in every if f in only)
 
 
 def scenario_kwargs(scenario: str, quick: bool) -> dict[str, Any]:
@@ -142,55 +158,78 @@ def fit(out: Path, scenarios: list[str], quick: bool) -> None:
 
 
 # ----------------------------------------------------------------------------------- train
-def run_dir(out: Path, scenario: str, forecaster: str, seed: int) -> Path:
-    return out / "runs" / scenario / forecaster / f"seed{seed}"
+def run_dir(out: Path, scenario: str, forecaster: str, seed: int, algo: str = "ppo") -> Path:
+    runs = "runs" if algo == "ppo" else f"runs-{algo}"  # PPO's folders kept from before DQN
+    return out / runs / scenario / forecaster / f"seed{seed}"
 
 
 def train_command(
-    out: Path, scenario: str, forecaster: str, seed: int, steps: int, quick: bool
+    out: Path,
+    scenario: str,
+    forecaster: str,
+    seed: int,
+    steps: int,
+    quick: bool,
+    algo: str = "ppo",
 ) -> list[str]:
     kw = scenario_kwargs(scenario, quick)
     cmd = [
-        sys.executable, "-m", "druginv_gym.cli", "train", "ppo",
+        sys.executable, "-m", "druginv_gym.cli", "train", algo,
         "--scenario", scenario, "--n-drugs", str(kw["n_drugs"]),
         "--total-steps", str(steps), "--seed", str(seed),
-        "--logdir", str(run_dir(out, scenario, forecaster, seed)),
+        "--logdir", str(run_dir(out, scenario, forecaster, seed, algo)),
     ]  # fmt: skip
     if "horizon" in kw:
         cmd += ["--horizon", str(kw["horizon"])]
     if forecaster != "none":
         cmd += ["--forecaster", forecaster_spec(out, scenario, forecaster)]
-    if quick:
+    if algo == "dqn":
+        recipe = {**DQN_RECIPE, "num_envs": 4} if quick else DQN_RECIPE
+        cmd += ["--num-envs", str(recipe["num_envs"])]
+        cmd += [a for k in ("learning_rate", "hidden") for a in ("--set", f"{k}={recipe[k]}")]
+        if quick:
+            cmd += ["--set", "eval_every=1", "--set", "eval_episodes=1"]
+    elif quick:
         cmd += ["--num-envs", "4", "--set", "eval_every=1", "--set", "eval_episodes=1"]
     return cmd
 
 
 def train(
-    out: Path, scenarios: list[str], seeds: list[int], steps: int, jobs: int, quick: bool
+    out: Path,
+    scenarios: list[str],
+    seeds: list[int],
+    steps: dict[str, int],
+    jobs: int,
+    quick: bool,
+    only: list[str] | None = None,
 ) -> None:
+    """Every run of every algorithm in ``steps`` (algorithm -> its budget) not yet done, with
+    the forecasters in ``only`` (None: all)."""
     work = []
-    for scenario in scenarios:
-        for forecaster in ("none", *SCENARIOS[scenario][1]):
-            for seed in seeds:
-                done = run_dir(out, scenario, forecaster, seed) / "done.json"
-                if not done.exists():
-                    work.append((scenario, forecaster, seed, done))
-    print(f"train: {len(work)} PPO runs to do, {jobs} at a time")
+    for algo in steps:
+        for scenario in scenarios:
+            for forecaster in variants(scenario, only):
+                for seed in seeds:
+                    done = run_dir(out, scenario, forecaster, seed, algo) / "done.json"
+                    if not done.exists():
+                        work.append((algo, scenario, forecaster, seed, done))
+    print(f"train: {len(work)} runs to do ({', '.join(steps)}), {jobs} at a time", flush=True)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "CI": "true"}
 
-    def one(item: tuple[str, str, int, Path]) -> None:
-        scenario, forecaster, seed, done = item
-        cmd = train_command(out, scenario, forecaster, seed, steps, quick)
+    def one(item: tuple[str, str, str, int, Path]) -> None:
+        algo, scenario, forecaster, seed, done = item
+        cmd = train_command(out, scenario, forecaster, seed, steps[algo], quick, algo)
         done.parent.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
         with open(done.parent / "train.log", "w") as log:
             rc = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         wall = time.perf_counter() - start
+        what = f"{algo} {scenario} {forecaster} seed {seed}"
         if rc != 0:
-            print(f"FAILED {scenario} {forecaster} seed {seed} (see {done.parent}/train.log)")
+            print(f"FAILED {what} (see {done.parent}/train.log)", flush=True)
             return
-        write_atomic(done, json.dumps({"steps": steps, "wall_s": wall}) + "\n")
-        print(f"trained {scenario} {forecaster} seed {seed}: {wall:.0f} s", flush=True)
+        write_atomic(done, json.dumps({"steps": steps[algo], "wall_s": wall}) + "\n")
+        print(f"trained {what}: {wall:.0f} s", flush=True)
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         list(pool.map(one, work))
@@ -260,11 +299,22 @@ class _Table:
 
 
 def evaluate_scenario(
-    out: Path, table: _Table, scenario: str, seeds: list[int], episodes: int, quick: bool
+    out: Path,
+    table: _Table,
+    scenario: str,
+    seeds: list[int],
+    episodes: int,
+    quick: bool,
+    algos: tuple[str, ...] = ("ppo",),
+    rules: str = "all",
+    only: list[str] | None = None,
 ) -> None:
+    """Every row of ``scenario`` not yet in ``table``: the references, the rules (``rules``
+    "all": every forecast-driven rule; "base-stock": only base-stock without a forecast) and
+    the trained agents of ``algos`` with the forecasters in ``only`` (None: all)."""
     import druginv_agents
 
-    from druginv_gym.baselines import MPC, StochasticMPC, TrueFuture, tune_base_stock
+    from druginv_gym.baselines import MPC, StochasticMPC, tune_base_stock
     from druginv_gym.benchmark import make_policy
     from druginv_gym.registry import MPC_WINDOW, SAA_SCENARIOS
 
@@ -314,10 +364,35 @@ def evaluate_scenario(
     # where the relaxation holds stock back (docs/hindsight.md): both are reported.
     table.add(scenario, "hindsight plan", "hindsight", "-", replayed)
     table.add(scenario, "optimum", "hindsight", "-", bound)
-    for name in ALL_FORECASTERS:
+    for name in ALL_FORECASTERS if rules == "all" else variants(scenario, only):
+        if name == "none":
+            continue
         model = make_forecaster(forecaster_spec(out, scenario, name))
         table.add_errors(scenario, name, functools.partial(forecast_errors, spec, model, episodes))
     table.add(scenario, "base-stock", "none", "-", base_stock)
+    if rules == "all":
+        _forecast_rules(table, scenario, env, base_stock, mpc, saa, out)
+    for algo in algos:
+        for forecaster in variants(scenario, only):
+            for seed in seeds:
+                run = run_dir(out, scenario, forecaster, seed, algo)
+                if (run / "done.json").exists():  # a run still training has a best.pt already
+                    table.add(
+                        scenario,
+                        algo,
+                        forecaster,
+                        str(seed),
+                        functools.partial(agent, run / "best.pt"),
+                    )
+
+
+def _forecast_rules(
+    table: _Table, scenario: str, env: Any, base_stock: Any, mpc: Any, saa: Any, out: Path
+) -> None:
+    """Base-stock and MPC with every forecast (and MPC with the true future), the stochastic
+    program around each of ``SAA_FORECASTERS``."""
+    from druginv_gym.baselines import TrueFuture
+
     for name in ALL_FORECASTERS:
         given = forecaster_spec(out, scenario, name)
         table.add(
@@ -329,27 +404,25 @@ def evaluate_scenario(
         table.add(scenario, "mpc", name, "-", functools.partial(mpc, given))
     for name in SAA_FORECASTERS[scenario]:
         table.add(scenario, "saa", name, "-", functools.partial(saa, name))
-    for forecaster in ("none", *SCENARIOS[scenario][1]):
-        for seed in seeds:
-            run = run_dir(out, scenario, forecaster, seed)
-            if (run / "done.json").exists():  # a run still training has a best.pt already
-                table.add(
-                    scenario,
-                    "ppo",
-                    forecaster,
-                    str(seed),
-                    functools.partial(agent, run / "best.pt"),
-                )
 
 
-def evaluate(out: Path, scenarios: list[str], seeds: list[int], episodes: int, quick: bool) -> None:
+def evaluate(
+    out: Path,
+    scenarios: list[str],
+    seeds: list[int],
+    episodes: int,
+    quick: bool,
+    algos: tuple[str, ...] = ("ppo",),
+    rules: str = "all",
+    only: list[str] | None = None,
+) -> None:
     known = out / "episodes.json"
     if known.exists() and json.loads(known.read_text())["episodes"] != episodes:
         raise SystemExit(f"{out} holds results of other --episodes; use another --out")
     write_atomic(known, json.dumps({"episodes": episodes, "first_seed": 0}) + "\n")
     table = _Table(out)
     for scenario in scenarios:
-        evaluate_scenario(out, table, scenario, seeds, episodes, quick)
+        evaluate_scenario(out, table, scenario, seeds, episodes, quick, algos, rules, only)
 
 
 # ----------------------------------------------------------------------------------- report
@@ -422,8 +495,14 @@ def report(out: Path) -> None:
 
 
 # ----------------------------------------------------------------------------------- ship
-def ship(out: Path, scenarios: list[str], dest: Path) -> None:
-    """Seed 0 of every trained variant as ``ppo-<scenario>-<N>[-<forecaster>]``, with its
+def ship(
+    out: Path,
+    scenarios: list[str],
+    dest: Path,
+    algos: tuple[str, ...] = ("ppo",),
+    only: list[str] | None = None,
+) -> None:
+    """Seed 0 of every trained variant as ``<algo>-<scenario>-<N>[-<forecaster>]``, with its
     fitted forecaster under ``forecasters/`` (named relative to the agent), and the costs
     they are published with (``forecast_agents.csv``: held-out episodes and their cost, which
     the tests reproduce)."""
@@ -433,11 +512,11 @@ def ship(out: Path, scenarios: list[str], dest: Path) -> None:
     rows = pd.read_csv(out / "value.csv", dtype={"seed": str})
     episodes = json.loads((out / "episodes.json").read_text())["episodes"]
     published = []
-    for scenario in scenarios:
+    for algo, scenario in ((a, s) for a in algos for s in scenarios):
         n = SCENARIOS[scenario][0]
-        for forecaster in ("none", *SCENARIOS[scenario][1]):
-            best = run_dir(out, scenario, forecaster, 0) / "best.pt"
-            name = f"ppo-{scenario}-{n}" + ("" if forecaster == "none" else f"-{forecaster}")
+        for forecaster in variants(scenario, only):
+            best = run_dir(out, scenario, forecaster, 0, algo) / "best.pt"
+            name = f"{algo}-{scenario}-{n}" + ("" if forecaster == "none" else f"-{forecaster}")
             target = dest / f"{name}.pt"
             export_policy(best, target)
             path = forecaster_path(out, scenario, forecaster)
@@ -447,11 +526,12 @@ def ship(out: Path, scenarios: list[str], dest: Path) -> None:
                 data["meta"]["env_kwargs"]["forecaster"] = f"forecasters/{path.name}"
                 data["meta"]["config"]["env_kwargs"]["forecaster"] = f"forecasters/{path.name}"
                 save_checkpoint(target, {"model": data["model"], "meta": data["meta"]})
-            row = rows[(rows.scenario == scenario) & (rows.policy == "ppo")]
+            row = rows[(rows.scenario == scenario) & (rows.policy == algo)]
             row = row[(row.forecaster == forecaster) & (row.seed == "0")]
             published.append(
                 {
                     "name": name,
+                    "algo": algo,
                     "scenario": scenario,
                     "n_drugs": n,
                     "forecaster": forecaster,
@@ -462,8 +542,10 @@ def ship(out: Path, scenarios: list[str], dest: Path) -> None:
             )
             print(f"shipped {target.name}")
     index = dest / "forecast_agents.csv"
-    kept = pd.read_csv(index) if index.exists() else pd.DataFrame(columns=["scenario"])
-    kept = kept[~kept.scenario.isin(scenarios)]  # other scenarios' agents stay listed
+    kept = pd.read_csv(index) if index.exists() else pd.DataFrame(columns=["name", "scenario"])
+    if "algo" not in kept:  # an index from before DQN: its agents are PPO
+        kept.insert(1, "algo", "ppo")
+    kept = kept[~kept.name.isin([row["name"] for row in published])]  # the others stay listed
     write_csv_atomic(pd.concat([kept, pd.DataFrame(published)], ignore_index=True), index)
 
 
@@ -482,6 +564,28 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=list(SCENARIOS))
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="training seeds")
     ap.add_argument("--steps", type=int, default=300_000, help="PPO env steps per run")
+    ap.add_argument(
+        "--algos",
+        nargs="+",
+        default=["ppo"],
+        choices=["ppo", "dqn"],
+        help="agents to train, evaluate and ship (default: ppo)",
+    )
+    ap.add_argument("--dqn-steps", type=int, default=DQN_STEPS, help="DQN drug decisions per run")
+    ap.add_argument(
+        "--forecasters",
+        nargs="+",
+        choices=["none", *ALL_FORECASTERS],
+        help="train, evaluate and ship only the agents with these forecasters ('none': the "
+        "control; default: every one of the scenario's)",
+    )
+    ap.add_argument(
+        "--rules",
+        default="all",
+        choices=["all", "base-stock"],
+        help="evaluate: every forecast-driven rule, or only the references (optimum, "
+        "base-stock without a forecast) beside the agents (default: all)",
+    )
     ap.add_argument("--episodes", type=int, default=10, help="held-out episodes")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel PPO runs")
     ap.add_argument("--quick", action="store_true", help="tiny sizes: checks that it runs")
@@ -490,20 +594,33 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = ap.parse_args(argv)
     if args.quick:
-        args.steps, args.episodes, args.seeds = 160, 2, args.seeds[:1]
+        args.steps, args.dqn_steps, args.episodes, args.seeds = 160, 640, 2, args.seeds[:1]
+    algos = tuple(dict.fromkeys(args.algos))
+    steps = {"ppo": args.steps, "dqn": args.dqn_steps}
     args.out.mkdir(parents=True, exist_ok=True)
     stages = ["fit", "train", "evaluate", "report"] if args.stage == "all" else [args.stage]
     for stage in stages:
         if stage == "fit":
             fit(args.out, args.scenarios, args.quick)
         elif stage == "train":
-            train(args.out, args.scenarios, args.seeds, args.steps, args.jobs, args.quick)
+            budgets = {algo: steps[algo] for algo in algos}
+            only = args.forecasters
+            train(args.out, args.scenarios, args.seeds, budgets, args.jobs, args.quick, only)
         elif stage == "evaluate":
-            evaluate(args.out, args.scenarios, args.seeds, args.episodes, args.quick)
+            evaluate(
+                args.out,
+                args.scenarios,
+                args.seeds,
+                args.episodes,
+                args.quick,
+                algos,
+                args.rules,
+                args.forecasters,
+            )
         elif stage == "report":
             report(args.out)
         else:
-            ship(args.out, args.scenarios, args.dest)
+            ship(args.out, args.scenarios, args.dest, algos, args.forecasters)
     return 0
 
 

@@ -91,6 +91,34 @@ def test_forecast_value(tmp_path):
     assert (tmp_path / "cost_vs_error.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow
+def test_forecast_value_dqn_beside_the_references_only(tmp_path):
+    """``--algos dqn --rules base-stock``: DQN with and without each forecast, beside only the
+    optimum and base-stock without a forecast; ``ship`` names the DQN agents and lists them
+    with their algorithm next to the PPO agents already listed."""
+    flags = ("--algos", "dqn", "--rules", "base-stock", "--scenarios", "pharma")
+    run("forecast_value.py", tmp_path, *flags)
+    rows = pd.read_csv(tmp_path / "value.csv")
+    assert set(rows.policy) == {"optimum", "hindsight plan", "base-stock", "dqn"}
+    assert set(rows[rows.policy == "base-stock"].forecaster) == {"none"}
+    forecasters = {"naive", "moving_average", "exponential_smoothing", "lstm", "cnn_lstm", "mlp"}
+    assert set(rows[rows.policy == "dqn"].forecaster) == {"none", *forecasters}
+    assert set(pd.read_csv(tmp_path / "forecast_error.csv").forecaster) == forecasters
+    dest = tmp_path / "shipped"
+    dest.mkdir()
+    old = pd.DataFrame([{"name": "ppo-pharma-8", "scenario": "pharma", "cost": 1.0}])
+    old.to_csv(dest / "forecast_agents.csv", index=False)  # an index from before DQN
+    run("forecast_value.py", tmp_path, "ship", *flags, "--dest", str(dest))
+    index = pd.read_csv(dest / "forecast_agents.csv")
+    assert index.set_index("name").algo.to_dict() == {
+        "ppo-pharma-8": "ppo",
+        "dqn-pharma-8": "dqn",
+        **{f"dqn-pharma-8-{f}": "dqn" for f in forecasters},
+    }
+    assert (dest / "dqn-pharma-8-lstm.pt").is_file()
+    assert (dest / "forecasters" / "pharma-lstm.pt").is_file()
+
+
 def test_sweep_sizes(tmp_path):
     out = run("sweep_sizes.py", tmp_path)
     table = pd.read_csv(tmp_path / "sizes.csv")
