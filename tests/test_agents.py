@@ -379,16 +379,17 @@ def test_shipped_forecast_agents_reproduce_their_published_cost(row):
     assert cost == pytest.approx(row["cost"], rel=1e-6)
 
 
-def test_ppo_forecast_picks_a_shipped_forecast_agent_by_validation_only():
+@pytest.mark.parametrize("algo", ["ppo", "dqn"])
+def test_forecast_policy_picks_a_shipped_forecast_agent_by_validation_only(algo):
     from druginv_gym.benchmark import BenchmarkSpec, make_policy
 
-    for scenario in sorted({r["scenario"] for r in _published_forecast_agents()}):
-        spec = BenchmarkSpec(scenario=scenario, episodes=1, policies=("ppo-forecast",))
-        _, agent, source = make_policy("ppo-forecast", spec, {})
+    published = [r for r in _published_forecast_agents() if r["algo"] == algo]
+    assert published
+    for scenario in sorted({r["scenario"] for r in published}):
+        spec = BenchmarkSpec(scenario=scenario, episodes=1, policies=(f"{algo}-forecast",))
+        _, agent, source = make_policy(f"{algo}-forecast", spec, {})
         shipped = [
-            r["name"]
-            for r in _published_forecast_agents()
-            if r["scenario"] == scenario and r["forecaster"] != "none"
+            r["name"] for r in published if r["scenario"] == scenario and r["forecaster"] != "none"
         ]
         scores = {n: druginv_agents.load_pretrained(n).meta["best_eval_cost"] for n in shipped}
         assert source == min(scores, key=scores.get)

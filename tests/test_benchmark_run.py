@@ -19,8 +19,8 @@ from druginv_gym.benchmark import FIGURES, BenchmarkSpec, run_benchmark
 from druginv_gym.cli import main
 
 #: The default set on the paper scenario: no forecast-informed agent is shipped for it, so
-#: ``ppo-forecast`` is left out (registry.NotApplicable).
-DEFAULT_POLICIES = tuple(p for p in ALL_DEFAULTS if p != "ppo-forecast")
+#: ``ppo-forecast`` and ``dqn-forecast`` are left out (registry.NotApplicable).
+DEFAULT_POLICIES = tuple(p for p in ALL_DEFAULTS if not p.endswith("-forecast"))
 
 SMALL = ["--n-drugs", "5", "--horizon", "6", "--episodes", "3", "--tune-episodes", "2"]
 

@@ -127,6 +127,7 @@ def test_builtins_are_the_old_default_set_in_order():
     assert registry.default_policies() == (
         "hindsight-optimal",
         "dqn",
+        "dqn-forecast",
         "ppo",
         "ppo-forecast",
         "over-provisioning",
@@ -146,7 +147,7 @@ def test_builtins_are_the_old_default_set_in_order():
         "max-min-up-to",
         "random",
     )
-    assert benchmark.AGENTS == ("dqn", "ppo", "ppo-forecast")
+    assert benchmark.AGENTS == ("dqn", "dqn-forecast", "ppo", "ppo-forecast")
     assert benchmark.BASELINES == (
         "over-provisioning",
         "ski-rental",

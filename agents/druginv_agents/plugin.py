@@ -13,9 +13,9 @@ and calls :func:`register` the first time it is asked about policies. That adds:
   none); left out, without a note, when that agent cannot read the scenario's observation (a
   supply model, an announcement or a forecast it was not trained with); skipped with a note
   when none can be loaded (no torch, nothing shipped);
-* ``ppo-forecast`` to the default set too: the shipped forecast-informed PPO agent of the
-  scenario (``ppo-<scenario>-<N>-<forecaster>``) with the best validation score; left out,
-  without a note, on a scenario that has none;
+* ``ppo-forecast`` and ``dqn-forecast`` to the default set too: the shipped forecast-informed
+  agent of that algorithm for the scenario (``<algo>-<scenario>-<N>-<forecaster>``) with the
+  best validation score; left out, without a note, on a scenario that has none;
 * the family ``agent:<shipped name or .pt path>``, with the shipped names usable bare on the
   command line (``druginv evaluate ppo-paper-70``);
 * the trainers ``ppo`` and ``dqn`` (``druginv train``, the sweep's ``train:ppo``);
@@ -52,6 +52,9 @@ ALGORITHMS = {
     "dqn": (10, "DRLD, the paper's DQN: the shipped agent with the nearest number of drugs"),
     "ppo": (20, "PPO: the shipped agent with the nearest number of drugs"),
 }
+
+#: The forecast-informed agents' places in the benchmark's default set.
+FORECAST_ORDER = {"dqn": 15, "ppo": 25}
 
 
 def _nearest_pretrained(algo: str, scenario: str, n_drugs: int) -> str | None:
@@ -96,10 +99,10 @@ def _feature_mismatch(agent: Any, env: gym.Env) -> str | None:
     return f"reads the per-drug features {list(want)}, this scenario shows {have}"
 
 
-def _forecast_agents(scenario: str, n_drugs: int) -> list[str]:
-    """The shipped forecast-informed PPO agents of ``scenario`` (``ppo-<scenario>-<N>-<f>``,
-    ``f`` the forecaster) with N nearest to ``n_drugs``."""
-    prefix = f"ppo-{scenario}-"
+def _forecast_agents(algo: str, scenario: str, n_drugs: int) -> list[str]:
+    """The shipped forecast-informed agents of ``algo`` for ``scenario``
+    (``<algo>-<scenario>-<N>-<f>``, ``f`` the forecaster) with N nearest to ``n_drugs``."""
+    prefix = f"{algo}-{scenario}-"
     found: dict[int, list[str]] = {}
     for name in druginv_agents.list_pretrained():
         size, _, forecaster = name[len(prefix) :].partition("-")
@@ -111,16 +114,16 @@ def _forecast_agents(scenario: str, n_drugs: int) -> list[str]:
 
 
 def _build_forecast(
-    spec: BenchmarkSpec, params: Mapping[str, float], argument: str | None
+    algo: str, spec: BenchmarkSpec, params: Mapping[str, float], argument: str | None
 ) -> tuple[gym.Env, Any, str]:
-    """``ppo-forecast``: of the shipped forecast-informed PPO agents of the scenario, the one
-    with the best validation score in training (validation seeds of the training data, never
-    the held-out episodes), played with its forecaster."""
+    """``<algo>-forecast``: of the shipped forecast-informed agents of ``algo`` for the
+    scenario, the one with the best validation score in training (validation seeds of the
+    training data, never the held-out episodes), played with its forecaster."""
     scenario = split_name(spec.scenario)[0]
-    names = _forecast_agents(scenario, spec.config.n_drugs)
+    names = _forecast_agents(algo, scenario, spec.config.n_drugs)
     if not names:
         raise registry.NotApplicable(
-            f"no forecast-informed agent is shipped for scenario {scenario!r}"
+            f"no forecast-informed {algo} agent is shipped for scenario {scenario!r}"
         )
     agents = {name: druginv_agents.load_pretrained(name) for name in names}
     source = min(names, key=lambda name: (agents[name].meta["best_eval_cost"], name))
@@ -187,17 +190,18 @@ def register() -> None:
             sweep_refusal=f"name a shipped agent, e.g. agent:{algo}-paper-30",
             requires=REQUIRES,
         )
-    registry.register_policy(
-        "ppo-forecast",
-        _build_forecast,
-        help="PPO with a demand forecast in its observation: of the shipped agents of the "
-        "scenario, the best in validation (pharma, seasonal)",
-        kind="agent",
-        default_order=25,
-        skip_errors=(ImportError,),
-        sweep_refusal="name a shipped agent, e.g. agent:ppo-pharma-8-moving_average",
-        requires=REQUIRES,
-    )
+    for algo, order in FORECAST_ORDER.items():
+        registry.register_policy(
+            f"{algo}-forecast",
+            functools.partial(_build_forecast, algo),
+            help=f"{algo.upper()} with a demand forecast in its observation: of the shipped "
+            "agents of the scenario, the best in validation (pharma, seasonal)",
+            kind="agent",
+            default_order=order,
+            skip_errors=(ImportError,),
+            sweep_refusal=f"name a shipped agent, e.g. agent:{algo}-pharma-8-moving_average",
+            requires=REQUIRES,
+        )
     registry.register_policy(
         "agent",
         _build_agent,
