@@ -33,6 +33,7 @@ Usage::
     python benchmarks/forecast_value.py all --quick --out /tmp/fv             # seconds: runs
     python benchmarks/forecast_value.py ship --out results/forecast           # seed-0 agents
     python benchmarks/forecast_value.py all --algos dqn --rules base-stock --out results/fv-dqn
+    python benchmarks/forecast_value.py train --algos ppo dqn --forecasters cnn_lstm mlp
 
 ``--rules base-stock`` plays, besides the agents, only the optimum and base-stock without a
 forecast (the references of the table), not every forecast-driven rule.
@@ -451,12 +452,12 @@ def report(out: Path) -> None:
         lines.append(f"\n## {scenario}\n")
         lines.append(
             "| policy | forecast | cost | seed sd | vs optimum | shortage | unexpected "
-            "| forecast MAE | SMAPE |"
+            "| forecast MAE | RMSE | SMAPE |"
         )
-        lines.append("|---|---|---|---|---|---|---|---|---|")
+        lines.append("|---|---|---|---|---|---|---|---|---|---|")
         for r in agg.itertuples():
             sd = f"{r.seed_sd:,.0f} ({r.seeds})" if r.seeds > 1 else ""
-            err = "" if np.isnan(r.mae) else f"{r.mae:.2f}"
+            err = " | " if np.isnan(r.mae) else f"{r.mae:.2f} | {r.rmse:.2f}"
             sm = "" if np.isnan(r.smape) else f"{r.smape:.1f} %"
             short = "" if np.isnan(r.shortage) else f"{100 * r.shortage:.2f} %"
             unexp = "" if np.isnan(r.unexpected) else f"{100 * r.unexpected:.2f} %"
