@@ -42,6 +42,7 @@ forecast (the references of the table), not every forecast-driven rule.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import os
@@ -299,6 +300,17 @@ class _Table:
             write_csv_atomic(pd.DataFrame(self.errs), self.err_path)
 
 
+@dataclasses.dataclass(frozen=True)
+class Selection:
+    """What ``evaluate`` plays besides the references: the agents of ``algos`` with the
+    forecasters in ``only`` (None: all), and the rules (``rules`` "all": every forecast-driven
+    rule; "base-stock": only base-stock without a forecast)."""
+
+    algos: tuple[str, ...] = ("ppo",)
+    rules: str = "all"
+    only: list[str] | None = None
+
+
 def evaluate_scenario(
     out: Path,
     table: _Table,
@@ -306,13 +318,11 @@ def evaluate_scenario(
     seeds: list[int],
     episodes: int,
     quick: bool,
-    algos: tuple[str, ...] = ("ppo",),
-    rules: str = "all",
-    only: list[str] | None = None,
+    pick: Selection = Selection(),
 ) -> None:
-    """Every row of ``scenario`` not yet in ``table``: the references, the rules (``rules``
-    "all": every forecast-driven rule; "base-stock": only base-stock without a forecast) and
-    the trained agents of ``algos`` with the forecasters in ``only`` (None: all)."""
+    """Every row of ``scenario`` not yet in ``table``: the references, the rules and agents
+    that ``pick`` selects."""
+    algos, rules, only = pick.algos, pick.rules, pick.only
     import druginv_agents
 
     from druginv_gym.baselines import MPC, StochasticMPC, tune_base_stock
@@ -413,9 +423,7 @@ def evaluate(
     seeds: list[int],
     episodes: int,
     quick: bool,
-    algos: tuple[str, ...] = ("ppo",),
-    rules: str = "all",
-    only: list[str] | None = None,
+    pick: Selection = Selection(),
 ) -> None:
     known = out / "episodes.json"
     if known.exists() and json.loads(known.read_text())["episodes"] != episodes:
@@ -423,7 +431,7 @@ def evaluate(
     write_atomic(known, json.dumps({"episodes": episodes, "first_seed": 0}) + "\n")
     table = _Table(out)
     for scenario in scenarios:
-        evaluate_scenario(out, table, scenario, seeds, episodes, quick, algos, rules, only)
+        evaluate_scenario(out, table, scenario, seeds, episodes, quick, pick)
 
 
 # ----------------------------------------------------------------------------------- report
@@ -608,16 +616,8 @@ def main(argv: list[str] | None = None) -> int:
             only = args.forecasters
             train(args.out, args.scenarios, args.seeds, budgets, args.jobs, args.quick, only)
         elif stage == "evaluate":
-            evaluate(
-                args.out,
-                args.scenarios,
-                args.seeds,
-                args.episodes,
-                args.quick,
-                algos,
-                args.rules,
-                args.forecasters,
-            )
+            pick = Selection(algos, args.rules, args.forecasters)
+            evaluate(args.out, args.scenarios, args.seeds, args.episodes, args.quick, pick)
         elif stage == "report":
             report(args.out)
         else:

@@ -258,7 +258,13 @@ def test_a_forecast_agent_never_reads_the_future(forecast_agent):
     import druginv_agents
 
     agent = druginv_agents.load(forecast_agent / "run" / "best.pt")
-    env = agent.make_env()
+    plain, altered = _actions_with_demand_tripled_from_slot_4(agent, agent.make_env(), 5)
+    assert np.array_equal(plain, altered)
+
+
+def _actions_with_demand_tripled_from_slot_4(agent, env, steps):
+    """``agent``'s first ``steps`` actions on episode seed 3 of ``env``, and the same with
+    the demand of slots 4 on tripled in the trace."""
     env.reset(seed=3)
     trace = env.unwrapped.exogenous.as_dict()
     altered = {k: v.copy() for k, v in trace.items()}
@@ -267,11 +273,11 @@ def test_a_forecast_agent_never_reads_the_future(forecast_agent):
     for tr in (trace, altered):
         obs, _ = env.reset(options={"exogenous": tr})
         acts = []
-        for _ in range(5):
+        for _ in range(steps):
             acts.append(agent.act(obs))
             obs, *_ = env.step(acts[-1])
         runs.append(np.array(acts))
-    assert np.array_equal(runs[0], runs[1])
+    return runs
 
 
 def test_a_shipped_forecast_dqn_agent_never_reads_the_future():
@@ -284,21 +290,10 @@ def test_a_shipped_forecast_dqn_agent_never_reads_the_future():
     env = agent.make_env(scenario="pharma", n_drugs=8, split="test")
     assert env.spec.id == "DrugRefillSequential-v0"
     n = env.unwrapped.config.n_drugs
-    env.reset(seed=3)
-    trace = env.unwrapped.exogenous.as_dict()
-    altered = {k: v.copy() for k, v in trace.items()}
-    altered["demand"][4:] *= 3
-    runs = []
-    for tr in (trace, altered):
-        obs, _ = env.reset(options={"exogenous": tr})
-        acts = []
-        for _ in range(6 * n):  # six slots, one drug a step
-            acts.append(agent.act(obs))
-            obs, *_ = env.step(acts[-1])
-        runs.append(np.array(acts))
-    assert np.array_equal(runs[0][: 5 * n], runs[1][: 5 * n])
+    plain, altered = _actions_with_demand_tripled_from_slot_4(agent, env, 6 * n)  # a drug a step
+    assert np.array_equal(plain[: 5 * n], altered[: 5 * n])
     # once slot 4's demand is played, the agent sees it: the check could fail
-    assert not np.array_equal(runs[0][5 * n :], runs[1][5 * n :])
+    assert not np.array_equal(plain[5 * n :], altered[5 * n :])
 
 
 def test_train_cli_takes_a_forecaster(tmp_path, capsys):
