@@ -322,12 +322,13 @@ def evaluate_scenario(
 ) -> None:
     """Every row of ``scenario`` not yet in ``table``: the references, the rules and agents
     that ``pick`` selects."""
-    algos, rules, only = pick.algos, pick.rules, pick.only
     import druginv_agents
 
     from druginv_gym.baselines import MPC, StochasticMPC, tune_base_stock
     from druginv_gym.benchmark import make_policy
     from druginv_gym.registry import MPC_WINDOW, SAA_SCENARIOS
+
+    algos, rules, only = pick.algos, pick.rules, pick.only
 
     spec = BenchmarkSpec(
         scenario=scenario,
