@@ -57,7 +57,7 @@ class ModelPolicy:
     a policy. ``deterministic``: the greedy action (default), as evaluation wants."""
 
     def __init__(self, model: Any, deterministic: bool = True) -> None:
-        if not (hasattr(model, "predict") or hasattr(model, "compute_single_action")):
+        if not _is_model(model):
             raise ValueError(
                 f"{type(model).__name__} has neither predict() (Stable-Baselines3) nor "
                 "compute_single_action() (RLlib)"
@@ -210,16 +210,18 @@ def _is_rl_module(obj: Any) -> bool:
     return hasattr(obj, "forward_inference") and hasattr(obj, "get_inference_action_dist_cls")
 
 
+def _is_model(obj: Any) -> bool:
+    """A Stable-Baselines3 model (``predict``) or an RLlib algorithm of the old API stack
+    (``compute_single_action``): what :class:`ModelPolicy` wraps."""
+    return hasattr(obj, "predict") or hasattr(obj, "compute_single_action")
+
+
 def is_library_policy(obj: Any) -> bool:
     """Whether ``obj`` is another library's agent that :func:`as_policy` wraps (an RLlib
     algorithm or module, a TorchRL module, a Stable-Baselines3 model): some of them are
     callable, and are not policy factories ``env -> policy``."""
     return (
-        _is_rllib_new_api(obj)
-        or _is_rl_module(obj)
-        or _is_tensordict_module(obj)
-        or hasattr(obj, "predict")
-        or hasattr(obj, "compute_single_action")
+        _is_rllib_new_api(obj) or _is_rl_module(obj) or _is_tensordict_module(obj) or _is_model(obj)
     )
 
 
@@ -236,7 +238,7 @@ def as_policy(obj: Any) -> Any:
         return RLModulePolicy(obj)
     if _is_tensordict_module(obj):
         return TorchRLPolicy(obj)
-    if hasattr(obj, "predict") or hasattr(obj, "compute_single_action"):
+    if _is_model(obj):
         return ModelPolicy(obj)
     if callable(obj) and not isinstance(obj, type):
         return CallablePolicy(obj)
