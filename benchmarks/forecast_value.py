@@ -186,13 +186,12 @@ def train_command(
     if forecaster != "none":
         cmd += ["--forecaster", forecaster_spec(out, scenario, forecaster)]
     if algo == "dqn":
-        recipe = {**DQN_RECIPE, "num_envs": 4} if quick else DQN_RECIPE
-        cmd += ["--num-envs", str(recipe["num_envs"])]
-        cmd += [a for k in ("learning_rate", "hidden") for a in ("--set", f"{k}={recipe[k]}")]
-        if quick:
-            cmd += ["--set", "eval_every=1", "--set", "eval_episodes=1"]
+        cmd += ["--num-envs", str(4 if quick else DQN_RECIPE["num_envs"])]
+        cmd += [a for k in ("learning_rate", "hidden") for a in ("--set", f"{k}={DQN_RECIPE[k]}")]
     elif quick:
-        cmd += ["--num-envs", "4", "--set", "eval_every=1", "--set", "eval_episodes=1"]
+        cmd += ["--num-envs", "4"]
+    if quick:
+        cmd += ["--set", "eval_every=1", "--set", "eval_episodes=1"]
     return cmd
 
 
